@@ -1,0 +1,1 @@
+"""The catalog in PostgreSQL, feed ingestion and the Redis geo index."""

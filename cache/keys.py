@@ -1,0 +1,94 @@
+"""Every Redis key nearcart uses, in one place.
+
+Layout (``P`` is the configured prefix, ``nc:`` by default; ``V`` an index version):
+
+``P index:version``         string, the live index version (absent: no index yet)
+``P index:seq``             counter handing out new versions to `nearcart index build`
+``P index:events``          pub/sub channel: a new version number each time one goes live
+``P iV:{GTIN}:s``           GEO set of in-stock store offers of one GTIN; member
+                            ``"<store num>:<price cents>:<currency>:<quantity>:<mode bits>"``
+``P iV:{GTIN}:d``           hash of in-stock delivery offers of one GTIN; field retailer num,
+                            value ``"<price cents>:<currency>:<quantity>:<mode bits>"``
+``P dir:stores``            hash store num -> msgpack StoreEntry (the store directory)
+``P dir:retailers``         hash retailer num -> msgpack RetailerEntry
+``P dir:version``           counter bumped whenever the directory changes
+``P events``                stream of click and widget events (truncated IPs, no identifier)
+``P rl:{bucket}``           rate-limit counters
+
+Both keys one offers query reads carry the GTIN as hash tag, so they share a slot
+on Redis Cluster and a query is one pipelined round trip to one node. The offer's
+price, quantity and modes ride in the GEO member itself: one GEOSEARCH WITHDIST
+returns everything but the store's name and address, which every edge worker
+keeps in memory from the directory (a few MB for 100k stores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODE_BITS = {"in_store": 1, "click_collect": 2, "delivery": 4}
+MODE_NAMES = tuple(MODE_BITS)
+
+
+def modes_to_bits(modes: list[str] | tuple[str, ...]) -> int:
+    bits = 0
+    for mode in modes:
+        bits |= MODE_BITS[mode]
+    return bits
+
+
+def bits_to_modes(bits: int) -> tuple[str, ...]:
+    return tuple(name for name, bit in MODE_BITS.items() if bits & bit)
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "nc:"
+
+    @property
+    def version(self) -> str:
+        return f"{self.prefix}index:version"
+
+    @property
+    def seq(self) -> str:
+        return f"{self.prefix}index:seq"
+
+    @property
+    def channel(self) -> str:
+        return f"{self.prefix}index:events"
+
+    def store_offers(self, version: int, gtin: str) -> str:
+        return f"{self.prefix}i{version}:{{{gtin}}}:s"
+
+    def delivery_offers(self, version: int, gtin: str) -> str:
+        return f"{self.prefix}i{version}:{{{gtin}}}:d"
+
+    def version_pattern(self, version: int) -> str:
+        return f"{self.prefix}i{version}:*"
+
+    @property
+    def stores(self) -> str:
+        return f"{self.prefix}dir:stores"
+
+    @property
+    def retailers(self) -> str:
+        return f"{self.prefix}dir:retailers"
+
+    @property
+    def directory_version(self) -> str:
+        return f"{self.prefix}dir:version"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    def rate_limit(self, bucket: str) -> str:
+        return f"{self.prefix}rl:{{{bucket}}}"
+
+
+def store_member(store_num: int, price_cents: int, currency: str, quantity: int, mode_bits: int) -> str:
+    return f"{store_num}:{price_cents}:{currency}:{quantity}:{mode_bits}"
+
+
+def delivery_value(price_cents: int, currency: str, quantity: int, mode_bits: int) -> str:
+    return f"{price_cents}:{currency}:{quantity}:{mode_bits}"

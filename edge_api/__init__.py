@@ -1,0 +1,1 @@
+"""nearcart edge API: the Starlette app and the `nearcart` command."""

