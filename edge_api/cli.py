@@ -1,0 +1,157 @@
+"""The `nearcart` command: one entry point for demo, serving, migrations, feeds, index and campaigns.
+
+Each sub-command parses settings once and hands them to the module that does the
+work; heavy imports stay inside the commands so `nearcart --help` is instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from edge_api.settings import Settings, SettingsError, data_path, load_settings
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@contextlib.contextmanager
+def services_for(settings: Settings) -> Iterator[Settings]:
+    """Settings whose Redis/PostgreSQL URLs point at real servers, starting embedded ones for unset URLs."""
+    if settings.redis_url and settings.database_url:
+        yield settings
+        return
+    from cache.embedded import embedded_services
+
+    root = data_path(settings)
+    with embedded_services(
+        root, need_redis=not settings.redis_url, need_postgres=not settings.database_url
+    ) as (redis_url, database_url):
+        import msgspec
+
+        yield msgspec.structs.replace(
+            settings,
+            redis_url=settings.redis_url or str(redis_url),
+            database_url=settings.database_url or str(database_url),
+        )
+
+
+@click.group()
+def main() -> None:
+    """nearcart: where to buy, near the shopper."""
+
+
+@main.group()
+def db() -> None:
+    """The PostgreSQL catalog."""
+
+
+@db.command("migrate")
+def db_migrate() -> None:
+    """Create or upgrade the PostgreSQL schema."""
+    import asyncpg
+
+    from cache import db as catalog_db
+
+    settings = _settings()
+    if not settings.database_url:
+        raise click.UsageError("NEARCART_DATABASE_URL is not set")
+
+    async def run() -> list[str]:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await catalog_db.migrate(conn)
+        finally:
+            await conn.close()
+
+    applied = asyncio.run(run())
+    click.echo("applied: " + ", ".join(applied) if applied else "schema is up to date")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["retailers", "stores", "offers"]))
+@click.argument("files", nargs=-1, required=True)
+def ingest(kind: str, files: tuple[str, ...]) -> None:
+    """Load a feed (CSV or JSON Lines, .gz accepted) into PostgreSQL and apply it to the index."""
+    from cache.ingest import run_ingest_command
+
+    settings = _settings()
+    if not (settings.redis_url and settings.database_url):
+        raise click.UsageError("NEARCART_REDIS_URL and NEARCART_DATABASE_URL must be set")
+    sys.exit(asyncio.run(run_ingest_command(settings, kind, [Path(f) for f in files])))
+
+
+@main.group()
+def index() -> None:
+    """The Redis geo index."""
+
+
+@index.command("build")
+def index_build() -> None:
+    """Rebuild the whole Redis index from PostgreSQL and swap it in atomically."""
+    from cache.index import run_build_command
+
+    settings = _settings()
+    if not (settings.redis_url and settings.database_url):
+        raise click.UsageError("NEARCART_REDIS_URL and NEARCART_DATABASE_URL must be set")
+    asyncio.run(run_build_command(settings))
+
+
+@main.group()
+def campaign() -> None:
+    """Campaign JSON files."""
+
+
+@campaign.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+def campaign_validate(file: str) -> None:
+    """Check a campaign JSON; name each error by its JSON path."""
+    from edge_api.campaigns import run_validate_command
+
+    sys.exit(run_validate_command(Path(file)))
+
+
+@campaign.command("push")
+@click.argument("file", type=click.Path(dir_okay=False))
+def campaign_push(file: str) -> None:
+    """Validate and store a campaign JSON in PostgreSQL."""
+    from edge_api.campaigns import run_push_command
+
+    settings = _settings()
+    if not settings.database_url:
+        raise click.UsageError("NEARCART_DATABASE_URL is not set")
+    sys.exit(asyncio.run(run_push_command(settings, Path(file))))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the edge API."""
+    from edge_api.server import run_server
+
+    settings = _settings()
+    if not (settings.redis_url and settings.database_url):
+        raise click.UsageError("NEARCART_REDIS_URL and NEARCART_DATABASE_URL must be set (or use `nearcart demo`)")
+    run_server(settings, host=host, port=port, workers=workers)
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def demo(port: int, workers: int) -> None:
+    """Embedded services if none configured, demo catalog loaded, index built, API + demo page served."""
+    from edge_api.demo import run_demo
+
+    with services_for(_settings()) as settings:
+        run_demo(settings, port=port, workers=workers)
