@@ -9,9 +9,10 @@ Layout (``P`` is the configured prefix, ``nc:`` by default; ``V`` an index versi
                             ``"<store num>:<price cents>:<currency>:<quantity>:<mode bits>"``
 ``P iV:{GTIN}:d``           hash of in-stock delivery offers of one GTIN; field retailer num,
                             value ``"<price cents>:<currency>:<quantity>:<mode bits>"``
-``P dir:stores``            hash store num -> msgpack StoreEntry (the store directory)
-``P dir:retailers``         hash retailer num -> msgpack RetailerEntry
-``P dir:version``           counter bumped whenever the directory changes
+``P {dir}:stores``          hash store num -> msgpack StoreEntry (the store directory)
+``P {dir}:retailers``       hash retailer num -> msgpack RetailerEntry
+``P {dir}:version``         counter bumped whenever the directory changes (the three share a
+                            slot so a refresh swaps them in one MULTI)
 ``P events``                stream of click and widget events (truncated IPs, no identifier)
 ``P rl:{bucket}``           rate-limit counters
 
@@ -68,15 +69,19 @@ class Keys:
 
     @property
     def stores(self) -> str:
-        return f"{self.prefix}dir:stores"
+        return f"{self.prefix}{{dir}}:stores"
 
     @property
     def retailers(self) -> str:
-        return f"{self.prefix}dir:retailers"
+        return f"{self.prefix}{{dir}}:retailers"
 
     @property
     def directory_version(self) -> str:
-        return f"{self.prefix}dir:version"
+        return f"{self.prefix}{{dir}}:version"
+
+    def staging(self, key: str) -> str:
+        """Where a key is rebuilt before a RENAME swaps it in (same hash tag, same slot)."""
+        return f"{key}:next"
 
     @property
     def events(self) -> str:

@@ -1,0 +1,214 @@
+"""Writes the Redis geo index: incremental changes from feeds, and full rebuilds swapped in atomically.
+
+A rebuild writes a new version's keys beside the live ones, then flips
+`Keys.version` in one SET. Readers pick up the new number within their refresh
+period; the old version stays readable for `grace_s` more seconds before it is
+removed, so no query ever reads a half-built or deleted index.
+
+Ingest and rebuild serialise on one PostgreSQL advisory lock: an offer applied
+while a rebuild copies the catalog would otherwise land in the version that is
+about to be dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from cache.directory import refresh_directory
+from cache.index_types import OfferChange
+from cache.keys import Keys, delivery_value, store_member
+
+WRITER_LOCK = 0x6E6361_02
+_BATCH = 10_000
+
+__all__ = [
+    "apply_offer_changes",
+    "build_index",
+    "index_writer_lock",
+    "live_version",
+    "refresh_directory",
+    "reposition_store_offers",
+    "run_build_command",
+]
+
+
+@contextlib.asynccontextmanager
+async def index_writer_lock(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    await conn.execute("SELECT pg_advisory_lock($1)", WRITER_LOCK)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", WRITER_LOCK)
+
+
+async def live_version(redis: aioredis.Redis, keys: Keys) -> int | None:
+    raw = await redis.get(keys.version)
+    return int(raw) if raw is not None else None
+
+
+async def apply_offer_changes(redis: aioredis.Redis, keys: Keys, changes: Sequence[OfferChange]) -> None:
+    """Bring the live index in line with changed offers; nothing to do before the first build."""
+    version = await live_version(redis, keys)
+    if version is None or not changes:
+        return
+    pipe = redis.pipeline(transaction=False)
+    pending = 0
+    for change in changes:
+        new = change.new
+        if change.store_num is None:
+            key = keys.delivery_offers(version, change.gtin)
+            if new.quantity > 0:
+                pipe.execute_command(
+                    "HSET", key, change.retailer_num,
+                    delivery_value(new.price_cents, new.currency, new.quantity, new.mode_bits),
+                )
+            else:
+                pipe.execute_command("HDEL", key, change.retailer_num)
+        else:
+            key = keys.store_offers(version, change.gtin)
+            member = store_member(change.store_num, new.price_cents, new.currency, new.quantity, new.mode_bits)
+            old = change.old
+            if old is not None:
+                old_member = store_member(change.store_num, old.price_cents, old.currency, old.quantity, old.mode_bits)
+                if old_member != member or new.quantity <= 0:
+                    pipe.execute_command("ZREM", key, old_member)
+            if new.quantity > 0:
+                pipe.execute_command("GEOADD", key, change.lon, change.lat, member)
+        pending += 1
+        if pending >= _BATCH:
+            await pipe.execute()
+            pending = 0
+    if pending:
+        await pipe.execute()
+
+
+async def reposition_store_offers(
+    conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, store_nums: Sequence[int]
+) -> None:
+    """Move a relocated store's offers to its new coordinates (members are unchanged, scores move)."""
+    version = await live_version(redis, keys)
+    if version is None or not store_nums:
+        return
+    rows = await conn.fetch(
+        _OFFER_ROWS + " AND s.num = ANY($1::int[])",
+        list(store_nums),
+    )
+    pipe = redis.pipeline(transaction=False)
+    for row in rows:
+        pipe.execute_command(
+            "GEOADD", keys.store_offers(version, row["gtin"]), row["lon"], row["lat"],
+            store_member(row["s_num"], row["cents"], row["currency"], row["quantity"], row["modes"]),
+        )
+    await pipe.execute()
+
+
+_OFFER_ROWS = (
+    "SELECT o.gtin, r.num AS r_num, s.num AS s_num, s.lat, s.lon, (o.price * 100)::bigint AS cents,"
+    " o.currency, o.quantity, o.modes"
+    " FROM offers o JOIN retailers r ON r.retailer_id = o.retailer_id"
+    " LEFT JOIN stores s ON s.retailer_id = o.retailer_id AND s.store_id = o.store_id"
+    " WHERE o.quantity > 0 AND (o.store_id = '' OR s.num IS NOT NULL)"
+)
+
+
+async def build_index(
+    conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, grace_s: float = 3.0
+) -> int:
+    """Rebuild every offer key from PostgreSQL under a new version, swap it in, drop older versions.
+
+    Returns the new live version.
+    """
+    async with index_writer_lock(conn):
+        version = int(await redis.incr(keys.seq))
+        await _write_version(conn, redis, keys, version)
+        await refresh_directory(conn, redis, keys)
+        previous = await live_version(redis, keys)
+        swap = redis.pipeline(transaction=False)
+        swap.set(keys.version, version)
+        swap.publish(keys.channel, version)
+        await swap.execute()
+    if previous is not None:
+        # Readers that fetched the old number a moment ago may still be using it.
+        await asyncio.sleep(grace_s)
+        await drop_versions_below(redis, keys, version)
+    return version
+
+
+async def _write_version(conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, version: int) -> None:
+    # Rows come ordered by GTIN, so consecutive store offers of one GTIN share one GEOADD.
+    pipe = redis.pipeline(transaction=False)
+    pending = 0
+    geo_key = ""
+    geo_args: list[object] = []
+
+    def flush_geo() -> None:
+        nonlocal geo_args
+        if geo_args:
+            pipe.execute_command("GEOADD", geo_key, *geo_args)
+            geo_args = []
+
+    async with conn.transaction():
+        async for row in conn.cursor(_OFFER_ROWS + " ORDER BY o.gtin", prefetch=_BATCH):
+            gtin = row["gtin"]
+            if row["s_num"] is None:
+                pipe.execute_command(
+                    "HSET", keys.delivery_offers(version, gtin), row["r_num"],
+                    delivery_value(row["cents"], row["currency"], row["quantity"], row["modes"]),
+                )
+            else:
+                key = keys.store_offers(version, gtin)
+                if key != geo_key or len(geo_args) >= 3 * 1000:
+                    flush_geo()
+                    geo_key = key
+                geo_args += (
+                    row["lon"], row["lat"],
+                    store_member(row["s_num"], row["cents"], row["currency"], row["quantity"], row["modes"]),
+                )
+            pending += 1
+            if pending >= _BATCH:
+                flush_geo()
+                await pipe.execute()
+                pending = 0
+        flush_geo()
+        await pipe.execute()
+
+
+async def drop_versions_below(redis: aioredis.Redis, keys: Keys, version: int) -> int:
+    """Delete offer keys of versions older than `version` (old builds, or builds that crashed half-way)."""
+    dropped = 0
+    batch: list[bytes] = []
+    prefix = keys.prefix.encode() + b"i"
+    async for key in redis.scan_iter(match=keys.prefix + "i*:{*}:*", count=5000):
+        head = key[len(prefix):].split(b":", 1)[0]
+        if head.isdigit() and int(head) < version:
+            batch.append(key)
+            if len(batch) >= 1000:
+                dropped += await redis.unlink(*batch)
+                batch = []
+    if batch:
+        dropped += await redis.unlink(*batch)
+    return int(dropped)
+
+
+async def run_build_command(settings: object) -> None:
+    """`nearcart index build`: rebuild, swap, report."""
+    from edge_api.settings import Settings
+
+    assert isinstance(settings, Settings)
+    keys = Keys(settings.redis_prefix)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        started = time.perf_counter()
+        version = await build_index(conn, redis, keys, grace_s=settings.index_grace_s)
+        offers = await conn.fetchval("SELECT count(*) FROM offers WHERE quantity > 0")
+        print(f"index version {version} live: {offers} in-stock offers in {time.perf_counter() - started:.1f} s")
+    finally:
+        await conn.close()
+        await redis.aclose()

@@ -1,0 +1,129 @@
+"""Reads the Redis geo index: one pipelined round trip to one slot per offers query.
+
+Each edge worker runs one `IndexReader`. A background task polls the live index
+version and the directory version; the directory (store names, addresses,
+retailers) is reloaded only when it changed, and always before a newer index
+version is adopted, so every store number a query returns can be resolved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import NamedTuple
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from cache.directory import Directory, RetailerEntry, StoreEntry, load_directory
+from cache.keys import Keys
+
+log = logging.getLogger("nearcart.index")
+
+
+class StoreHit(NamedTuple):
+    store: StoreEntry
+    retailer: RetailerEntry
+    distance_km: float
+    price_cents: int
+    currency: str
+    quantity: int
+    mode_bits: int
+
+
+class DeliveryHit(NamedTuple):
+    retailer: RetailerEntry
+    price_cents: int
+    currency: str
+    quantity: int
+    mode_bits: int
+
+
+class IndexAnswer(NamedTuple):
+    stores: list[StoreHit]
+    delivery: list[DeliveryHit]
+    # True when Redis held `count` stores in the radius: there may be more beyond them.
+    truncated: bool
+
+
+def parse_store_member(member: bytes) -> tuple[int, int, str, int, int]:
+    num, cents, currency, quantity, bits = member.split(b":")
+    return int(num), int(cents), currency.decode(), int(quantity), int(bits)
+
+
+class IndexReader:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, refresh_s: float = 0.2) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.refresh_s = refresh_s
+        self.version: int | None = None
+        self.directory = Directory.empty()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.version is not None
+
+    async def start(self) -> None:
+        with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+            await self.refresh()
+        self._task = asyncio.create_task(self._refresh_forever(), name="nearcart-index-refresh")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh(self) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.keys.version)
+        pipe.get(self.keys.directory_version)
+        raw_version, raw_dir_version = await pipe.execute()
+        if int(raw_dir_version or 0) != self.directory.version:
+            self.directory = await load_directory(self.redis, self.keys)
+        self.version = int(raw_version) if raw_version is not None else None
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            try:
+                await self.refresh()
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                # Keep serving what we know; the offers route reports Redis trouble per request.
+                log.debug("index refresh failed: %s", exc)
+
+    async def query(self, gtin: str, lat: float, lon: float, radius_km: float, count: int) -> IndexAnswer:
+        """Store offers within `radius_km` nearest first (at most `count`), and every delivery offer of `gtin`."""
+        version = self.version
+        if version is None:
+            return IndexAnswer([], [], False)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.execute_command(
+            "GEOSEARCH", self.keys.store_offers(version, gtin), "FROMLONLAT", lon, lat,
+            "BYRADIUS", radius_km, "km", "ASC", "COUNT", count, "WITHDIST",
+        )
+        pipe.execute_command("HGETALL", self.keys.delivery_offers(version, gtin))
+        store_rows, delivery_rows = await pipe.execute()
+        return self.decode(store_rows, delivery_rows, count)
+
+    def decode(self, store_rows: list[list[bytes]], delivery_rows: dict[bytes, bytes], count: int) -> IndexAnswer:
+        stores_dir, retailers_dir = self.directory.stores, self.directory.retailers
+        stores: list[StoreHit] = []
+        for member, distance in store_rows:
+            num, cents, currency, quantity, bits = parse_store_member(member)
+            store = stores_dir.get(num)
+            retailer = retailers_dir.get(store.retailer_num) if store else None
+            if store is None or retailer is None:
+                continue  # the directory reload is still on its way
+            stores.append(StoreHit(store, retailer, float(distance), cents, currency, quantity, bits))
+        delivery: list[DeliveryHit] = []
+        for field, value in delivery_rows.items():
+            retailer = retailers_dir.get(int(field))
+            if retailer is None:
+                continue
+            cents, currency, quantity, bits = value.split(b":")
+            delivery.append(DeliveryHit(retailer, int(cents), currency.decode(), int(quantity), int(bits)))
+        return IndexAnswer(stores, delivery, len(store_rows) >= count)

@@ -1,0 +1,82 @@
+"""A random catalog written straight into PostgreSQL, for tests that compare the index with brute force."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import asyncpg
+
+from cache.keys import MODE_BITS
+
+
+class CatalogStore(NamedTuple):
+    retailer_id: str
+    store_id: str
+    lat: float
+    lon: float
+
+
+class CatalogOffer(NamedTuple):
+    retailer_id: str
+    store_id: str
+    gtin: str
+    price_cents: int
+    quantity: int
+    mode_bits: int
+
+
+class RandomCatalog(NamedTuple):
+    stores: list[CatalogStore]
+    offers: list[CatalogOffer]
+    gtins: list[str]
+
+
+def gtin14(body: int) -> str:
+    digits = f"{body:013d}"
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits))
+    return digits + str((10 - total % 10) % 10)
+
+
+async def write_random_catalog(
+    conn: asyncpg.Connection, seed: int, stores: int = 1200, gtins: int = 12, retailers: int = 6,
+    center: tuple[float, float] = (48.85, 2.35), spread_deg: float = 0.6,
+) -> RandomCatalog:
+    """Retailers, stores scattered around `center`, and offers (some out of stock, some online)."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    retailer_ids = [f"r{i}" for i in range(retailers)]
+    await conn.executemany(
+        "INSERT INTO retailers (retailer_id, name, cart_url_template, delivery_countries)"
+        " VALUES ($1, $2, $3, $4)",
+        [(r, f"Retailer {r}", f"https://www.{r}.example/cart?ean={{gtin}}&s={{store_id}}", ["FR"])
+         for r in retailer_ids],
+    )
+    catalog_stores = [
+        CatalogStore(
+            rng.choice(retailer_ids), f"s{i}",
+            center[0] + rng.uniform(-spread_deg, spread_deg), center[1] + rng.uniform(-spread_deg, spread_deg),
+        )
+        for i in range(stores)
+    ]
+    await conn.executemany(
+        "INSERT INTO stores (retailer_id, store_id, name, address, postal_code, city, country, lat, lon)"
+        " VALUES ($1, $2, $3, '1 rue Test', '75001', 'Paris', 'FR', $4, $5)",
+        [(s.retailer_id, s.store_id, f"Store {s.store_id}", s.lat, s.lon) for s in catalog_stores],
+    )
+    gtin_list = [gtin14(3000000000000 + rng.randrange(10**9)) for _ in range(gtins)]
+    offers: list[CatalogOffer] = []
+    for gtin in gtin_list:
+        for store in rng.sample(catalog_stores, k=len(catalog_stores) // 2):
+            quantity = rng.choice([0, 0, 1, 2, 5, 12, 40])
+            bits = rng.choice([MODE_BITS["in_store"], MODE_BITS["click_collect"], 3])
+            offers.append(CatalogOffer(store.retailer_id, store.store_id, gtin, rng.randrange(99, 2999), quantity, bits))
+        for retailer in rng.sample(retailer_ids, k=2):
+            offers.append(CatalogOffer(retailer, "", gtin, rng.randrange(99, 2999), rng.choice([0, 3, 8]), 4))
+    await conn.executemany(
+        "INSERT INTO offers (retailer_id, store_id, gtin, price, currency, quantity, modes, updated_at)"
+        " VALUES ($1, $2, $3, $4::numeric / 100, 'EUR', $5, $6, $7)",
+        [(o.retailer_id, o.store_id, o.gtin, o.price_cents, o.quantity, o.mode_bits, now) for o in offers],
+    )
+    return RandomCatalog(catalog_stores, offers, gtin_list)
