@@ -1,0 +1,225 @@
+"""Every shape the edge API reads or writes, as msgspec Structs.
+
+One definition, three uses: the same types decode requests (their error path,
+e.g. `$[3].type`, goes into the 400), encode answers, and feed `/openapi.json`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+# --- shared pieces ---------------------------------------------------------------------------
+
+Gtin = Annotated[
+    str,
+    Meta(
+        pattern=r"^(?:[0-9]{8}|[0-9]{12,14})$",
+        description="GTIN-8, -12, -13 or -14 (digits only)",
+        examples=["3017620422003"],
+    ),
+]
+CampaignId = Annotated[
+    str,
+    Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="campaign id", examples=["demo"]),
+]
+Mode = Literal["in_store", "click_collect", "delivery"]
+MODES_PATTERN = r"^(?:in_store|click_collect|delivery)(?:,(?:in_store|click_collect|delivery))*$"
+Country = Annotated[str, Meta(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 code")]
+
+
+class ErrorDetail(msgspec.Struct, kw_only=True):
+    code: str
+    parameter: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """Every 4xx/5xx JSON answer: which parameter was wrong and why."""
+
+    error: ErrorDetail
+
+
+# --- /v1/offers ------------------------------------------------------------------------------
+
+
+class OffersQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
+    """Query string of `GET /v1/offers`; decode with `msgspec.convert(dict(params), OffersQuery, strict=False)`."""
+
+    gtin: Gtin
+    campaign: CampaignId | None = None
+    lat: Annotated[float, Meta(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Meta(ge=-180, le=180)] | None = None
+    postal_code: Annotated[str, Meta(min_length=1, max_length=12, pattern=r"^[A-Za-z0-9 -]+$")] | None = None
+    country: Country | None = None
+    radius_km: Annotated[float, Meta(gt=0, le=100)] = 20.0
+    limit: Annotated[int, Meta(ge=1, le=50)] = 20
+    modes: Annotated[str, Meta(pattern=MODES_PATTERN, description="comma list of modes")] | None = None
+
+    @property
+    def mode_list(self) -> tuple[str, ...]:
+        """The asked modes, all three when none was given."""
+        if not self.modes:
+            return ("in_store", "click_collect", "delivery")
+        return tuple(dict.fromkeys(self.modes.split(",")))
+
+
+class Location(msgspec.Struct, kw_only=True):
+    lat: float | None = None
+    lon: float | None = None
+    source: Literal["query", "postal_code", "ip", "none"]
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+
+class RetailerRef(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    logo_url: str
+
+
+class StoreRef(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    address: str
+    postal_code: str
+    city: str
+    lat: float
+    lon: float
+    distance_km: float
+
+
+class Price(msgspec.Struct, kw_only=True):
+    amount: Annotated[str, Meta(pattern=r"^[0-9]+\.[0-9]{2}$", examples=["2.99"])]
+    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+
+
+class Offer(msgspec.Struct, kw_only=True):
+    retailer: RetailerRef
+    mode: Mode
+    store: StoreRef | None
+    price: Price
+    availability: Literal["in_stock", "low_stock"]
+    url: str
+
+
+class OffersAnswer(msgspec.Struct, kw_only=True):
+    gtin: str
+    location: Location
+    offers: list[Offer]
+
+
+# --- /v1/events ------------------------------------------------------------------------------
+
+MAX_EVENTS = 50
+MAX_EVENTS_BYTES = 16 * 1024
+
+
+class Event(msgspec.Struct, kw_only=True):
+    """One widget beacon. `ts` is the client's clock: epoch milliseconds or an ISO 8601 time."""
+
+    type: Literal["impression", "open", "offers_shown", "click", "error"]
+    campaign: CampaignId
+    gtin: Gtin
+    ts: Annotated[float, Meta(ge=0)] | datetime
+    retailer: Annotated[str, Meta(max_length=64)] | None = None
+    mode: Mode | None = None
+    message: Annotated[str, Meta(max_length=500)] | None = None
+
+
+Events = Annotated[list[Event], Meta(min_length=1, max_length=MAX_EVENTS)]
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+HttpsUrl = Annotated[str, Meta(pattern=r"^https://[^\s/?#]+[^\s]*$", max_length=2048)]
+Origin = Annotated[str, Meta(pattern=r"^(?:\*|https?://[^\s/?#]+)$", description="scheme://host[:port], or *")]
+
+
+class Product(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    gtin: Gtin
+    label: Annotated[str, Meta(min_length=1, max_length=200)]
+    image_url: HttpsUrl | None = None
+
+
+class RetailerRules(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    include: list[Annotated[str, Meta(min_length=1, max_length=64)]] = []
+    exclude: list[Annotated[str, Meta(min_length=1, max_length=64)]] = []
+    # Retailer ids shown first, in this order.
+    priority: list[Annotated[str, Meta(min_length=1, max_length=64)]] = []
+
+
+class Theme(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    primary_color: Annotated[str, Meta(pattern=r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")] = "#0a7d4f"
+    font_family: Annotated[str, Meta(max_length=200, pattern=r"^[A-Za-z0-9 ,'\"-]*$")] = "system-ui, sans-serif"
+    border_radius: Annotated[int, Meta(ge=0, le=48)] = 8
+
+
+class FallbackLink(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    label: Annotated[str, Meta(min_length=1, max_length=100)]
+    url: HttpsUrl
+
+
+Tracking = dict[
+    Annotated[str, Meta(pattern=r"^utm_[a-z_]{1,30}$")],
+    Annotated[str, Meta(min_length=1, max_length=200)],
+]
+
+
+class Campaign(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A campaign JSON as a marketer writes it (`nearcart campaign validate|push FILE`)."""
+
+    id: CampaignId
+    brand: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    locale: Annotated[str, Meta(pattern=r"^[a-z]{2}(?:-[A-Z]{2})?$", examples=["fr", "en"])]
+    products: Annotated[list[Product], Meta(min_length=1, max_length=1000)]
+    modes: list[Mode] = msgspec.field(default_factory=lambda: ["in_store", "click_collect", "delivery"])
+    radius_km: Annotated[float, Meta(gt=0, le=100)] = 20.0
+    retailers: RetailerRules = msgspec.field(default_factory=RetailerRules)
+    theme: Theme = msgspec.field(default_factory=Theme)
+    allowed_origins: list[Origin] = []
+    tracking: Tracking = {}
+    fallback_links: list[FallbackLink] = []
+
+
+class CampaignPublic(msgspec.Struct, kw_only=True):
+    """What `GET /v1/campaigns/{id}` shows a browser: no tracking, no origin list."""
+
+    id: str
+    brand: str
+    locale: str
+    products: list[Product]
+    modes: list[Mode]
+    radius_km: float
+    retailers: RetailerRules
+    theme: Theme
+    fallback_links: list[FallbackLink]
+
+
+def public_part(campaign: Campaign) -> CampaignPublic:
+    return CampaignPublic(
+        id=campaign.id,
+        brand=campaign.brand,
+        locale=campaign.locale,
+        products=campaign.products,
+        modes=campaign.modes,
+        radius_km=campaign.radius_km,
+        retailers=campaign.retailers,
+        theme=campaign.theme,
+        fallback_links=campaign.fallback_links,
+    )
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = {}
+
+
+encoder = msgspec.json.Encoder()
