@@ -59,6 +59,8 @@ class IndexReader:
         self.refresh_s = refresh_s
         self.version: int | None = None
         self.directory = Directory.empty()
+        # False while the last attempt to read Redis failed: "no index" then means "unknown".
+        self.healthy = False
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -81,17 +83,22 @@ class IndexReader:
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(self.keys.version)
         pipe.get(self.keys.directory_version)
-        raw_version, raw_dir_version = await pipe.execute()
-        if int(raw_dir_version or 0) != self.directory.version:
-            self.directory = await load_directory(self.redis, self.keys)
+        try:
+            raw_version, raw_dir_version = await pipe.execute()
+            if int(raw_dir_version or 0) != self.directory.version:
+                self.directory = await load_directory(self.redis, self.keys)
+        except BaseException:
+            self.healthy = False
+            raise
         self.version = int(raw_version) if raw_version is not None else None
+        self.healthy = True
 
     async def _refresh_forever(self) -> None:
         while True:
             await asyncio.sleep(self.refresh_s)
             try:
                 await self.refresh()
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RedisError, OSError) as exc:
                 # Keep serving what we know; the offers route reports Redis trouble per request.
                 log.debug("index refresh failed: %s", exc)
 
@@ -108,6 +115,14 @@ class IndexReader:
         pipe.execute_command("HGETALL", self.keys.delivery_offers(version, gtin))
         store_rows, delivery_rows = await pipe.execute()
         return self.decode(store_rows, delivery_rows, count)
+
+    async def query_delivery(self, gtin: str) -> IndexAnswer:
+        """Only the delivery offers of `gtin`: for a shopper whose position is unknown."""
+        version = self.version
+        if version is None:
+            return IndexAnswer([], [], False)
+        rows = await self.redis.execute_command("HGETALL", self.keys.delivery_offers(version, gtin))
+        return self.decode([], rows, 1)
 
     def decode(self, store_rows: list[list[bytes]], delivery_rows: dict[bytes, bytes], count: int) -> IndexAnswer:
         stores_dir, retailers_dir = self.directory.stores, self.directory.retailers

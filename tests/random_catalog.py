@@ -71,7 +71,8 @@ async def write_random_catalog(
         for store in rng.sample(catalog_stores, k=len(catalog_stores) // 2):
             quantity = rng.choice([0, 0, 1, 2, 5, 12, 40])
             bits = rng.choice([MODE_BITS["in_store"], MODE_BITS["click_collect"], 3])
-            offers.append(CatalogOffer(store.retailer_id, store.store_id, gtin, rng.randrange(99, 2999), quantity, bits))
+            price = rng.randrange(99, 2999)
+            offers.append(CatalogOffer(store.retailer_id, store.store_id, gtin, price, quantity, bits))
         for retailer in rng.sample(retailer_ids, k=2):
             offers.append(CatalogOffer(retailer, "", gtin, rng.randrange(99, 2999), rng.choice([0, 3, 8]), 4))
     await conn.executemany(
