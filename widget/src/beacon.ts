@@ -1,0 +1,50 @@
+/** Widget events, batched into one `navigator.sendBeacon` to `/v1/events`: no cookie, no identifier, survives page unload. */
+
+export type EventType = "impression" | "open" | "offers_shown" | "click" | "error";
+
+export interface WidgetEvent {
+  type: EventType;
+  campaign: string;
+  gtin: string;
+  ts: number;
+  retailer?: string;
+  mode?: string;
+  message?: string;
+}
+
+const FLUSH_MS = 1000;
+// The API bounds a batch; stay under it.
+const MAX_BATCH = 50;
+
+export class Beacons {
+  private queue: WidgetEvent[] = [];
+  private timer = 0;
+
+  constructor(
+    private url: string,
+    private campaign: string,
+  ) {
+    const flushNow = () => this.flush();
+    addEventListener("pagehide", flushNow);
+    document.addEventListener("visibilitychange", () => document.visibilityState === "hidden" && flushNow());
+  }
+
+  send(type: EventType, gtin: string, extra?: Partial<WidgetEvent>): void {
+    this.queue.push({ type, campaign: this.campaign, gtin, ts: Date.now(), ...extra });
+    if (this.queue.length >= MAX_BATCH) this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS) as unknown as number;
+  }
+
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = 0;
+    if (!this.queue.length) return;
+    const batch = this.queue.splice(0, MAX_BATCH);
+    // A string body goes as text/plain: a CORS-safelisted type, so no preflight and no cookie.
+    try {
+      navigator.sendBeacon(this.url, JSON.stringify(batch));
+    } catch {
+      // Beacons are best effort; never let them break the page.
+    }
+  }
+}
