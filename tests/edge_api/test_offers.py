@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from starlette.testclient import TestClient
+
+from cache.index import build_index
+from cache.keys import Keys
+from edge_api.app import create_app
+from edge_api.settings import Settings
+from geo.distance import great_circle_km
+from tests.random_catalog import RandomCatalog, write_random_catalog
+
+BOUNDARY_KM = 0.002
+
+
+@pytest.fixture
+async def catalog(db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> RandomCatalog:
+    catalog = await write_random_catalog(db, seed=21, stores=1500, gtins=20)
+    await build_index(db, redis, keys, grace_s=0)
+    return catalog
+
+
+@pytest.fixture
+def client(settings: Settings, catalog: RandomCatalog) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def nearest_in_stock(catalog: RandomCatalog, gtin: str, lat: float, lon: float, radius: float) -> list[tuple[str, float]]:
+    where = {(s.retailer_id, s.store_id): s for s in catalog.stores}
+    hits = []
+    for offer in catalog.offers:
+        if offer.gtin == gtin and offer.store_id and offer.quantity > 0:
+            store = where[(offer.retailer_id, offer.store_id)]
+            distance = great_circle_km(lat, lon, store.lat, store.lon)
+            if distance <= radius:
+                hits.append((offer.store_id, distance))
+    return sorted(hits, key=lambda hit: hit[1])
+
+
+def test_offers_over_http_match_brute_force(client: TestClient, catalog: RandomCatalog) -> None:
+    rng = random.Random(5)
+    for _ in range(120):
+        gtin = rng.choice(catalog.gtins)
+        lat, lon = 48.85 + rng.uniform(-0.6, 0.6), 2.35 + rng.uniform(-0.6, 0.6)
+        radius = rng.choice([2, 5, 10])
+        answer = client.get("/v1/offers", params={
+            "gtin": gtin, "lat": lat, "lon": lon, "radius_km": radius, "limit": 50, "modes": "in_store",
+        })
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["location"]["source"] == "query"
+        got = [(o["store"]["id"], o["store"]["distance_km"]) for o in body["offers"]]
+        assert all(o["mode"] == "in_store" for o in body["offers"])
+        expected = nearest_in_stock(catalog, gtin, lat, lon, radius)
+        # Stores carrying the product in store only; the brute force keeps stores of any store mode.
+        in_store = {(o.retailer_id, o.store_id) for o in catalog.offers if o.gtin == gtin and o.mode_bits & 1}
+        retailer_of = {s.store_id: s.retailer_id for s in catalog.stores}
+        expected = [(s, d) for s, d in expected if (retailer_of[s], s) in in_store][:50]
+        assert [d for _, d in got] == sorted(d for _, d in got), "not nearest first"
+        certain = [s for s, d in expected if d < radius - BOUNDARY_KM]
+        assert set(certain) <= {s for s, _ in got}
+        truth = dict(expected)
+        for store_id, distance in got:
+            if store_id in truth:
+                assert abs(distance - truth[store_id]) <= max(0.001, truth[store_id] * 0.005)
+
+
+def test_out_of_stock_store_is_not_offered(client: TestClient, catalog: RandomCatalog) -> None:
+    out = next(o for o in catalog.offers if o.store_id and o.quantity == 0)
+    store = next(s for s in catalog.stores if s.store_id == out.store_id)
+    body = client.get("/v1/offers", params={"gtin": out.gtin, "lat": store.lat, "lon": store.lon,
+                                            "radius_km": 1, "limit": 50}).json()
+    assert out.store_id not in {o["store"]["id"] for o in body["offers"] if o["store"]}
+
+
+def test_offer_carries_price_availability_and_a_signed_link(client: TestClient, catalog: RandomCatalog) -> None:
+    offer = next(o for o in catalog.offers if o.store_id and o.quantity in (1, 2) and o.mode_bits & 1)
+    store = next(s for s in catalog.stores if s.store_id == offer.store_id)
+    body = client.get("/v1/offers", params={"gtin": offer.gtin[1:], "lat": store.lat, "lon": store.lon,
+                                            "radius_km": 0.5, "modes": "in_store"}).json()
+    assert body["gtin"] == offer.gtin
+    mine = [o for o in body["offers"] if o["store"]["id"] == offer.store_id]
+    assert len(mine) == 1
+    assert mine[0]["price"] == {"amount": f"{offer.price_cents // 100}.{offer.price_cents % 100:02d}",
+                                "currency": "EUR"}
+    assert mine[0]["availability"] == "low_stock"
+    assert mine[0]["retailer"]["id"] == offer.retailer_id
+    assert mine[0]["url"].startswith("http://testserver/v1/go/")
+
+
+def test_delivery_offers_appear_for_the_retailers_country(client: TestClient, catalog: RandomCatalog) -> None:
+    gtin = catalog.gtins[0]
+    online = {o.retailer_id for o in catalog.offers if o.gtin == gtin and not o.store_id and o.quantity > 0}
+    base = {"gtin": gtin, "lat": 48.85, "lon": 2.35, "modes": "delivery"}
+    in_fr = client.get("/v1/offers", params={**base, "country": "FR"}).json()["offers"]
+    assert {o["retailer"]["id"] for o in in_fr} == online
+    assert all(o["store"] is None and o["mode"] == "delivery" for o in in_fr)
+    assert client.get("/v1/offers", params={**base, "country": "JP"}).json()["offers"] == []
+
+
+def test_postal_code_locates_the_shopper(client: TestClient, catalog: RandomCatalog) -> None:
+    body = client.get("/v1/offers", params={"gtin": catalog.gtins[0], "postal_code": "75001",
+                                            "country": "FR"}).json()
+    location = body["location"]
+    assert location["source"] == "postal_code" and location["country"] == "FR"
+    assert great_circle_km(location["lat"], location["lon"], 48.86, 2.34) < 5
+    assert any(o["store"] for o in body["offers"])
+
+
+def test_no_location_gives_source_none_and_no_store_offers(client: TestClient, catalog: RandomCatalog) -> None:
+    body = client.get("/v1/offers", params={"gtin": catalog.gtins[0]}).json()
+    assert body["location"]["source"] == "none"
+    assert all(o["store"] is None for o in body["offers"])
+
+
+def test_unknown_gtin_gets_an_empty_list(client: TestClient) -> None:
+    answer = client.get("/v1/offers", params={"gtin": "3017620422003", "lat": 48.85, "lon": 2.35})
+    assert answer.status_code == 200 and answer.json()["offers"] == []
+
+
+@pytest.mark.parametrize(("params", "parameter"), [
+    ({}, "gtin"),
+    ({"gtin": "3017620422004"}, "gtin"),
+    ({"gtin": "3017620422003", "lat": "north"}, "lat"),
+    ({"gtin": "3017620422003", "lat": 48.8}, "lon"),
+    ({"gtin": "3017620422003", "radius_km": 500}, "radius_km"),
+    ({"gtin": "3017620422003", "limit": 0}, "limit"),
+    ({"gtin": "3017620422003", "modes": "teleport"}, "modes"),
+    ({"gtin": "3017620422003", "campaign": "nope"}, "campaign"),
+    ({"gtin": "3017620422003", "postal_code": "00000", "country": "FR"}, "postal_code"),
+])
+def test_bad_parameter_is_named_in_a_400(client: TestClient, params: dict[str, Any], parameter: str) -> None:
+    answer = client.get("/v1/offers", params=params)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["parameter"] == parameter
