@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cache.feeds import FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
+
+OFFER_HEADER = "retailer_id,store_id,gtin,price,currency,quantity,modes,updated_at\n"
+GOOD_OFFER = ("shopco", "paris-1", "3017620422003", "2.99", "EUR", "5", "in_store|click_collect",
+              "2024-05-01T10:00:00+02:00")
+
+
+def write(path: Path, text: str) -> Path:
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def rows(path: Path, kind: str = "offers") -> list[tuple[int, tuple[Any, ...], tuple[str, str] | None]]:
+    with FeedReader(path, kind) as reader:
+        return list(reader)
+
+
+def test_csv_rows_carry_their_file_line_numbers(tmp_path: Path) -> None:
+    feed = write(
+        tmp_path / "stores.csv",
+        "retailer_id,store_id,name,address,postal_code,city,country,lat,lon\n"
+        'shopco,s1,"Shop Co\nRivoli",1 rue,75001,Paris,FR,48.8,2.3\n'
+        "\n"
+        "shopco,s2,Shop Co Lyon,2 rue,69001,Lyon,FR,45.7,4.8\n",
+    )
+    got = rows(feed, "stores")
+    assert [(line, values[1]) for line, values, _ in got] == [(2, "s1"), (5, "s2")]
+    assert got[0][1][2] == "Shop Co\nRivoli"
+
+
+def test_extra_columns_are_ignored_and_order_does_not_matter(tmp_path: Path) -> None:
+    feed = write(
+        tmp_path / "offers.csv",
+        "GTIN,comment,retailer_id,price,currency,quantity,modes,updated_at\n"
+        "3017620422003,hello,shopco,2.99,EUR,5,delivery,2024-05-01T10:00:00Z\n",
+    )
+    [(line, values, problem)] = rows(feed)
+    assert problem is None
+    assert values == ("shopco", "", "3017620422003", "2.99", "EUR", "5", "delivery", "2024-05-01T10:00:00Z")
+
+
+def test_gzipped_json_lines_are_read_with_arrays_and_numbers(tmp_path: Path) -> None:
+    feed = write(
+        tmp_path / "offers.jsonl.gz",
+        '{"retailer_id": "shopco", "gtin": "3017620422003", "price": 2.99, "currency": "EUR",'
+        ' "quantity": 5, "modes": ["delivery"], "updated_at": "2024-05-01T10:00:00Z"}\n'
+        "\n"
+        "[1, 2]\n",
+    )
+    got = rows(feed)
+    assert got[0] == (1, ("shopco", "", "3017620422003", "2.99", "EUR", "5", "delivery", "2024-05-01T10:00:00Z"), None)
+    assert got[1] == (3, (), ("row", "not a JSON object"))
+
+
+def test_json_line_missing_a_required_key_names_it(tmp_path: Path) -> None:
+    feed = write(tmp_path / "offers.jsonl", '{"retailer_id": "shopco", "gtin": "3017620422003"}\n')
+    [(_, _, problem)] = rows(feed)
+    assert problem == ("price", "missing")
+
+
+def test_header_without_a_required_column_makes_the_file_unusable(tmp_path: Path) -> None:
+    feed = write(tmp_path / "offers.csv", "retailer_id,store_id,gtin,currency,quantity,modes,updated_at\n")
+    with pytest.raises(FeedError, match="header lacks price"):
+        FeedReader(feed, "offers")
+
+
+@pytest.mark.parametrize("name", ["offers.xlsx", "offers", "offers.gz"])
+def test_unknown_format_makes_the_file_unusable(tmp_path: Path, name: str) -> None:
+    with pytest.raises(FeedError, match="unknown format"):
+        FeedReader(write(tmp_path / name, OFFER_HEADER), "offers")
+
+
+def test_missing_file_makes_the_file_unusable(tmp_path: Path) -> None:
+    with pytest.raises(FeedError, match="cannot open"):
+        FeedReader(tmp_path / "nope.csv", "offers")
+
+
+def test_truncated_gzip_keeps_the_rows_before_the_damage(tmp_path: Path) -> None:
+    body = OFFER_HEADER + ",".join(GOOD_OFFER) + "\n"
+    data = gzip.compress((body * 2000).encode())
+    feed = tmp_path / "offers.csv.gz"
+    feed.write_bytes(data[: len(data) // 2])
+    got = rows(feed)
+    assert got[-1][2] is not None and got[-1][2][0] == "file"
+    assert all(problem is None for _, _, problem in got[:-1]) and len(got) > 100
+
+
+def test_short_csv_row_is_rejected_not_misread(tmp_path: Path) -> None:
+    feed = write(tmp_path / "offers.csv", OFFER_HEADER + "shopco,paris-1,3017620422003\n")
+    [(line, _, problem)] = rows(feed)
+    assert line == 2 and problem == ("row", "3 columns where the header has 8")
+
+
+def offer(**changes: str) -> tuple[str, ...]:
+    names = ("retailer_id", "store_id", "gtin", "price", "currency", "quantity", "modes", "updated_at")
+    values = dict(zip(names, GOOD_OFFER, strict=True))
+    values.update(changes)
+    return tuple(values[n] for n in names)
+
+
+VALIDATE_OFFER = offer_validator({"shopco"}, {"shopco": {"paris-1"}})
+
+
+def test_good_offer_becomes_a_staging_record() -> None:
+    record = VALIDATE_OFFER(7, offer())
+    stamp = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+    assert record == (7, "shopco", "paris-1", "03017620422003", 299, "EUR", 5, 3, stamp)
+
+
+@pytest.mark.parametrize(
+    ("price", "cents"), [("2.9", 290), ("10", 1000), ("0.05", 5), (" 3.50 ", 350), ("9999999999.99", 999999999999)]
+)
+def test_price_becomes_exact_cents(price: str, cents: int) -> None:
+    assert VALIDATE_OFFER(1, offer(price=price))[4] == cents
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("price", "2,99", '"2,99" is not a decimal like 2.99'),
+        ("price", "-1.00", "is not a decimal"),
+        ("price", "2.999", "is not a decimal"),
+        ("currency", "EURO", '"EURO" is not an ISO 4217 currency code'),
+        ("quantity", "-1", "is not a whole number ≥ 0"),
+        ("quantity", "1.5", "is not a whole number ≥ 0"),
+        ("modes", "in_store|teleport", '"teleport" is not a mode'),
+        ("modes", "", "missing"),
+        ("updated_at", "2024-05-01T10:00:00", "lacks a UTC offset"),
+        ("updated_at", "yesterday", "is not an ISO 8601 date-time"),
+        ("gtin", "3017620422004", "check digit should be 3"),
+        ("retailer_id", "nobody", 'unknown retailer "nobody"'),
+        ("store_id", "lyon-9", 'unknown store "lyon-9"'),
+    ],
+)
+def test_bad_offer_field_is_named_with_its_reason(field: str, value: str, reason: str) -> None:
+    with pytest.raises(RowError) as caught:
+        VALIDATE_OFFER(1, offer(**{field: value}))
+    assert caught.value.field == field
+    assert reason in caught.value.reason
+
+
+def test_online_offer_cannot_be_sold_in_store() -> None:
+    with pytest.raises(RowError, match="online offer"):
+        VALIDATE_OFFER(1, offer(store_id="", modes="in_store"))
+    assert VALIDATE_OFFER(1, offer(store_id="", modes="delivery"))[7] == 4
+
+
+def retailer(**changes: str) -> tuple[Any, ...]:
+    values = {
+        "retailer_id": "shopco", "name": "Shop Co", "logo_url": "https://shop.example/logo.png",
+        "cart_url_template": "https://shop.example/cart?add={gtin}&qty={qty}", "delivery_countries": "fr|BE",
+        "delivery_zones": "",
+    }
+    values.update(changes)
+    return tuple(values.values())
+
+
+def test_retailer_countries_are_normalised() -> None:
+    assert validate_retailer(1, retailer())[5] == ["FR", "BE"]
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("https://shop.example/cart?store={store_id}", "needs the {gtin} placeholder"),
+        ("https://shop.example/cart?add={gtin}&x={sku}", "unknown placeholder {sku}"),
+        ("http://shop.example/cart?add={gtin}", "is not an https URL"),
+        ("https://{gtin}.shop.example/", "not allowed in the host"),
+    ],
+)
+def test_bad_cart_url_template_is_refused(template: str, reason: str) -> None:
+    with pytest.raises(RowError) as caught:
+        validate_retailer(1, retailer(cart_url_template=template))
+    assert caught.value.field == "cart_url_template" and reason in caught.value.reason
+
+
+def test_unknown_delivery_country_is_refused() -> None:
+    with pytest.raises(RowError, match="delivery_countries: \"XX\" is not an ISO 3166"):
+        validate_retailer(1, retailer(delivery_countries="FR|XX"))
+
+
+def test_store_outside_the_globe_is_refused() -> None:
+    validate = store_validator({"shopco"})
+    good = ("shopco", "s1", "Shop Co", "1 rue", "75001", "Paris", "fr", "48.85", "2.35")
+    assert validate(1, good)[7:] == ("FR", 48.85, 2.35)
+    with pytest.raises(RowError, match="lat: \"98.85\" is outside -90..90"):
+        validate(1, good[:7] + ("98.85", "2.35"))
+    with pytest.raises(RowError, match="country"):
+        validate(1, good[:6] + ("France", "48.85", "2.35"))
