@@ -1,0 +1,429 @@
+"""`nearcart ingest`: stream a feed into PostgreSQL in batches and apply each batch to the Redis index.
+
+Rows are validated one at a time (cache/feeds.py) and good ones COPYed in batches
+into a TEMP staging table; one statement per batch dedupes the batch, upserts it
+and returns what changed, with the values it replaced, so the index is patched
+right after the batch commits. While PostgreSQL works on one batch the event
+loop parses the next: on two cores that overlap is most of the throughput.
+
+An offer older than the stored one is ignored, and a row equal to the stored one
+writes nothing anywhere, so loading the same feed twice leaves the same state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+import redis.asyncio as aioredis
+
+from cache.feeds import KINDS, FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
+from cache.index_types import OfferChange, OfferState
+from cache.keys import Keys
+
+BATCH_ROWS = 50_000
+# The report struct keeps this many rejects; `on_reject` (the printed report) sees every one.
+KEPT_REJECTS = 1000
+FEED_RUN_REJECTS = 100
+# While a batch is in flight, let the event loop drive it every this many parsed rows.
+_YIELD_EVERY = 2048
+
+
+class Reject(msgspec.Struct, frozen=True):
+    file: str
+    line: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.reason}"
+
+
+class IngestReport(msgspec.Struct, kw_only=True):
+    kind: str
+    files: list[str]
+    rows_read: int = 0
+    # Rows that inserted or updated a catalog row.
+    rows_loaded: int = 0
+    # Good rows that changed nothing: equal to or older than the stored row, or repeated in the feed.
+    rows_unchanged: int = 0
+    rows_rejected: int = 0
+    rejects: list[Reject] = msgspec.field(default_factory=list)
+    index_changes: int = 0
+    # Why the input could not be used at all; nothing was loaded.
+    fatal: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.fatal is not None:
+            return 2
+        return 3 if self.rows_rejected else 0
+
+    def summary(self) -> str:
+        if self.fatal is not None:
+            return f"{self.kind}: nothing loaded: {self.fatal}"
+        return (
+            f"{self.kind}: {self.rows_read} rows read, {self.rows_loaded} loaded, {self.rows_unchanged} unchanged,"
+            f" {self.rows_rejected} rejected; {self.index_changes} index changes; {self.seconds:.1f} s"
+        )
+
+
+async def ingest_files(
+    conn: asyncpg.Connection,
+    redis: aioredis.Redis,
+    keys: Keys,
+    kind: str,
+    files: list[Path],
+    on_reject: Callable[[Reject], None] | None = None,
+) -> IngestReport:
+    """Load `files` (one feed kind) into the catalog and the live index; report every rejected row."""
+    started = time.perf_counter()
+    report = IngestReport(kind=kind, files=[str(f) for f in files])
+    if kind not in KINDS:
+        report.fatal = f"unknown feed kind {kind!r}; expected one of {', '.join(KINDS)}"
+        return report
+    try:
+        for path in files:
+            FeedReader(path, kind).close()  # every file's header is checked before anything is loaded
+    except FeedError as exc:
+        report.fatal = str(exc)
+        await _record_run(conn, report, None)
+        return report
+
+    loader = await _LOADERS[kind].open(conn, redis, keys)
+    run_id = await conn.fetchval(
+        "INSERT INTO feed_runs (kind, files) VALUES ($1, $2) RETURNING id", kind, report.files
+    )
+    pending: asyncio.Task[None] | None = None
+    try:
+        pending = await _read_and_load(report, loader, files, on_reject)
+        if pending is not None:
+            await pending
+        await loader.finish()
+    except BaseException:
+        if pending is not None and not pending.done():
+            pending.cancel()
+        report.fatal = report.fatal or "interrupted"
+        report.seconds = time.perf_counter() - started
+        await asyncio.shield(_record_run(conn, report, run_id, status="failed"))
+        raise
+    report.rows_loaded = loader.loaded
+    report.index_changes = loader.index_changes
+    report.rows_unchanged = report.rows_read - report.rows_rejected - loader.loaded
+    report.seconds = time.perf_counter() - started
+    await _record_run(conn, report, run_id)
+    return report
+
+
+async def _read_and_load(
+    report: IngestReport, loader: _Loader, files: list[Path], on_reject: Callable[[Reject], None] | None
+) -> asyncio.Task[None] | None:
+    """The hot loop: parse and validate rows, hand full batches to the loader, parse on while it works."""
+    validate = loader.validate
+    batch: list[tuple[Any, ...]] = []
+    pending: asyncio.Task[None] | None = None
+    seq = 0
+    rejected = 0
+    kept = report.rejects
+    for path in files:
+        name = str(path)
+        with FeedReader(path, loader.kind) as reader:
+            for line, values, problem in reader:
+                seq += 1
+                if problem is None:
+                    try:
+                        # Staging keeps the row's place in the whole run (not its line): "first/last row wins".
+                        batch.append(validate(seq, values))
+                    except RowError as exc:
+                        problem = (exc.field, exc.reason)
+                if problem is not None:
+                    rejected += 1
+                    reject = Reject(name, line, problem[0], problem[1])
+                    if len(kept) < KEPT_REJECTS:
+                        kept.append(reject)
+                    if on_reject is not None:
+                        on_reject(reject)
+                if len(batch) >= BATCH_ROWS:
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.create_task(loader.flush(batch))
+                    batch = []
+                elif pending is not None and not seq % _YIELD_EVERY:
+                    await asyncio.sleep(0)
+    report.rows_read = seq
+    report.rows_rejected = rejected
+    if batch:
+        if pending is not None:
+            await pending
+        pending = asyncio.create_task(loader.flush(batch))
+    return pending
+
+
+async def _record_run(conn: asyncpg.Connection, report: IngestReport, run_id: int | None, status: str = "") -> None:
+    status = status or ("failed" if report.fatal else "rejected rows" if report.rows_rejected else "ok")
+    rejects = msgspec.json.encode(report.rejects[:FEED_RUN_REJECTS]).decode()
+    if report.fatal:
+        rejects = msgspec.json.encode([{"error": report.fatal}]).decode()
+    if run_id is None:
+        run_id = await conn.fetchval(
+            "INSERT INTO feed_runs (kind, files) VALUES ($1, $2) RETURNING id", report.kind, report.files
+        )
+    await conn.execute(
+        "UPDATE feed_runs SET finished_at = now(), rows_read = $2, rows_loaded = $3, rows_rejected = $4,"
+        " status = $5, rejects = $6::jsonb WHERE id = $1",
+        run_id, report.rows_read, report.rows_loaded, report.rows_rejected, status, rejects,
+    )
+
+
+# --- loaders: one per feed kind ------------------------------------------------------------------------------------
+
+
+class _Loader:
+    kind = ""
+    loaded = 0
+    index_changes = 0
+    validate: Callable[[int, tuple[Any, ...]], tuple[Any, ...]]
+
+    def __init__(self, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> None:
+        self.conn, self.redis, self.keys = conn, redis, keys
+
+    @classmethod
+    async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> _Loader:
+        raise NotImplementedError
+
+    async def flush(self, records: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    async def finish(self) -> None:
+        """Work done once after the last batch."""
+
+
+class _RetailerLoader(_Loader):
+    kind = "retailers"
+
+    @classmethod
+    async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> _Loader:
+        loader = cls(conn, redis, keys)
+        loader.validate = validate_retailer
+        await conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS nearcart_retailers_in (seq bigint, retailer_id text, name text,"
+            " logo_url text, cart_url_template text, delivery_countries text[], delivery_zones text)"
+            " ON COMMIT DELETE ROWS"
+        )
+        return loader
+
+    async def flush(self, records: list[tuple[Any, ...]]) -> None:
+        async with self.conn.transaction():
+            await self.conn.copy_records_to_table("nearcart_retailers_in", records=records)
+            self.loaded += await self.conn.fetchval(_RETAILER_UPSERT)
+
+    async def finish(self) -> None:
+        if self.loaded:
+            from cache.index import refresh_directory
+
+            await refresh_directory(self.conn, self.redis, self.keys)
+
+
+# Updates and inserts are separate so an unchanged retailer does not burn an identity number.
+_RETAILER_UPSERT = """
+WITH s AS (
+    SELECT DISTINCT ON (retailer_id) * FROM nearcart_retailers_in ORDER BY retailer_id, seq DESC
+), changed AS (
+    UPDATE retailers r SET name = s.name, logo_url = s.logo_url, cart_url_template = s.cart_url_template,
+        delivery_countries = s.delivery_countries, delivery_zones = s.delivery_zones::jsonb, updated_at = now()
+    FROM s
+    WHERE r.retailer_id = s.retailer_id
+      AND (r.name, r.logo_url, r.cart_url_template, r.delivery_countries, r.delivery_zones)
+          IS DISTINCT FROM (s.name, s.logo_url, s.cart_url_template, s.delivery_countries, s.delivery_zones::jsonb)
+    RETURNING 1
+), added AS (
+    INSERT INTO retailers (retailer_id, name, logo_url, cart_url_template, delivery_countries, delivery_zones)
+    SELECT retailer_id, name, logo_url, cart_url_template, delivery_countries, delivery_zones::jsonb FROM s
+    WHERE NOT EXISTS (SELECT 1 FROM retailers r WHERE r.retailer_id = s.retailer_id)
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM changed) + (SELECT count(*) FROM added)
+"""
+
+
+class _StoreLoader(_Loader):
+    kind = "stores"
+
+    def __init__(self, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> None:
+        super().__init__(conn, redis, keys)
+        self.moved: list[int] = []  # numbers of stores whose coordinates changed
+
+    @classmethod
+    async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> _Loader:
+        loader = cls(conn, redis, keys)
+        retailers = {row[0] for row in await conn.fetch("SELECT retailer_id FROM retailers")}
+        loader.validate = store_validator(retailers)
+        await conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS nearcart_stores_in (seq bigint, retailer_id text, store_id text,"
+            " name text, address text, postal_code text, city text, country text, lat float8, lon float8)"
+            " ON COMMIT DELETE ROWS"
+        )
+        return loader
+
+    async def flush(self, records: list[tuple[Any, ...]]) -> None:
+        async with self.conn.transaction():
+            await self.conn.copy_records_to_table("nearcart_stores_in", records=records)
+            rows = await self.conn.fetch(_STORE_UPSERT)
+        self.loaded += len(rows)
+        self.moved += [row["num"] for row in rows if row["moved"]]
+
+    async def finish(self) -> None:
+        if not self.loaded:
+            return
+        from cache.index import index_writer_lock, refresh_directory, reposition_store_offers
+
+        await refresh_directory(self.conn, self.redis, self.keys)
+        if self.moved:
+            async with index_writer_lock(self.conn):
+                await reposition_store_offers(self.conn, self.redis, self.keys, self.moved)
+            self.index_changes += len(self.moved)
+
+
+_STORE_UPSERT = """
+WITH s AS (
+    SELECT DISTINCT ON (retailer_id, store_id) * FROM nearcart_stores_in ORDER BY retailer_id, store_id, seq DESC
+), changed AS (
+    UPDATE stores st SET name = s.name, address = s.address, postal_code = s.postal_code, city = s.city,
+        country = s.country, lat = s.lat, lon = s.lon, updated_at = now()
+    FROM s, stores before
+    WHERE st.retailer_id = s.retailer_id AND st.store_id = s.store_id
+      AND before.retailer_id = st.retailer_id AND before.store_id = st.store_id
+      AND (st.name, st.address, st.postal_code, st.city, st.country::text, st.lat, st.lon)
+          IS DISTINCT FROM (s.name, s.address, s.postal_code, s.city, s.country, s.lat, s.lon)
+    RETURNING st.num, (before.lat, before.lon) IS DISTINCT FROM (s.lat, s.lon) AS moved
+), added AS (
+    INSERT INTO stores (retailer_id, store_id, name, address, postal_code, city, country, lat, lon)
+    SELECT retailer_id, store_id, name, address, postal_code, city, country, lat, lon FROM s
+    WHERE NOT EXISTS (SELECT 1 FROM stores x WHERE x.retailer_id = s.retailer_id AND x.store_id = s.store_id)
+    ON CONFLICT DO NOTHING
+    RETURNING num, false AS moved
+)
+SELECT num, moved FROM changed UNION ALL SELECT num, moved FROM added
+"""
+
+
+class _OfferLoader(_Loader):
+    kind = "offers"
+
+    @classmethod
+    async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> _Loader:
+        loader = cls(conn, redis, keys)
+        retailers = {row[0] for row in await conn.fetch("SELECT retailer_id FROM retailers")}
+        stores: dict[str, set[str]] = {}
+        async with conn.transaction():
+            async for row in conn.cursor("SELECT retailer_id, store_id FROM stores", prefetch=10_000):
+                stores.setdefault(row[0], set()).add(row[1])
+        loader.validate = offer_validator(retailers, stores)
+        await conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS nearcart_offers_in (seq bigint, retailer_id text, store_id text,"
+            " gtin text, price_cents bigint, currency text, quantity integer, modes smallint,"
+            " updated_at timestamptz) ON COMMIT DELETE ROWS"
+        )
+        return loader
+
+    async def flush(self, records: list[tuple[Any, ...]]) -> None:
+        from cache.index import apply_offer_changes, index_writer_lock
+
+        conn = self.conn
+        async with index_writer_lock(conn):
+            async with conn.transaction():
+                await conn.copy_records_to_table("nearcart_offers_in", records=records)
+                rows = await conn.fetch(_OFFER_UPSERT)
+            changes, upserted = _offer_changes(rows)
+            self.loaded += upserted
+            await apply_offer_changes(self.redis, self.keys, changes)
+        self.index_changes += len(changes)
+
+
+def _offer_changes(rows: Sequence[asyncpg.Record]) -> tuple[list[OfferChange], int]:
+    """The index changes of one batch, and how many offer rows it inserted or updated."""
+    changes = []
+    upserted = 0
+    for row in rows:
+        gtin, cents, currency, quantity, modes, existed, o_cents, o_currency, o_quantity, o_modes = row[:10]
+        if gtin is None:
+            upserted = row["upserted"]  # the count row
+            continue
+        if not quantity and not (existed and o_quantity):
+            continue  # out of stock before and after: the index never held it
+        store_id, r_num, s_num, lat, lon = row[10:15]
+        if store_id and s_num is None:
+            continue  # store vanished since validation; the next full build settles it
+        old = OfferState(o_cents, o_currency, o_quantity, o_modes) if existed else None
+        changes.append(OfferChange(gtin, r_num, s_num, lat, lon, old, OfferState(cents, currency, quantity, modes)))
+    return changes, upserted
+
+
+# One statement per batch: the CTEs share one snapshot, so `old` holds the values before `up` wrote.
+# Of rows with the same key and time in one feed the first wins, as it does across batches (strict <).
+_OFFER_UPSERT = """
+WITH s AS (
+    SELECT DISTINCT ON (retailer_id, store_id, gtin) *
+    FROM nearcart_offers_in ORDER BY retailer_id, store_id, gtin, updated_at DESC, seq
+), products_added AS (
+    INSERT INTO products (gtin) SELECT DISTINCT gtin FROM s ON CONFLICT DO NOTHING
+), old AS (
+    SELECT o.retailer_id, o.store_id, o.gtin, o.price, o.currency, o.quantity, o.modes
+    FROM offers o JOIN s USING (retailer_id, store_id, gtin)
+), up AS (
+    INSERT INTO offers AS o (retailer_id, store_id, gtin, price, currency, quantity, modes, updated_at)
+    SELECT retailer_id, store_id, gtin, price_cents / 100.0, currency, quantity, modes, updated_at FROM s
+    ON CONFLICT (retailer_id, store_id, gtin) DO UPDATE SET price = EXCLUDED.price, currency = EXCLUDED.currency,
+        quantity = EXCLUDED.quantity, modes = EXCLUDED.modes, updated_at = EXCLUDED.updated_at
+    WHERE o.updated_at < EXCLUDED.updated_at
+    RETURNING o.retailer_id, o.store_id, o.gtin, o.price, o.currency, o.quantity, o.modes
+)
+SELECT up.gtin, (up.price * 100)::bigint AS cents, up.currency::text, up.quantity, up.modes,
+    old.gtin IS NOT NULL AS existed, (old.price * 100)::bigint AS old_cents, old.currency::text AS old_currency,
+    old.quantity AS old_quantity, old.modes AS old_modes,
+    up.store_id, r.num AS r_num, st.num AS s_num, st.lat, st.lon, NULL::bigint AS upserted
+FROM up
+LEFT JOIN old USING (retailer_id, store_id, gtin)
+JOIN retailers r ON r.retailer_id = up.retailer_id
+LEFT JOIN stores st ON st.retailer_id = up.retailer_id AND st.store_id = up.store_id AND up.store_id <> ''
+WHERE old.gtin IS NULL
+   OR (old.price, old.currency, old.quantity, old.modes) IS DISTINCT FROM (up.price, up.currency, up.quantity, up.modes)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, count(*)
+FROM up
+"""
+
+_LOADERS: dict[str, type[_Loader]] = {"retailers": _RetailerLoader, "stores": _StoreLoader, "offers": _OfferLoader}
+
+
+# --- the command ---------------------------------------------------------------------------------------------------
+
+
+async def run_ingest_command(settings: Any, kind: str, files: list[Path]) -> int:
+    """`nearcart ingest KIND FILE...`: print each rejected row and a summary; return the exit status."""
+    keys = Keys(settings.redis_prefix)
+
+    def show(reject: Reject) -> None:
+        print(reject)
+
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"error: cannot reach PostgreSQL: {exc}", file=sys.stderr)
+        return 1
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        report = await ingest_files(conn, redis, keys, kind, files, on_reject=show)
+    finally:
+        await conn.close()
+        await redis.aclose()
+    print(report.summary())
+    return report.exit_code

@@ -1,0 +1,244 @@
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from cache.index import build_index
+from cache.index_reader import IndexAnswer, IndexReader
+from cache.ingest import IngestReport, ingest_files, run_ingest_command
+from cache.keys import Keys
+from edge_api.settings import Settings
+
+RETAILERS = (
+    "retailer_id,name,logo_url,cart_url_template,delivery_countries\n"
+    "shopco,Shop Co,https://shop.example/logo.png,https://shop.example/cart?add={gtin}&q={qty},FR|BE\n"
+    "bigbox,Big Box,,https://bigbox.example/b/{store_id}/{gtin},FR\n"
+)
+STORES = (
+    "retailer_id,store_id,name,address,postal_code,city,country,lat,lon\n"
+    "shopco,paris-1,Shop Co Rivoli,1 rue de Rivoli,75001,Paris,FR,48.8566,2.3522\n"
+    "shopco,lyon-1,Shop Co Lyon,2 place Bellecour,69002,Lyon,FR,45.7578,4.8320\n"
+    "bigbox,paris-9,Big Box Bercy,9 quai de Bercy,75012,Paris,FR,48.8330,2.3860\n"
+)
+OFFER_HEADER = "retailer_id,store_id,gtin,price,currency,quantity,modes,updated_at\n"
+NUTELLA = "03017620422003"
+OFFERS = OFFER_HEADER + (
+    "shopco,paris-1,3017620422003,2.99,EUR,5,in_store|click_collect,2024-05-01T10:00:00+02:00\n"
+    "shopco,lyon-1,3017620422003,2.89,EUR,0,in_store,2024-05-01T10:00:00+02:00\n"
+    "bigbox,paris-9,3017620422003,3.10,EUR,40,in_store,2024-05-01T10:00:00+02:00\n"
+    "shopco,,3017620422003,3.49,EUR,100,delivery,2024-05-01T10:00:00+02:00\n"
+    "bigbox,paris-9,96385074,1.00,EUR,3,click_collect,2024-05-01T10:00:00+02:00\n"
+)
+CATALOG = ("retailers", "stores", "products", "offers")
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    if name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def ingest(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, kind: str, *files: Path
+) -> IngestReport:
+    return await ingest_files(db, redis, keys, kind, list(files))
+
+
+async def load_catalog(db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path) -> None:
+    for kind, text in (("retailers", RETAILERS), ("stores", STORES), ("offers", OFFERS)):
+        report = await ingest(db, redis, keys, kind, write(tmp_path, f"{kind}.csv", text))
+        assert report.exit_code == 0, report.rejects
+
+
+async def near_paris(redis: aioredis.Redis, keys: Keys, gtin: str = NUTELLA) -> IndexAnswer:
+    reader = IndexReader(redis, keys)
+    await reader.refresh()
+    return await reader.query(gtin, 48.85, 2.35, 20, count=50)
+
+
+def store_offers(answer: IndexAnswer) -> list[tuple[str, int, int]]:
+    return [(hit.store.store_id, hit.price_cents, hit.quantity) for hit in answer.stores]
+
+
+async def table_contents(db: asyncpg.Connection) -> dict[str, list[Any]]:
+    return {
+        table: [tuple(row) for row in await db.fetch(f"SELECT * FROM {table} ORDER BY 1, 2")] for table in CATALOG
+    }
+
+
+async def redis_contents(redis: aioredis.Redis, keys: Keys) -> dict[bytes, Any]:
+    found: dict[bytes, Any] = {}
+    async for key in redis.scan_iter(match=keys.prefix + "*"):
+        kind = await redis.type(key)
+        if kind == b"zset":
+            found[key] = await redis.zrange(key, 0, -1, withscores=True)
+        elif kind == b"hash":
+            found[key] = await redis.hgetall(key)
+        else:
+            found[key] = await redis.get(key)
+    return found
+
+
+async def test_feed_with_bad_rows_exits_3_names_each_bad_line_and_loads_every_good_row(
+    settings: Settings, db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for kind, text in (("retailers", RETAILERS), ("stores", STORES)):
+        assert await run_ingest_command(settings, kind, [write(tmp_path, f"{kind}.csv", text)]) == 0
+    feed = write(
+        tmp_path, "offers.csv",
+        OFFER_HEADER
+        + "shopco,paris-1,3017620422003,2.99,EUR,5,in_store,2024-05-01T10:00:00+02:00\n"
+        + "shopco,paris-1,96385074,\"2,99\",EUR,5,in_store,2024-05-01T10:00:00+02:00\n"
+        + "shopco,paris-1,3017620422004,2.99,EUR,5,in_store,2024-05-01T10:00:00+02:00\n"
+        + "shopco,,96385074,4.00,EUR,1,delivery,2024-05-01T10:00:00+02:00\n"
+        + "ghost,,96385074,4.00,EUR,1,delivery,2024-05-01T10:00:00+02:00\n",
+    )
+    capsys.readouterr()
+    assert await run_ingest_command(settings, "offers", [feed]) == 3
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:3] == [
+        f'{feed}:3: price: "2,99" is not a decimal like 2.99',
+        f'{feed}:4: gtin: "3017620422004" is not a GTIN: check digit should be 3',
+        f'{feed}:6: retailer_id: unknown retailer "ghost"',
+    ]
+    assert "5 rows read, 2 loaded, 0 unchanged, 3 rejected" in printed[3]
+    stored = await db.fetch("SELECT store_id, gtin, price FROM offers ORDER BY store_id")
+    assert [(r["store_id"], r["gtin"], str(r["price"])) for r in stored] == [
+        ("", "00000096385074", "4.00"), ("paris-1", NUTELLA, "2.99"),
+    ]
+    run = await db.fetchrow("SELECT * FROM feed_runs WHERE kind = 'offers'")
+    assert (run["rows_read"], run["rows_loaded"], run["rows_rejected"], run["status"]) == (5, 2, 3, "rejected rows")
+
+
+async def test_missing_file_exits_2_and_loads_nothing(
+    settings: Settings, db: asyncpg.Connection, redis: aioredis.Redis, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good = write(tmp_path, "retailers.csv", RETAILERS)
+    assert await run_ingest_command(settings, "retailers", [good, tmp_path / "missing.csv"]) == 2
+    assert "missing.csv: cannot open" in capsys.readouterr().out
+    assert await db.fetchval("SELECT count(*) FROM retailers") == 0
+
+
+async def test_wrong_header_exits_2_and_loads_nothing_even_from_good_files(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    good = write(tmp_path, "retailers.csv", RETAILERS)
+    bad = write(tmp_path, "more.csv", "retailer_id,name,logo_url\nx,X,\n")
+    report = await ingest(db, redis, keys, "retailers", good, bad)
+    assert report.exit_code == 2
+    assert report.fatal is not None and "header lacks cart_url_template" in report.fatal
+    assert await db.fetchval("SELECT count(*) FROM retailers") == 0
+    assert await db.fetchval("SELECT status FROM feed_runs") == "failed"
+
+
+async def test_loading_the_same_feeds_twice_changes_nothing(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    await load_catalog(db, redis, keys, tmp_path)
+    await build_index(db, redis, keys, grace_s=0)
+    before_tables, before_redis = await table_contents(db), await redis_contents(redis, keys)
+    for kind in ("retailers", "stores", "offers"):
+        report = await ingest(db, redis, keys, kind, tmp_path / f"{kind}.csv")
+        assert (report.exit_code, report.rows_loaded, report.index_changes) == (0, 0, 0)
+    assert await table_contents(db) == before_tables
+    assert await redis_contents(redis, keys) == before_redis
+    # New stores still get the next identity number: re-loads did not burn any.
+    assert await db.fetchval("SELECT max(num) FROM stores") == 3
+
+
+async def test_in_stock_offers_are_in_the_index_right_after_their_ingest(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    for kind, text in (("retailers", RETAILERS), ("stores", STORES)):
+        await ingest(db, redis, keys, kind, write(tmp_path, f"{kind}.csv", text))
+    await build_index(db, redis, keys, grace_s=0)
+    assert store_offers(await near_paris(redis, keys)) == []
+    report = await ingest(db, redis, keys, "offers", write(tmp_path, "offers.jsonl.gz", _as_jsonl(OFFERS)))
+    assert report.exit_code == 0 and report.rows_loaded == 5
+    answer = await near_paris(redis, keys)
+    assert store_offers(answer) == [("paris-1", 299, 5), ("paris-9", 310, 40)]
+    assert [(hit.retailer.retailer_id, hit.price_cents) for hit in answer.delivery] == [("shopco", 349)]
+
+
+async def test_out_of_stock_update_removes_the_offer_and_a_restock_brings_it_back(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    await load_catalog(db, redis, keys, tmp_path)
+    await build_index(db, redis, keys, grace_s=0)
+    sold_out = OFFER_HEADER + "shopco,paris-1,3017620422003,2.99,EUR,0,in_store,2024-05-02T10:00:00+02:00\n"
+    await ingest(db, redis, keys, "offers", write(tmp_path, "sold_out.csv", sold_out))
+    assert store_offers(await near_paris(redis, keys)) == [("paris-9", 310, 40)]
+    restock = OFFER_HEADER + "shopco,paris-1,3017620422003,2.79,EUR,8,in_store,2024-05-03T10:00:00+02:00\n"
+    await ingest(db, redis, keys, "offers", write(tmp_path, "restock.csv", restock))
+    assert store_offers(await near_paris(redis, keys)) == [("paris-1", 279, 8), ("paris-9", 310, 40)]
+
+
+async def test_older_offer_row_never_overwrites_a_newer_one(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    await load_catalog(db, redis, keys, tmp_path)
+    await build_index(db, redis, keys, grace_s=0)
+    stale = OFFER_HEADER + "shopco,paris-1,3017620422003,1.99,EUR,0,in_store,2024-04-30T23:59:59Z\n"
+    report = await ingest(db, redis, keys, "offers", write(tmp_path, "stale.csv", stale))
+    assert (report.exit_code, report.rows_loaded, report.rows_unchanged) == (0, 0, 1)
+    assert str(await db.fetchval("SELECT price FROM offers WHERE store_id = 'paris-1'")) == "2.99"
+    assert ("paris-1", 299, 5) in store_offers(await near_paris(redis, keys))
+
+
+async def test_newest_row_of_a_feed_wins_whatever_its_position(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    await load_catalog(db, redis, keys, tmp_path)
+    feed = OFFER_HEADER + (
+        "shopco,paris-1,3017620422003,1.50,EUR,1,in_store,2024-06-02T00:00:00Z\n"
+        "shopco,paris-1,3017620422003,1.10,EUR,1,in_store,2024-06-01T00:00:00Z\n"
+    )
+    await ingest(db, redis, keys, "offers", write(tmp_path, "twice.csv", feed))
+    assert str(await db.fetchval("SELECT price FROM offers WHERE store_id = 'paris-1'")) == "1.50"
+
+
+async def test_moved_store_takes_its_offers_to_the_new_place(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    await load_catalog(db, redis, keys, tmp_path)
+    await build_index(db, redis, keys, grace_s=0)
+    moved = STORES.replace("48.8330,2.3860", "45.7640,4.8357")  # Big Box Bercy moves to Lyon
+    report = await ingest(db, redis, keys, "stores", write(tmp_path, "moved.csv", moved))
+    assert (report.rows_loaded, report.index_changes) == (1, 1)
+    assert store_offers(await near_paris(redis, keys)) == [("paris-1", 299, 5)]
+
+
+async def test_retailer_delivery_zones_come_from_json_lines(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    zone = {"type": "Polygon", "coordinates": [[[2.2, 48.8], [2.5, 48.8], [2.5, 48.9], [2.2, 48.9], [2.2, 48.8]]]}
+    feed = write(tmp_path, "retailers.jsonl", _jsonl([{
+        "retailer_id": "velo", "name": "Vélo Express", "cart_url_template": "https://velo.example/?g={gtin}",
+        "delivery_countries": ["FR"], "delivery_zones": zone,
+    }]))
+    report = await ingest(db, redis, keys, "retailers", feed)
+    assert report.exit_code == 0
+    row = await db.fetchrow("SELECT delivery_countries, delivery_zones::text AS zones FROM retailers")
+    assert row["delivery_countries"] == ["FR"] and '"Polygon"' in row["zones"]
+
+
+def _jsonl(objects: list[dict[str, Any]]) -> str:
+    import msgspec
+
+    return "".join(msgspec.json.encode(obj).decode() + "\n" for obj in objects)
+
+
+def _as_jsonl(csv_text: str) -> str:
+    lines = csv_text.splitlines()
+    header = lines[0].split(",")
+    return _jsonl([dict(zip(header, line.split(","), strict=True)) for line in lines[1:]])
