@@ -1,0 +1,127 @@
+"""The edge API: routes, middleware and the lifespan that opens what they share. Nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute
+
+from cache import db as catalog_db
+from cache.index_reader import IndexReader
+from cache.keys import Keys
+from edge_api import campaigns, clicks, events, health, offers, openapi
+from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
+from edge_api.errors import error_response, server_error
+from edge_api.health import MetricsMiddleware
+from edge_api.micro_cache import MicroCache
+from edge_api.offers import DeliveryZoneCache
+from edge_api.ratelimit import RateLimiter
+from edge_api.settings import Settings, load_settings
+from edge_api.state import EdgeState
+from geo.geoip import GeoIP
+
+
+def redis_client(settings: Settings) -> aioredis.Redis:
+    # No retries: a slow Redis must cost a request its timeout once, not three times.
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 0),
+        retry_on_timeout=False,
+    )
+
+
+async def database_pool(settings: Settings) -> asyncpg.Pool:
+    try:
+        return await catalog_db.create_pool(settings.database_url, timeout_s=settings.database_timeout_s)
+    except (OSError, asyncpg.PostgresError):
+        # Start anyway with an empty pool: /readyz reports PostgreSQL until it comes back.
+        return await catalog_db.create_pool(settings.database_url, timeout_s=settings.database_timeout_s, min_size=0)
+
+
+def make_lifespan(settings: Settings) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        keys = Keys(settings.redis_prefix)
+        redis = redis_client(settings)
+        pool = await database_pool(settings)
+        geoip = GeoIP(settings.geoip_db)
+        index = IndexReader(redis, keys)
+        await index.start()
+        state = EdgeState(
+            settings=settings,
+            keys=keys,
+            redis=redis,
+            db=pool,
+            geoip=geoip,
+            index=index,
+            campaigns=CampaignStore(pool, settings.database_timeout_s),
+            events_limiter=RateLimiter(redis, keys, settings.events_per_minute),
+            micro_cache=MicroCache(settings.micro_cache_ttl_s),
+            zones=DeliveryZoneCache(),
+        )
+        try:
+            yield state.as_lifespan_state()
+        finally:
+            await index.stop()
+            geoip.close()
+            await pool.close()
+            await redis.aclose()
+
+    return lifespan
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(
+        exc.status_code, exc.detail, parameter="path" if exc.status_code == 404 else "", headers=dict(exc.headers or {})
+    )
+
+
+def _optional_routes(module_name: str) -> list[BaseRoute]:
+    # GUARDED IMPORT until edge_api/pages.py (widget engineer) is committed: then import it plainly like offers.
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return []
+    routes: list[BaseRoute] = module.routes
+    return routes
+
+
+def create_app(settings: Settings) -> Starlette:
+    routes: list[BaseRoute] = [
+        *offers.routes,
+        *clicks.routes,
+        *events.routes,
+        *campaigns.routes,
+        *health.routes,
+        *openapi.routes,
+        *_optional_routes("edge_api.pages"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(MetricsMiddleware), Middleware(CampaignCORSMiddleware)],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=make_lifespan(settings),
+    )
+
+
+def create_app_from_env() -> Starlette:
+    """uvicorn's factory in each worker process: settings from `NEARCART_*`."""
+    return create_app(load_settings())

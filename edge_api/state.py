@@ -1,0 +1,46 @@
+"""What the lifespan opens once per worker and every request uses: clients, pools, readers.
+
+Routes read it as `request.state.<name>` (Starlette copies the lifespan's dict
+into each request) or, typed, through `edge_state(request)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import asyncpg
+import redis.asyncio as aioredis
+from starlette.requests import HTTPConnection
+
+from cache.index_reader import IndexReader
+from cache.keys import Keys
+from edge_api.campaigns import CampaignStore
+from edge_api.micro_cache import MicroCache
+from edge_api.offers import DeliveryZoneCache
+from edge_api.ratelimit import RateLimiter
+from edge_api.settings import Settings
+from geo.geoip import GeoIP
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeState:
+    settings: Settings
+    keys: Keys
+    redis: aioredis.Redis
+    db: asyncpg.Pool
+    geoip: GeoIP | None
+    index: IndexReader
+    campaigns: CampaignStore
+    events_limiter: RateLimiter
+    # For /v1/offers: answers kept `micro_cache_ttl_s`, delivery zones rebuilt when the directory moves.
+    micro_cache: MicroCache
+    zones: DeliveryZoneCache
+
+    def as_lifespan_state(self) -> dict[str, Any]:
+        """The dict the lifespan yields: each object by name, and this whole typed object as `edge`."""
+        return {"edge": self, **{name: getattr(self, name) for name in self.__dataclass_fields__}}
+
+
+def edge_state(conn: HTTPConnection) -> EdgeState:
+    return cast(EdgeState, conn.state.edge)
