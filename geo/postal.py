@@ -1,0 +1,99 @@
+"""Postal code -> coordinates, offline, from a small table shipped in `geo/data/`.
+
+The table (`postal_codes.tsv.gz`, see `geo/data/README.md` and `geo/build_postal_data.py`)
+is derived from MaxMind's GeoLite2-City data (CC BY-SA 4.0): for each (country, postal
+code) the median position and most common city of the IP networks carrying that code.
+It covers most French codes plus Belgium, Luxembourg and Switzerland.
+
+A well-formed French code missing from the table (a small village, a CEDEX) falls back
+to the centre of its department (first two digits, three for overseas `97x`; Corsica's
+`20xxx` codes are one group): the shopper still gets nearby offers, and the returned
+`Place` keeps the asked postal code but no city, since we do not know it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import statistics
+from functools import cache
+from pathlib import Path
+
+from geo.place import Place
+
+DATA_FILE = Path(__file__).parent / "data" / "postal_codes.tsv.gz"
+
+# What a well-formed code looks like once spaces and a country prefix ("F-", "L-") are gone.
+_FORMATS = {
+    "FR": re.compile(r"\d{5}"),
+    "BE": re.compile(r"\d{4}"),
+    "LU": re.compile(r"\d{4}"),
+    "CH": re.compile(r"\d{4}"),
+}
+# Overseas departments and Monaco use French postal codes; shoppers there may name their own ISO code.
+_ALIASES = {"GP": "FR", "MQ": "FR", "GF": "FR", "RE": "FR", "YT": "FR", "PM": "FR", "BL": "FR", "MF": "FR", "MC": "FR"}
+_PREFIX = re.compile(r"^(?:FR?|B|BE|L|LU|CH)-")
+
+
+@cache
+def _table() -> dict[tuple[str, str], tuple[float, float, str]]:
+    table: dict[tuple[str, str], tuple[float, float, str]] = {}
+    with gzip.open(DATA_FILE, "rt", encoding="utf-8") as lines:
+        next(lines)  # header
+        for line in lines:
+            country, code, lat, lon, city, _networks = line.rstrip("\n").split("\t")
+            table[(country, code)] = (float(lat), float(lon), city)
+    return table
+
+
+@cache
+def _departments() -> dict[str, tuple[float, float]]:
+    """Centre of each French department: the median of its known postal codes."""
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for (country, code), (lat, lon, _city) in _table().items():
+        if country == "FR":
+            groups.setdefault(_department(code), []).append((lat, lon))
+    return {
+        dep: (statistics.median(p[0] for p in points), statistics.median(p[1] for p in points))
+        for dep, points in groups.items()
+    }
+
+
+def _department(code: str) -> str:
+    return code[:3] if code.startswith("97") else code[:2]
+
+
+def normalize(postal_code: str, country: str) -> tuple[str, str] | None:
+    """(country, code) in table form, or None when the code cannot be one of that country."""
+    if not isinstance(postal_code, str) or not isinstance(country, str):
+        return None
+    country = country.strip().upper()
+    country = _ALIASES.get(country, country)
+    code = "".join(postal_code.split()).upper()
+    code = _PREFIX.sub("", code)
+    pattern = _FORMATS.get(country)
+    if pattern is None or not pattern.fullmatch(code):
+        return None
+    return country, code
+
+
+def lookup_postal_code(postal_code: str, country: str) -> Place | None:
+    """Where a postal code is; None when the country is not covered or the code is unknown."""
+    key = normalize(postal_code, country)
+    if key is None:
+        return None
+    country, code = key
+    found = _table().get(key)
+    if found is not None:
+        lat, lon, city = found
+        return Place(lat=lat, lon=lon, postal_code=code, city=city or None, country=country)
+    if country == "FR":
+        centre = _departments().get(_department(code))
+        if centre is not None:
+            return Place(lat=centre[0], lon=centre[1], postal_code=code, city=None, country=country)
+    return None
+
+
+def postal_codes(country: str) -> dict[str, tuple[float, float, str]]:
+    """Every known code of a country -> (lat, lon, city); for tools that place towns."""
+    return {code: value for (c, code), value in _table().items() if c == country}

@@ -1,0 +1,49 @@
+import pytest
+
+from geo.distance import great_circle_km
+from geo.postal import lookup_postal_code
+
+
+def test_paris_1st_is_in_central_paris() -> None:
+    place = lookup_postal_code("75001", "FR")
+    assert place is not None
+    assert place.city == "Paris" and place.country == "FR" and place.postal_code == "75001"
+    assert great_circle_km(place.lat, place.lon, 48.86, 2.34) < 3
+
+
+def test_marseille_1st_is_in_marseille() -> None:
+    place = lookup_postal_code("13001", "FR")
+    assert place is not None
+    assert place.city == "Marseille"
+    assert great_circle_km(place.lat, place.lon, 43.2965, 5.3698) < 5
+
+
+@pytest.mark.parametrize(("typed", "country"), [(" 75 001 ", "fr"), ("75001", " Fr "), ("F-75001", "FR")])
+def test_spaces_case_and_prefix_are_tolerated(typed: str, country: str) -> None:
+    assert lookup_postal_code(typed, country) == lookup_postal_code("75001", "FR")
+
+
+@pytest.mark.parametrize(("code", "country", "city"), [("1000", "BE", "Bruxelles"), ("L-1661", "LU", "Luxembourg")])
+def test_neighbour_countries_are_covered(code: str, country: str, city: str) -> None:
+    place = lookup_postal_code(code, country)
+    assert place is not None and place.city == city and place.country == country
+
+
+def test_unknown_french_code_falls_back_to_its_department_and_keeps_the_code() -> None:
+    # 13999 is no real code; it is still in the Bouches-du-Rhône.
+    place = lookup_postal_code("13999", "FR")
+    assert place is not None
+    assert place.postal_code == "13999" and place.city is None and place.country == "FR"
+    assert great_circle_km(place.lat, place.lon, 43.5, 5.2) < 50
+
+
+@pytest.mark.parametrize(
+    ("code", "country"),
+    [("7500", "FR"), ("750011", "FR"), ("ABCDE", "FR"), ("", "FR"), ("75001", "US"), ("75001", ""), ("9999", "BE")],
+)
+def test_malformed_or_unknown_code_has_no_place(code: str, country: str) -> None:
+    assert lookup_postal_code(code, country) is None
+
+
+def test_non_string_input_has_no_place() -> None:
+    assert lookup_postal_code(75001, "FR") is None  # type: ignore[arg-type]

@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from geo.zones import DeliveryZones, geojson_error
+
+# lon, lat as GeoJSON wants; a box around Paris, another around Lyon.
+PARIS = {"type": "Polygon", "coordinates": [[[2.2, 48.8], [2.45, 48.8], [2.45, 48.92], [2.2, 48.92], [2.2, 48.8]]]}
+LYON_RING = [[4.75, 45.7], [4.95, 45.7], [4.95, 45.82], [4.75, 45.82], [4.75, 45.7]]
+PARIS_AND_LYON = {"type": "MultiPolygon", "coordinates": [PARIS["coordinates"], [LYON_RING]]}
+LYON_FEATURES = {
+    "type": "FeatureCollection",
+    "features": [
+        {"type": "Feature", "properties": {"name": "Lyon"}, "geometry": {"type": "Polygon", "coordinates": [LYON_RING]}}
+    ],
+}
+NOTRE_DAME = (48.853, 2.3499)
+BELLECOUR = (45.7578, 4.832)
+MARSEILLE = (43.2965, 5.3698)
+
+
+def test_point_inside_polygon_is_delivered_and_outside_is_not() -> None:
+    zones = DeliveryZones({"paris-only": PARIS})
+    assert zones.delivers_to(*NOTRE_DAME) == {"paris-only"}
+    assert zones.delivers_to(*MARSEILLE) == frozenset()
+    assert zones.covers("paris-only", *NOTRE_DAME)
+    assert not zones.covers("paris-only", *BELLECOUR)
+
+
+def test_multipolygon_feature_collection_and_json_text_are_understood() -> None:
+    zones = DeliveryZones({"two-cities": PARIS_AND_LYON, "lyon": LYON_FEATURES, "paris": json.dumps(PARIS)})
+    assert zones.delivers_to(*NOTRE_DAME) == {"two-cities", "paris"}
+    assert zones.delivers_to(*BELLECOUR) == {"two-cities", "lyon"}
+    assert zones.delivers_to(*MARSEILLE) == frozenset()
+
+
+def test_polygon_hole_is_not_delivered() -> None:
+    hole = [[2.3, 48.84], [2.4, 48.84], [2.4, 48.88], [2.3, 48.88], [2.3, 48.84]]
+    zones = DeliveryZones({"ring": {"type": "Polygon", "coordinates": [PARIS["coordinates"][0], hole]}})
+    assert zones.delivers_to(*NOTRE_DAME) == frozenset()
+    assert zones.delivers_to(48.81, 2.25) == {"ring"}
+
+
+def test_retailer_without_zone_covers_nothing() -> None:
+    zones = DeliveryZones({"paris": PARIS, "nationwide": None})
+    assert "nationwide" not in zones
+    assert not zones.covers("nationwide", *NOTRE_DAME)
+    assert not zones.covers("unknown", *NOTRE_DAME)
+    assert DeliveryZones({}).delivers_to(*NOTRE_DAME) == frozenset()
+
+
+def test_non_finite_point_is_delivered_nowhere() -> None:
+    zones = DeliveryZones({"paris": PARIS})
+    assert zones.delivers_to(float("nan"), 2.35) == frozenset()
+    assert not zones.covers("paris", 48.85, float("inf"))
+
+
+@pytest.mark.parametrize(
+    "good", [PARIS, PARIS_AND_LYON, LYON_FEATURES, LYON_FEATURES["features"][0], json.dumps(PARIS)]
+)
+def test_usable_geojson_has_no_error(good: object) -> None:
+    assert geojson_error(good) is None
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"type": "Point", "coordinates": [2.35, 48.85]}, "Polygon or MultiPolygon"),
+        ({"type": "Polygon", "coordinates": [[[2.2, 48.8], [2.4, 48.8], [2.2, 48.8]]]}, "at least 4 positions"),
+        (
+            {"type": "Polygon", "coordinates": [[[2.2, 48.8], [2.4, 48.8], [2.4, 48.9], [2.2, 48.9]]]},
+            "end where it starts",
+        ),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}, "Self-intersection"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, "x"], [0, 0]]]}, "coordinates[0][2]"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [1, 1], [0, 0]]]}, "out of range"),
+        ({"type": "FeatureCollection", "features": []}, "features"),
+        ({"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": None}]}, "features[0].geometry"),
+        ("{not json", "not JSON"),
+        ([1, 2], "GeoJSON object"),
+        (None, "GeoJSON object"),
+        ("[" * 100000 + "]" * 100000, "JSON"),
+    ],
+)
+def test_bad_geojson_gets_a_message_saying_what_is_wrong(bad: object, message: str) -> None:
+    error = geojson_error(bad)
+    assert error is not None and message in error
+
+
+def test_bad_zone_is_refused_naming_its_retailer() -> None:
+    with pytest.raises(ValueError, match="'broken'"):
+        DeliveryZones({"paris": PARIS, "broken": {"type": "Point", "coordinates": [0, 0]}})
