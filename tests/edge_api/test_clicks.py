@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+from starlette.testclient import TestClient
+
+from cache.directory import refresh_directory
+from cache.keys import Keys
+from edge_api.app import create_app
+from edge_api.campaigns import store_campaign
+from edge_api.schemas import Campaign, Product
+from edge_api.settings import Settings
+from edge_api.tokens import ClickTarget, click_url, sign_click
+
+TEMPLATE = "https://www.shop.example/cart/add?ean={gtin}&store={store_id}&qty={qty}"
+GTIN = "03017620422003"
+SHOPPER = ("81.2.69.160", 50000)
+
+
+@pytest.fixture
+async def catalog(db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> None:
+    await db.executemany(
+        "INSERT INTO retailers (retailer_id, name, cart_url_template) VALUES ($1, $2, $3)",
+        [
+            ("shop", "Shop", TEMPLATE),
+            # A retailer whose host is built from a placeholder: a store id could then pick the host.
+            ("sly", "Sly", "https://{store_id}.sly.example/cart?ean={gtin}"),
+            ("plain", "Plain", "http://www.plain.example/cart?ean={gtin}"),
+        ],
+    )
+    await refresh_directory(db, redis, keys)
+    campaign = Campaign(
+        id="spring",
+        brand="acme",
+        locale="fr",
+        products=[Product(gtin="3017620422003", label="Jar")],
+        tracking={"utm_source": "nearcart", "utm_campaign": "spring"},
+    )
+    await store_campaign(db, campaign, 2.0)
+
+
+@pytest.fixture
+def client(settings: Settings, catalog: None) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), client=SHOPPER, follow_redirects=False) as client:
+        yield client
+
+
+def token(settings: Settings, retailer: str = "shop", store: str = "s1", issued_at: int | None = None) -> str:
+    issued = int(time.time()) if issued_at is None else issued_at
+    return sign_click(settings, ClickTarget(retailer, store, GTIN, "spring", issued))
+
+
+def assert_refused(response: object, status: int) -> None:
+    assert response.status_code == status  # type: ignore[attr-defined]
+    assert "location" not in response.headers  # type: ignore[attr-defined]
+    assert response.headers["content-type"].startswith("text/html")  # type: ignore[attr-defined]
+
+
+def test_click_lands_in_the_retailers_basket_with_utm_parameters(client: TestClient, settings: Settings) -> None:
+    response = client.get(click_url("", token(settings)))
+    assert response.status_code == 302
+    assert response.headers["cache-control"] == "no-store"
+    target = urlsplit(response.headers["location"])
+    assert (target.scheme, target.hostname, target.path) == ("https", "www.shop.example", "/cart/add")
+    assert parse_qs(target.query) == {
+        "ean": [GTIN], "store": ["s1"], "qty": ["1"], "utm_source": ["nearcart"], "utm_campaign": ["spring"],
+    }
+
+
+async def test_click_is_recorded_with_a_truncated_ip_only(
+    client: TestClient, settings: Settings, redis: aioredis.Redis, keys: Keys
+) -> None:
+    assert client.get(f"/v1/go/{token(settings)}").status_code == 302
+    entries = await redis.xrange(keys.events)
+    assert len(entries) == 1
+    fields = {k.decode(): v.decode() for k, v in entries[0][1].items()}
+    assert fields["kind"] == "click"
+    assert (fields["campaign"], fields["gtin"], fields["retailer"], fields["store"]) == ("spring", GTIN, "shop", "s1")
+    assert fields["ip"] == "81.2.69.0"
+    assert "81.2.69.160" not in str(entries)
+
+
+def test_altered_token_is_refused(client: TestClient, settings: Settings) -> None:
+    genuine = token(settings)
+    body, signature = genuine.split(".")
+    other = token(settings, store="s2").split(".")[0]
+    assert_refused(client.get(f"/v1/go/{other}.{signature}"), 400)
+    flipped = body[:10] + ("A" if body[10] != "A" else "B") + body[11:]
+    assert_refused(client.get(f"/v1/go/{flipped}.{signature}"), 400)
+    assert_refused(client.get(f"/v1/go/{genuine[:-3]}"), 400)
+
+
+@pytest.mark.parametrize("garbage", ["x", "a.b", "a.b.c", "%00", "x" * 2000])
+def test_garbage_token_is_refused(client: TestClient, garbage: str) -> None:
+    assert_refused(client.get(f"/v1/go/{garbage}"), 400)
+
+
+def test_forged_token_is_refused(client: TestClient, settings: Settings) -> None:
+    forger = msgspec.structs.replace(settings, secret="guessed-secret")
+    assert_refused(client.get(f"/v1/go/{token(forger)}"), 400)
+
+
+def test_expired_token_is_refused(client: TestClient, settings: Settings) -> None:
+    stale = int(time.time()) - settings.click_token_ttl_s - 1
+    assert_refused(client.get(f"/v1/go/{token(settings, issued_at=stale)}"), 410)
+
+
+def test_previous_secret_is_still_accepted_after_rotation(settings: Settings, catalog: None) -> None:
+    old_link = f"/v1/go/{token(settings)}"
+    rotated = msgspec.structs.replace(settings, secret="new-secret", previous_secret=settings.secret)
+    with TestClient(create_app(rotated), follow_redirects=False) as client:
+        assert client.get(old_link).status_code == 302
+        assert client.get(f"/v1/go/{token(rotated)}").status_code == 302
+    dropped = msgspec.structs.replace(settings, secret="new-secret", previous_secret="")
+    with TestClient(create_app(dropped), follow_redirects=False) as client:
+        assert_refused(client.get(old_link), 400)
+
+
+def test_store_id_cannot_change_the_templates_host(client: TestClient, settings: Settings) -> None:
+    assert_refused(client.get(f"/v1/go/{token(settings, retailer='sly', store='evil.example/')}"), 400)
+
+
+def test_non_https_basket_is_refused(client: TestClient, settings: Settings) -> None:
+    assert_refused(client.get(f"/v1/go/{token(settings, retailer='plain')}"), 400)
+
+
+def test_unknown_retailer_gets_an_error_page(client: TestClient, settings: Settings) -> None:
+    assert_refused(client.get(f"/v1/go/{token(settings, retailer='gone')}"), 404)
