@@ -18,6 +18,7 @@ from edge_api.schemas import ErrorBody, ErrorDetail
 _encoder = msgspec.json.Encoder()
 # msgspec ends its messages with " - at `$.field[3].x`"; the path names the parameter.
 _AT_PATH = re.compile(r"^(?P<message>.*?) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
+_AT_KEY = re.compile(r"^(?P<message>.*?) - at `key` in `(?P<path>\$[^`]*)`$", re.DOTALL)
 _DEFAULT_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -50,6 +51,9 @@ def bad_parameter(parameter: str, message: str, status: int = 400) -> Response:
 
 def split_validation_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> tuple[str, str]:
     """(JSON path, reason) of a msgspec error; the path is `$` when msgspec names none."""
+    match = _AT_KEY.match(str(exc))
+    if match is not None:
+        return match.group("path"), "an object key: " + match.group("message")
     match = _AT_PATH.match(str(exc))
     if match is None:
         return "$", str(exc)
