@@ -1,0 +1,20 @@
+"""What the browser tests and their fixtures share: where things are and who the shopper is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WIDGET = ROOT / "widget"
+PAGES = Path(__file__).parent / "pages"
+GTIN = "3017620422003"
+# A Paris 13e address in the bundled GeoLite2 data; the API believes X-Forwarded-For from 127.0.0.1 (the "CDN").
+SHOPPER_IP = "88.160.0.1"
+
+
+@dataclass(frozen=True)
+class Site:
+    api: str  # the nearcart API, as `nearcart serve` answers it
+    brand: str  # the brand's own site, another origin
+    campaign: str
