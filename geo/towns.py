@@ -21,6 +21,9 @@ _EXTRACTS = (15000, 5000, 1000, 500)
 # Arrondissements ("Paris 15 Vaugirard", "Lyon 03", "Paris 13e Arrondissement") are parts of a
 # town also listed whole: keeping them would count Paris's people twice.
 _DISTRICT = re.compile(r"^(?P<town>.+?) \d{1,2}(?:e|er)?(?: |$)")
+# A postal code of the town's name is taken up to this far from its centre (MaxMind places
+# codes where their IP networks are, not at the town hall).
+_SAME_NAME_KM = 15.0
 # A postal code of another name is accepted only this close to the town's centre.
 _NEAREST_POSTAL_KM = 8.0
 # MaxMind's whole-city codes for the three cities split into arrondissements: a shopper typing
@@ -96,9 +99,11 @@ class _PostalFinder:
         return int(lat * 10 // 1), int(lon * 10 // 1)
 
     def find(self, name: str, lat: float, lon: float) -> str | None:
-        same_name = self.by_name.get(_fold(name))
-        if same_name:
-            return min(same_name, key=lambda e: (great_circle_km(lat, lon, e[1], e[2]), e[0]))[0]
+        # Several towns share a name (La Madeleine near Lille, and a quarter of Nice): only a near one counts.
+        same_name = [(great_circle_km(lat, lon, e[1], e[2]), e[0]) for e in self.by_name.get(_fold(name), ())]
+        near_same_name = [c for c in same_name if c[0] <= _SAME_NAME_KM]
+        if near_same_name:
+            return min(near_same_name)[1]
         row, col = self._cell(lat, lon)
         near = [e for dr in (-1, 0, 1) for dc in (-1, 0, 1) for e in self.grid.get((row + dr, col + dc), ())]
         if not near:

@@ -1,3 +1,4 @@
+from geo.distance import great_circle_km
 from geo.postal import lookup_postal_code
 from geo.towns import french_towns
 
@@ -30,6 +31,7 @@ def test_towns_lie_in_metropolitan_france_and_their_postal_code_is_nearby() -> N
         if town.postal_code is not None:
             place = lookup_postal_code(town.postal_code, "FR")
             assert place is not None
+            assert great_circle_km(town.lat, town.lon, place.lat, place.lon) <= 15, town
 
 
 def test_towns_are_the_same_on_every_call() -> None:
