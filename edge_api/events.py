@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -62,12 +61,6 @@ async def append_events(redis: aioredis.Redis, keys: Keys, events: list[Mapping[
     await pipe.execute()
 
 
-def _epoch_ms(ts: float | datetime) -> int:
-    if isinstance(ts, datetime):
-        return int(ts.timestamp() * 1000)
-    return int(ts)
-
-
 async def post_events(request: Request) -> Response:
     state = edge_state(request)
     ip = client_ip(request, state.settings.trusted_proxies)
@@ -99,7 +92,7 @@ async def post_events(request: Request) -> Response:
             "retailer": event.retailer or "",
             "mode": event.mode or "",
             "message": event.message or "",
-            "client_ts": _epoch_ms(event.ts),
+            "client_ts": int(event.ts),
             "ts": now_ms,
             "ip": network,
             "country": country,

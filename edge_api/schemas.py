@@ -6,7 +6,6 @@ e.g. `$[3].type`, goes into the 400), encode answers, and feed `/openapi.json`.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -120,12 +119,12 @@ MAX_EVENTS_BYTES = 16 * 1024
 
 
 class Event(msgspec.Struct, kw_only=True):
-    """One widget beacon. `ts` is the client's clock: epoch milliseconds or an ISO 8601 time."""
+    """One widget beacon. `ts` is the client's clock in epoch milliseconds (`Date.now()`)."""
 
     type: Literal["impression", "open", "offers_shown", "click", "error"]
     campaign: CampaignId
     gtin: Gtin
-    ts: Annotated[float, Meta(ge=0)] | datetime
+    ts: Annotated[float, Meta(ge=0, le=1e14)]
     retailer: Annotated[str, Meta(max_length=64)] | None = None
     mode: Mode | None = None
     message: Annotated[str, Meta(max_length=500)] | None = None

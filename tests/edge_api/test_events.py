@@ -26,7 +26,7 @@ def client(settings: Settings, redis: aioredis.Redis) -> Iterator[TestClient]:
 
 
 async def test_beacons_are_appended_to_the_stream(client: TestClient, redis: aioredis.Redis, keys: Keys) -> None:
-    sent = [event("impression"), event("click", retailer="shop", mode="in_store", ts="2025-01-02T03:04:05Z")]
+    sent = [event("impression"), event("click", retailer="shop", mode="in_store", ts=1735787045000.5)]
     response = client.post("/v1/events", json=sent)
     assert response.status_code == 204
     assert int(response.headers["RateLimit-Remaining"]) < int(response.headers["RateLimit-Limit"])
