@@ -1,0 +1,41 @@
+"""The benchmark's ceiling: a bare Starlette JSON route, served the way `nearcart serve` serves the API.
+
+It answers `/v1/offers` (ignoring the query) so the same load scripts hit the
+same path with the same request bytes; what `/v1/offers` costs beyond this is
+ours. Run: `python -m loadtest.bare_app --port 8001 --workers 1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+
+async def offers(request: Request) -> Response:
+    return JSONResponse({"gtin": request.query_params.get("gtin", ""), "offers": []})
+
+
+async def ready(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+app = Starlette(routes=[Route("/v1/offers", offers), Route("/readyz", ready)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    # Same knobs as edge_api.server.run_server: only the app differs between the two rows.
+    uvicorn.run("loadtest.bare_app:app", host="127.0.0.1", port=args.port, workers=args.workers, loop="uvloop",
+                http="httptools", log_level="warning", access_log=False, proxy_headers=False, server_header=False)
+
+
+if __name__ == "__main__":
+    main()
