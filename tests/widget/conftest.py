@@ -203,7 +203,12 @@ def site(services: tuple[str, str], widget_dist: Path, tmp_path_factory: pytest.
     finally:
         brand_server.shutdown()
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # uvicorn waits for idle keep-alive connections (nginx's upstream pool) before it exits.
+            server.kill()
+            server.wait(timeout=10)
 
         async def clean() -> None:
             redis = aioredis.Redis.from_url(redis_url)
@@ -284,13 +289,15 @@ def retailer_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     server.shutdown()
 
 
-@pytest.fixture(scope="session")
+# Module scope: sync Playwright keeps an event loop running in this thread, which later modules' asyncio.run
+# (the root conftest's fixtures) would trip over.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright, retailer_port: int) -> Iterator[Browser]:
     # The retailers' hosts resolve to the local basket server; nothing leaves the machine.
     rules = ",".join(f"MAP www.{name}.example:443 127.0.0.1:{retailer_port}" for name in ("shop", "hyper"))

@@ -30,6 +30,8 @@ export class Beacons {
   }
 
   send(type: EventType, gtin: string, extra?: Partial<WidgetEvent>): void {
+    // The API refuses a whole batch over one malformed event: send only what it can count.
+    if (!this.campaign || !/^\d{8,14}$/.test(gtin)) return;
     this.queue.push({ type, campaign: this.campaign, gtin, ts: Date.now(), ...extra });
     if (this.queue.length >= MAX_BATCH) this.flush();
     else if (!this.timer) this.timer = setTimeout(() => this.flush(), FLUSH_MS) as unknown as number;
