@@ -10,6 +10,8 @@ import ipaddress
 
 IPV4_PREFIX = 24
 IPV6_PREFIX = 48
+_IPV4_MASK = (2**32 - 1) ^ (2 ** (32 - IPV4_PREFIX) - 1)
+_IPV6_MASK = (2**128 - 1) ^ (2 ** (128 - IPV6_PREFIX) - 1)
 
 
 def truncate_ip(ip: str) -> str:
@@ -21,5 +23,6 @@ def truncate_ip(ip: str) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         # `::ffff:81.2.69.160` is an IPv4 client seen through a dual-stack socket: keep its /24.
         address = address.ipv4_mapped
-    prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
-    return str(ipaddress.ip_network((address, prefix), strict=False).network_address)
+    if isinstance(address, ipaddress.IPv4Address):
+        return str(ipaddress.IPv4Address(int(address) & _IPV4_MASK))
+    return str(ipaddress.IPv6Address(int(address) & _IPV6_MASK))
