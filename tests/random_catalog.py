@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import NamedTuple
 
 import asyncpg
 
+from cache.gtin import check_digit
 from cache.keys import MODE_BITS
 
 
@@ -34,9 +36,9 @@ class RandomCatalog(NamedTuple):
 
 
 def gtin14(body: int) -> str:
-    digits = f"{body:013d}"
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(digits))
-    return digits + str((10 - total % 10) % 10)
+    """The 14-digit form of the GTIN-13 whose first 12 digits are `body`."""
+    digits = f"{body:012d}"
+    return "0" + digits + str(check_digit(digits))
 
 
 async def write_random_catalog(
@@ -65,7 +67,7 @@ async def write_random_catalog(
         " VALUES ($1, $2, $3, '1 rue Test', '75001', 'Paris', 'FR', $4, $5)",
         [(s.retailer_id, s.store_id, f"Store {s.store_id}", s.lat, s.lon) for s in catalog_stores],
     )
-    gtin_list = [gtin14(3000000000000 + rng.randrange(10**9)) for _ in range(gtins)]
+    gtin_list = [gtin14(300000000000 + rng.randrange(10**9)) for _ in range(gtins)]
     offers: list[CatalogOffer] = []
     for gtin in gtin_list:
         for store in rng.sample(catalog_stores, k=len(catalog_stores) // 2):
@@ -75,9 +77,10 @@ async def write_random_catalog(
             offers.append(CatalogOffer(store.retailer_id, store.store_id, gtin, price, quantity, bits))
         for retailer in rng.sample(retailer_ids, k=2):
             offers.append(CatalogOffer(retailer, "", gtin, rng.randrange(99, 2999), rng.choice([0, 3, 8]), 4))
-    await conn.executemany(
-        "INSERT INTO offers (retailer_id, store_id, gtin, price, currency, quantity, modes, updated_at)"
-        " VALUES ($1, $2, $3, $4::numeric / 100, 'EUR', $5, $6, $7)",
-        [(o.retailer_id, o.store_id, o.gtin, o.price_cents, o.quantity, o.mode_bits, now) for o in offers],
+    await conn.copy_records_to_table(
+        "offers",
+        columns=["retailer_id", "store_id", "gtin", "price", "currency", "quantity", "modes", "updated_at"],
+        records=[(o.retailer_id, o.store_id, o.gtin, Decimal(o.price_cents) / 100, "EUR", o.quantity, o.mode_bits, now)
+                 for o in offers],
     )
     return RandomCatalog(catalog_stores, offers, gtin_list)
