@@ -108,6 +108,8 @@ class DeliveryZones:
     """Zones by key (a retailer id); built once per directory version, read on every offers request."""
 
     def __init__(self, zones: Mapping[str, object]) -> None:
+        # Keys whose GeoJSON was unusable -> why; they cover no point.
+        self.errors: dict[str, str] = {}
         keys: list[str] = []
         geometries: list[BaseGeometry] = []
         for key, obj in zones.items():
@@ -115,8 +117,11 @@ class DeliveryZones:
                 continue
             try:
                 geometry = _zone(obj)
-            except ValueError as exc:
-                raise ValueError(f"delivery zone of {key!r}: {exc}") from None
+            except (ValueError, RecursionError) as exc:
+                # Ingest refuses bad zones, but this runs on the request path: a bad one left in
+                # the directory must not fail every offers query. That retailer delivers nowhere.
+                self.errors[key] = str(exc) or "GeoJSON nested too deeply"
+                continue
             shapely.prepare(geometry)
             keys.append(key)
             geometries.append(geometry)

@@ -87,6 +87,9 @@ def test_bad_geojson_gets_a_message_saying_what_is_wrong(bad: object, message: s
     assert error is not None and message in error
 
 
-def test_bad_zone_is_refused_naming_its_retailer() -> None:
-    with pytest.raises(ValueError, match="'broken'"):
-        DeliveryZones({"paris": PARIS, "broken": {"type": "Point", "coordinates": [0, 0]}})
+def test_bad_zone_delivers_nowhere_and_says_why_without_breaking_the_others() -> None:
+    zones = DeliveryZones({"paris": PARIS, "broken": {"type": "Point", "coordinates": [0, 0]}})
+    assert zones.delivers_to(*NOTRE_DAME) == {"paris"}
+    assert not zones.covers("broken", *NOTRE_DAME)
+    assert "Polygon or MultiPolygon" in zones.errors["broken"]
+    assert "paris" not in zones.errors
