@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +20,7 @@ from starlette.routing import BaseRoute
 from cache import db as catalog_db
 from cache.index_reader import IndexReader
 from cache.keys import Keys
-from edge_api import campaigns, clicks, events, health, offers, openapi
+from edge_api import campaigns, clicks, events, health, offers, openapi, pages
 from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
 from edge_api.errors import error_response, server_error
 from edge_api.health import MetricsMiddleware
@@ -92,18 +91,6 @@ async def http_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _optional_routes(module_name: str) -> list[BaseRoute]:
-    # GUARDED IMPORT until edge_api/pages.py (widget engineer) is committed: then import it plainly like offers.
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        return []
-    routes: list[BaseRoute] = module.routes
-    return routes
-
-
 def create_app(settings: Settings) -> Starlette:
     routes: list[BaseRoute] = [
         *offers.routes,
@@ -112,7 +99,7 @@ def create_app(settings: Settings) -> Starlette:
         *campaigns.routes,
         *health.routes,
         *openapi.routes,
-        *_optional_routes("edge_api.pages"),
+        *pages.routes,
     ]
     return Starlette(
         routes=routes,
