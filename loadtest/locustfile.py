@@ -67,6 +67,14 @@ def _slo_gate(environment: Environment, **_kwargs: Any) -> None:
     environment.process_exit_code = 1 if broken else 0
 
 
+def _prepare(**_kwargs: Any) -> None:
+    # Built before the first user starts: done inside on_start, it would block gevent's loop for a
+    # second and show up as latency on the other users' requests.
+    french_ips()
+    towns()
+
+
+events.init.add_listener(_prepare)  # type: ignore[no-untyped-call]
 events.init_command_line_parser.add_listener(_add_arguments)  # type: ignore[no-untyped-call]
 events.quitting.add_listener(_slo_gate)  # type: ignore[no-untyped-call]
 

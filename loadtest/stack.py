@@ -87,10 +87,22 @@ async def _drop_everything(maintenance_url: str, name: str, redis_url: str, pref
 
 
 @contextlib.contextmanager
-def scratch_settings(**overrides: object) -> Iterator[Settings]:
-    """Settings on a fresh database and Redis prefix, both removed on exit; `overrides` are Settings fields."""
+def _given(servers: tuple[str, str]) -> Iterator[tuple[str, str]]:
+    yield servers
+
+
+@contextlib.contextmanager
+def scratch_settings(servers: tuple[str, str] | None = None, **overrides: object) -> Iterator[Settings]:
+    """Settings on a fresh database and Redis prefix, both removed on exit.
+
+    `servers` is (redis_url, maintenance database url), found or started when None; `overrides` are
+    Settings fields.
+    """
     tmp = tempfile.TemporaryDirectory(prefix="nearcart-load-")
-    with tmp as tmp_dir, _servers(Path(tmp_dir) / "services") as (redis_url, maintenance_url):
+    with tmp as tmp_dir, (_given(servers) if servers else _servers(Path(tmp_dir) / "services")) as (
+        redis_url,
+        maintenance_url,
+    ):
         name = f"nearcart_load_{uuid.uuid4().hex[:10]}"
         prefix = f"ncl{uuid.uuid4().hex[:8]}:"
         asyncio.run(_create_database(maintenance_url, name))
@@ -110,11 +122,11 @@ def scratch_settings(**overrides: object) -> Iterator[Settings]:
 
 
 @contextlib.contextmanager
-def demo_settings(**overrides: object) -> Iterator[Settings]:
+def demo_settings(servers: tuple[str, str] | None = None, **overrides: object) -> Iterator[Settings]:
     """Scratch settings with the demo catalog, its index and the campaign "demo" loaded."""
     from edge_api.demo import prepare_demo
 
-    with scratch_settings(**overrides) as settings:
+    with scratch_settings(servers, **overrides) as settings:
         with contextlib.redirect_stdout(sys.stderr):
             asyncio.run(prepare_demo(settings))
         yield settings
