@@ -13,9 +13,10 @@ writes nothing anywhere, so loading the same feed twice leaves the same state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,15 +102,11 @@ async def ingest_files(
     run_id = await conn.fetchval(
         "INSERT INTO feed_runs (kind, files) VALUES ($1, $2) RETURNING id", kind, report.files
     )
-    pending: asyncio.Task[None] | None = None
     try:
-        pending = await _read_and_load(report, loader, files, on_reject)
-        if pending is not None:
-            await pending
-        await loader.finish()
+        async with loader.session():
+            await _read_and_load(report, loader, files, on_reject)
+            await loader.finish()
     except BaseException:
-        if pending is not None and not pending.done():
-            pending.cancel()
         report.fatal = report.fatal or "interrupted"
         report.seconds = time.perf_counter() - started
         await asyncio.shield(_record_run(conn, report, run_id, status="failed"))
@@ -124,11 +121,30 @@ async def ingest_files(
 
 async def _read_and_load(
     report: IngestReport, loader: _Loader, files: list[Path], on_reject: Callable[[Reject], None] | None
-) -> asyncio.Task[None] | None:
-    """The hot loop: parse and validate rows, hand full batches to the loader, parse on while it works."""
+) -> None:
+    """Parse and validate rows, hand full batches to the loader and parse on while it works."""
+    pending: list[asyncio.Task[None]] = []
+    try:
+        await _parse_into(report, loader, files, on_reject, pending)
+        if pending:
+            await pending[0]
+    finally:
+        if pending and not pending[0].done():
+            pending[0].cancel()
+            with contextlib.suppress(BaseException):
+                await pending[0]  # the connection is free again only once the task has stopped
+
+
+async def _parse_into(
+    report: IngestReport,
+    loader: _Loader,
+    files: list[Path],
+    on_reject: Callable[[Reject], None] | None,
+    pending: list[asyncio.Task[None]],
+) -> None:
+    """The hot loop. `pending` holds the one batch in flight, if any."""
     validate = loader.validate
     batch: list[tuple[Any, ...]] = []
-    pending: asyncio.Task[None] | None = None
     seq = 0
     rejected = 0
     kept = report.rejects
@@ -151,19 +167,18 @@ async def _read_and_load(
                     if on_reject is not None:
                         on_reject(reject)
                 if len(batch) >= BATCH_ROWS:
-                    if pending is not None:
-                        await pending
-                    pending = asyncio.create_task(loader.flush(batch))
+                    if pending:
+                        await pending.pop()
+                    pending.append(asyncio.create_task(loader.flush(batch)))
                     batch = []
-                elif pending is not None and not seq % _YIELD_EVERY:
+                elif pending and not seq % _YIELD_EVERY:
                     await asyncio.sleep(0)
     report.rows_read = seq
     report.rows_rejected = rejected
+    if pending:
+        await pending.pop()
     if batch:
-        if pending is not None:
-            await pending
-        pending = asyncio.create_task(loader.flush(batch))
-    return pending
+        pending.append(asyncio.create_task(loader.flush(batch)))
 
 
 async def _record_run(conn: asyncpg.Connection, report: IngestReport, run_id: int | None, status: str = "") -> None:
@@ -200,6 +215,10 @@ class _Loader:
 
     async def flush(self, records: list[tuple[Any, ...]]) -> None:
         raise NotImplementedError
+
+    def session(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held for the whole run, around every flush and `finish`."""
+        return contextlib.nullcontext()
 
     async def finish(self) -> None:
         """Work done once after the last batch."""
@@ -317,6 +336,7 @@ SELECT num, moved FROM changed UNION ALL SELECT num, moved FROM added
 
 class _OfferLoader(_Loader):
     kind = "offers"
+    _applying: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> _Loader:
@@ -329,23 +349,53 @@ class _OfferLoader(_Loader):
         loader.validate = offer_validator(retailers, stores)
         await conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS nearcart_offers_in (seq bigint, retailer_id text, store_id text,"
-            " gtin text, price_cents bigint, currency text, quantity integer, modes smallint,"
+            " gtin char(14), price_cents bigint, currency char(3), quantity integer, modes smallint,"
             " updated_at timestamptz) ON COMMIT DELETE ROWS"
         )
         return loader
 
-    async def flush(self, records: list[tuple[Any, ...]]) -> None:
-        from cache.index import apply_offer_changes, index_writer_lock
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        # Held for the whole run, so a batch's index write may overlap the next batch's upsert
+        # without a rebuild slipping in between an upsert and its index write.
+        from cache.index import index_writer_lock
 
+        async with index_writer_lock(self.conn):
+            try:
+                yield
+            finally:
+                if self._applying is not None:
+                    if not self._applying.done():
+                        self._applying.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._applying
+
+    async def flush(self, records: list[tuple[Any, ...]]) -> None:
         conn = self.conn
-        async with index_writer_lock(conn):
-            async with conn.transaction():
-                await conn.copy_records_to_table("nearcart_offers_in", records=records)
-                rows = await conn.fetch(_OFFER_UPSERT)
-            changes, upserted = _offer_changes(rows)
-            self.loaded += upserted
-            await apply_offer_changes(self.redis, self.keys, changes)
+        async with conn.transaction():
+            await conn.execute("SET LOCAL work_mem = '64MB'")  # the batch dedupe sorts in memory
+            await conn.copy_records_to_table("nearcart_offers_in", records=records)
+            # Temp tables get no autovacuum statistics; without them the planner seq-scans offers per batch.
+            await conn.execute("ANALYZE nearcart_offers_in")
+            rows = await conn.fetch(_OFFER_UPSERT)
+        changes, upserted = _offer_changes(rows)
+        self.loaded += upserted
         self.index_changes += len(changes)
+        # Batches reach Redis in order; at most one waits while the next batch is upserted.
+        previous, self._applying = self._applying, asyncio.create_task(self._apply(self._applying, changes))
+        if previous is not None:
+            await previous
+
+    async def _apply(self, previous: asyncio.Task[None] | None, changes: list[OfferChange]) -> None:
+        from cache.index import apply_offer_changes
+
+        if previous is not None:
+            await previous
+        await apply_offer_changes(self.redis, self.keys, changes)
+
+    async def finish(self) -> None:
+        if self._applying is not None:
+            await self._applying
 
 
 def _offer_changes(rows: Sequence[asyncpg.Record]) -> tuple[list[OfferChange], int]:
