@@ -95,11 +95,11 @@ async def refresh_directory(conn: asyncpg.Connection, redis: aioredis.Redis, key
             " SELECT s.*, r.num AS r_num FROM stores s JOIN retailers r USING (retailer_id)) t",
             prefetch=_BATCH,
         ):
-            entry = StoreEntry(
+            store = StoreEntry(
                 row["num"], row["r_num"], row["store_id"], row["name"], row["address"], row["postal_code"],
                 row["city"], row["country"].strip(), row["lat"], row["lon"],
             )
-            pipe.hset(next_stores, str(row["num"]), _encode(entry))
+            pipe.hset(next_stores, str(row["num"]), _encode(store))
             pending += 1
             if pending >= _BATCH:
                 await pipe.execute()

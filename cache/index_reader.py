@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -121,7 +121,7 @@ class IndexReader:
         version = self.version
         if version is None:
             return IndexAnswer([], [], False)
-        rows = await self.redis.execute_command("HGETALL", self.keys.delivery_offers(version, gtin))
+        rows = cast(dict[bytes, bytes], await self.redis.hgetall(self.keys.delivery_offers(version, gtin)))
         return self.decode([], rows, 1)
 
     def decode(self, store_rows: list[list[bytes]], delivery_rows: dict[bytes, bytes], count: int) -> IndexAnswer:
@@ -139,6 +139,6 @@ class IndexReader:
             retailer = retailers_dir.get(int(field))
             if retailer is None:
                 continue
-            cents, currency, quantity, bits = value.split(b":")
-            delivery.append(DeliveryHit(retailer, int(cents), currency.decode(), int(quantity), int(bits)))
+            d_cents, d_currency, d_quantity, d_bits = value.split(b":")
+            delivery.append(DeliveryHit(retailer, int(d_cents), d_currency.decode(), int(d_quantity), int(d_bits)))
         return IndexAnswer(stores, delivery, len(store_rows) >= count)

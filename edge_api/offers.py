@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import msgspec
@@ -39,6 +39,7 @@ from geo.place import Place
 from geo.postal import lookup_postal_code
 from geo.zones import DeliveryZones
 
+Availability = Literal["in_stock", "low_stock"]
 # At or below this many units an offer shows as "low_stock".
 LOW_STOCK_MAX = 3
 # Store offers fetched per query beyond `limit`, for campaign filters and mode splits to drop.
@@ -207,14 +208,14 @@ def rank(
 
     delivery: list[tuple[tuple[int, int], Offer]] = []
     if modes & MODE_BITS["delivery"]:
-        for hit in answer.delivery:
-            retailer = hit.retailer
+        for online in answer.delivery:
+            retailer = online.retailer
             if not allowed(retailer) or not _delivers(retailer, location, zones):
                 continue
             delivery.append((
-                (priority.get(retailer.retailer_id, pinned), hit.price_cents),
+                (priority.get(retailer.retailer_id, pinned), online.price_cents),
                 Offer(retailer=_retailer_ref(retailer), mode="delivery", store=None,
-                      price=_price(hit.price_cents, hit.currency), availability=_availability(hit.quantity),
+                      price=_price(online.price_cents, online.currency), availability=_availability(online.quantity),
                       url=link(retailer, "")),
             ))
         delivery.sort(key=lambda pair: pair[0])
@@ -260,7 +261,7 @@ def _price(cents: int, currency: str) -> Price:
     return Price(amount=f"{cents // 100}.{cents % 100:02d}", currency=currency)
 
 
-def _availability(quantity: int) -> str:
+def _availability(quantity: int) -> Availability:
     return "low_stock" if quantity <= LOW_STOCK_MAX else "in_stock"
 
 
