@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from cache.directory import Directory, RetailerEntry, StoreEntry, load_directory
 from cache.keys import Keys
+from cache.redis_pipe import RedisPipe
 
 log = logging.getLogger("nearcart.index")
 
@@ -53,8 +54,12 @@ def parse_store_member(member: bytes) -> tuple[int, int, str, int, int]:
 
 
 class IndexReader:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, refresh_s: float = 0.2) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, refresh_s: float = 0.2, pipe: RedisPipe | None = None
+    ) -> None:
         self.redis = redis
+        # The lean multiplexed path for queries; redis.asyncio serves the rest (and queries without it).
+        self.pipe = pipe
         self.keys = keys
         self.refresh_s = refresh_s
         self.version: int | None = None
@@ -107,12 +112,17 @@ class IndexReader:
         version = self.version
         if version is None:
             return IndexAnswer([], [], False)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.execute_command(
+        search = (
             "GEOSEARCH", self.keys.store_offers(version, gtin), "FROMLONLAT", lon, lat,
             "BYRADIUS", radius_km, "km", "ASC", "COUNT", count, "WITHDIST",
         )
-        pipe.execute_command("HGETALL", self.keys.delivery_offers(version, gtin))
+        delivery = ("HGETALL", self.keys.delivery_offers(version, gtin))
+        if self.pipe is not None:
+            store_rows, flat = await self.pipe.execute(search, delivery)
+            return self.decode(store_rows, dict(zip(flat[::2], flat[1::2], strict=True)), count)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.execute_command(*search)
+        pipe.execute_command(*delivery)
         store_rows, delivery_rows = await pipe.execute()
         return self.decode(store_rows, delivery_rows, count)
 

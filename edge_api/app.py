@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from cache import db as catalog_db
 from cache.index_reader import IndexReader
 from cache.keys import Keys
+from cache.redis_pipe import RedisPipe
 from edge_api import campaigns, clicks, events, health, offers, openapi, pages
 from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
 from edge_api.errors import error_response, server_error
@@ -59,7 +60,8 @@ def make_lifespan(settings: Settings) -> Any:
         redis = redis_client(settings)
         pool = await database_pool(settings)
         geoip = GeoIP(settings.geoip_db)
-        index = IndexReader(redis, keys)
+        pipe = RedisPipe(settings.redis_url, timeout_s=settings.redis_timeout_s)
+        index = IndexReader(redis, keys, pipe=pipe)
         await index.start()
         state = EdgeState(
             settings=settings,
@@ -77,6 +79,7 @@ def make_lifespan(settings: Settings) -> Any:
             yield state.as_lifespan_state()
         finally:
             await index.stop()
+            pipe.close()
             geoip.close()
             await pool.close()
             await redis.aclose()

@@ -40,4 +40,6 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000, wo
         # X-Forwarded-For is judged by edge_api.client_ip against NEARCART_TRUSTED_PROXIES, not by uvicorn.
         proxy_headers=False,
         server_header=False,
+        # Keep-alive connections from a CDN must not hold a deploy's SIGTERM for long.
+        timeout_graceful_shutdown=5,
     )

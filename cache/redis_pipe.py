@@ -1,0 +1,166 @@
+"""One multiplexed Redis connection per worker for the offers hot path.
+
+`redis.asyncio` checks a connection out of a pool, writes, and parses through
+several layers of Python for every command; at edge request rates that costs more
+than Redis itself. Here every caller's commands go down one connection: they are
+packed by hiredis, buffered, and written together once per event-loop tick, and
+replies (which Redis sends in order) resolve the callers' futures in FIFO order as
+hiredis' C reader parses them. Only read-only commands go through it; everything
+else keeps using `redis.asyncio`.
+
+A lost connection fails every pending call with `ConnectionError`; the next call
+reconnects (at most once per `retry_s`), so service resumes by itself when Redis
+comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import hiredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+
+class _Call:
+    """One caller's batch: its future resolves when all `count` replies have arrived."""
+
+    __slots__ = ("future", "count", "replies")
+
+    def __init__(self, future: asyncio.Future[list[Any]], count: int) -> None:
+        self.future = future
+        self.count = count
+        self.replies: list[Any] = []
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, on_lost: Any) -> None:
+        self.reader = hiredis.Reader()
+        self.waiting: collections.deque[_Call] = collections.deque()
+        self.transport: asyncio.Transport | None = None
+        self.on_lost = on_lost
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        waiting = self.waiting
+        while (reply := self.reader.gets()) is not False:
+            call = waiting[0]
+            call.replies.append(reply)
+            if len(call.replies) < call.count:
+                continue
+            waiting.popleft()
+            # A caller that timed out has gone; its replies are still consumed, in order.
+            if not call.future.done():
+                call.future.set_result(call.replies)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        error = RedisConnectionError(f"connection to Redis lost: {exc}")
+        while self.waiting:
+            call = self.waiting.popleft()
+            if not call.future.done():
+                call.future.set_exception(error)
+        self.transport = None
+        self.on_lost(self)
+
+
+class RedisPipe:
+    """Pipelined read-only commands over one shared connection."""
+
+    def __init__(self, url: str, timeout_s: float = 0.05, retry_s: float = 0.1) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 6379
+        self.password = unquote(parts.password) if parts.password else None
+        self.username = unquote(parts.username) if parts.username else None
+        self.db = int(parts.path.lstrip("/") or 0) if parts.path.lstrip("/").isdigit() else 0
+        self.timeout_s = timeout_s
+        self.retry_s = retry_s
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Future[_Protocol] | None = None
+        self._last_attempt = 0.0
+        self._buffer: list[bytes] = []
+        self._flush_scheduled = False
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        _, protocol = await asyncio.wait_for(
+            loop.create_connection(lambda: _Protocol(self._lost), self.host, self.port), self.timeout_s
+        )
+        setup: list[tuple[Any, ...]] = []
+        if self.password is not None:
+            setup.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
+        if self.db:
+            setup.append(("SELECT", self.db))
+        if setup:
+            call = _Call(loop.create_future(), len(setup))
+            protocol.waiting.append(call)
+            assert protocol.transport is not None
+            protocol.transport.write(b"".join(hiredis.pack_command(command) for command in setup))
+            _raise_errors(await asyncio.wait_for(call.future, self.timeout_s))
+        return protocol
+
+    def _lost(self, protocol: _Protocol) -> None:
+        if self._protocol is protocol:
+            self._protocol = None
+
+    async def _connection(self) -> _Protocol:
+        if self._protocol is not None and self._protocol.transport is not None:
+            return self._protocol
+        if self._connecting is None:
+            if time.monotonic() - self._last_attempt < self.retry_s:
+                raise RedisConnectionError("Redis unreachable; retrying shortly")
+            self._last_attempt = time.monotonic()
+            self._connecting = asyncio.ensure_future(self._connect())
+        connecting = self._connecting
+        try:
+            self._protocol = await asyncio.shield(connecting)
+        except (TimeoutError, OSError) as exc:
+            raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
+        finally:
+            if self._connecting is connecting and connecting.done():
+                self._connecting = None
+        return self._protocol
+
+    async def execute(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send `commands` (adjacent on the wire: one round trip) and return their replies."""
+        protocol = await self._connection()
+        loop = asyncio.get_running_loop()
+        call = _Call(loop.create_future(), len(commands))
+        protocol.waiting.append(call)
+        self._buffer.extend(hiredis.pack_command(command) for command in commands)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush, protocol)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return _raise_errors(await call.future)
+        except TimeoutError as exc:
+            raise RedisTimeoutError(f"Redis did not answer within {self.timeout_s * 1000:.0f} ms") from exc
+
+    def _flush(self, protocol: _Protocol) -> None:
+        self._flush_scheduled = False
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        if protocol.transport is not None:
+            protocol.transport.write(data)
+
+    def close(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.transport.close()
+        self._protocol = None
+
+
+def _raise_errors(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, hiredis.ReplyError):
+            raise ResponseError(str(reply))
+    return replies

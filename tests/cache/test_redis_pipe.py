@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from cache.embedded import start_redis
+from cache.keys import Keys
+from cache.redis_pipe import RedisPipe
+
+
+async def test_concurrent_callers_each_get_their_own_replies(redis: aioredis.Redis, keys: Keys) -> None:
+    for i in range(200):
+        await redis.set(f"{keys.prefix}k{i}", f"v{i}")
+    pipe = RedisPipe(_url(redis), timeout_s=2)
+    try:
+        replies = await asyncio.gather(*(
+            pipe.execute(("GET", f"{keys.prefix}k{i}"), ("STRLEN", f"{keys.prefix}k{i}")) for i in range(200)
+        ))
+    finally:
+        pipe.close()
+    assert replies == [[f"v{i}".encode(), len(f"v{i}")] for i in range(200)]
+
+
+async def test_a_redis_error_is_raised_to_its_caller_only(redis: aioredis.Redis, keys: Keys) -> None:
+    await redis.set(f"{keys.prefix}text", "x")
+    pipe = RedisPipe(_url(redis), timeout_s=2)
+    try:
+        bad, good = await asyncio.gather(
+            pipe.execute(("HGETALL", f"{keys.prefix}text")), pipe.execute(("GET", f"{keys.prefix}text")),
+            return_exceptions=True,
+        )
+    finally:
+        pipe.close()
+    assert isinstance(bad, ResponseError) and "WRONGTYPE" in str(bad)
+    assert good == [b"x"]
+
+
+async def test_pipe_fails_fast_while_redis_is_down_and_recovers_when_it_is_back(tmp_path: Path) -> None:
+    server = start_redis(tmp_path / "r")
+    pipe = RedisPipe(server.url, timeout_s=0.5, retry_s=0.05)
+    try:
+        assert await pipe.execute(("PING",)) == [b"PONG"]
+        server.stop()
+        with pytest.raises(RedisConnectionError):
+            await pipe.execute(("PING",))
+        server = start_redis(tmp_path / "r", port=server.port)
+        await asyncio.sleep(0.1)
+        assert await pipe.execute(("PING",)) == [b"PONG"]
+    finally:
+        pipe.close()
+        server.stop()
+
+
+def _url(redis: aioredis.Redis) -> str:
+    kwargs = redis.connection_pool.connection_kwargs
+    return f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
