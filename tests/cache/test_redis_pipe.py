@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+import uvloop
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -24,6 +25,17 @@ async def test_concurrent_callers_each_get_their_own_replies(redis: aioredis.Red
     finally:
         pipe.close()
     assert replies == [[f"v{i}".encode(), len(f"v{i}")] for i in range(200)]
+
+
+def test_pipe_works_on_uvloop_as_the_server_runs_it(services: tuple[str, str]) -> None:
+    async def ping_twice() -> list[object]:
+        pipe = RedisPipe(services[0], timeout_s=2)
+        try:
+            return await pipe.execute(("PING",), ("ECHO", "nearcart"))
+        finally:
+            pipe.close()
+
+    assert uvloop.run(ping_twice()) == [b"PONG", b"nearcart"]
 
 
 async def test_a_redis_error_is_raised_to_its_caller_only(redis: aioredis.Redis, keys: Keys) -> None:
