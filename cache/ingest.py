@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from cache.feeds import KINDS, FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
 from cache.index_types import OfferChange, OfferState
 from cache.keys import Keys
+from edge_api.settings import Settings
 
 BATCH_ROWS = 50_000
 # The report struct keeps this many rejects; `on_reject` (the printed report) sees every one.
@@ -457,7 +458,7 @@ _LOADERS: dict[str, type[_Loader]] = {"retailers": _RetailerLoader, "stores": _S
 # --- the command ---------------------------------------------------------------------------------------------------
 
 
-async def run_ingest_command(settings: Any, kind: str, files: list[Path]) -> int:
+async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -> int:
     """`nearcart ingest KIND FILE...`: print each rejected row and a summary; return the exit status."""
     keys = Keys(settings.redis_prefix)
 
