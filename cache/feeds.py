@@ -42,6 +42,8 @@ REQUIRED: dict[str, frozenset[str]] = {
     "offers": frozenset({"retailer_id", "gtin", "price", "currency", "quantity", "modes", "updated_at"}),
 }
 
+# A JSON line may carry a retailer's delivery zones (a country's outline is a few MB); nothing needs more.
+MAX_JSON_LINE = 16 * 1024 * 1024
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # Errors a damaged .gz or a non-UTF-8 byte raises half-way through a file.
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError)
@@ -181,7 +183,7 @@ class FeedReader:
 
     def _peek_jsonl(self) -> bytes:
         try:
-            first = bytes(self._fh.readline())
+            first = bytes(self._fh.readline(MAX_JSON_LINE))
         except _STREAM_ERRORS as exc:
             raise FeedError(f"{self.path}: cannot read: {_describe(exc)}") from exc
         if not first:
@@ -204,7 +206,14 @@ class FeedReader:
         text = self._first
         while text:
             line += 1
-            if text.strip():
+            if len(text) >= MAX_JSON_LINE and not text.endswith(b"\n"):
+                try:
+                    while (rest := fh.readline(MAX_JSON_LINE)) and not rest.endswith(b"\n"):
+                        pass  # skip to the end of the oversized line so line numbers stay right
+                except _STREAM_ERRORS:
+                    pass
+                yield line, (), ("row", f"line longer than {MAX_JSON_LINE:,} bytes")
+            elif text.strip():
                 try:
                     obj = decode(text)
                 except msgspec.DecodeError as exc:
@@ -212,7 +221,7 @@ class FeedReader:
                 else:
                     yield _jsonl_row(line, obj, columns, required)
             try:
-                text = fh.readline()
+                text = fh.readline(MAX_JSON_LINE)
             except _STREAM_ERRORS as exc:
                 yield line + 1, (), ("file", f"unreadable from here on: {_describe(exc)}")
                 return

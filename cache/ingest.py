@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from cache.feeds import KINDS, FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
 from cache.index_types import OfferChange, OfferState
@@ -107,8 +108,8 @@ async def ingest_files(
         async with loader.session():
             await _read_and_load(report, loader, files, on_reject)
             await loader.finish()
-    except BaseException:
-        report.fatal = report.fatal or "interrupted"
+    except BaseException as exc:
+        report.fatal = report.fatal or f"stopped after {report.rows_read} rows: {type(exc).__name__}: {exc}"
         report.seconds = time.perf_counter() - started
         await asyncio.shield(_record_run(conn, report, run_id, status="failed"))
         raise
@@ -473,6 +474,10 @@ async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -
     redis = aioredis.Redis.from_url(settings.redis_url)
     try:
         report = await ingest_files(conn, redis, keys, kind, files, on_reject=show)
+    except (OSError, asyncpg.PostgresError, RedisError) as exc:
+        # A service failed, not the input: rows up to the last committed batch are loaded; a re-run is safe.
+        print(f"error: {kind} ingest stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     finally:
         await conn.close()
         await redis.aclose()

@@ -70,6 +70,18 @@ def test_json_line_missing_a_required_key_names_it(tmp_path: Path) -> None:
     assert problem == ("price", "missing")
 
 
+def test_oversized_json_line_is_rejected_and_the_next_line_keeps_its_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("cache.feeds.MAX_JSON_LINE", 100)
+    small = '{"retailer_id": "shopco"}'
+    big = '{"retailer_id": "' + "x" * 300 + '"}'
+    got = rows(write(tmp_path / "offers.jsonl", "\n".join([small, big, small]) + "\n"))
+    assert [(line, problem) for line, _, problem in got] == [
+        (1, ("gtin", "missing")), (2, ("row", "line longer than 100 bytes")), (3, ("gtin", "missing")),
+    ]
+
+
 def test_header_without_a_required_column_makes_the_file_unusable(tmp_path: Path) -> None:
     feed = write(tmp_path / "offers.csv", "retailer_id,store_id,gtin,currency,quantity,modes,updated_at\n")
     with pytest.raises(FeedError, match="header lacks price"):
