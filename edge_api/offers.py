@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from cache.directory import RetailerEntry
 from cache.gtin import GtinError, normalize_gtin
-from cache.index_reader import IndexAnswer, IndexReader
+from cache.index_reader import IndexAnswer, IndexReader, StoreHit
 from cache.keys import MODE_BITS
 from edge_api.client_ip import client_ip
 from edge_api.errors import bad_parameter, error_response, validation_error
@@ -27,6 +27,7 @@ from edge_api.micro_cache import MicroCache
 from edge_api.schemas import (
     Campaign,
     Location,
+    Mode,
     Offer,
     OffersAnswer,
     OffersQuery,
@@ -42,9 +43,9 @@ from geo.zones import DeliveryZones
 Availability = Literal["in_stock", "low_stock"]
 # At or below this many units an offer shows as "low_stock".
 LOW_STOCK_MAX = 3
-# Store offers fetched per query beyond `limit`, for campaign filters and mode splits to drop.
-FETCH_FACTOR = 3
-STORE_MODES = ("in_store", "click_collect")
+# Most store hits a query may read when filters keep asking for more.
+MAX_FETCH = 2000
+STORE_MODES: tuple[Mode, ...] = ("in_store", "click_collect")
 # Seconds a cached answer may still be served while Redis is unreachable.
 STALE_IF_ERROR_S = 30.0
 
@@ -109,6 +110,7 @@ async def offers(request: Request) -> Response:
     if cached is not None:
         return _json(cached)
 
+    count = query.limit
     try:
         if not reader.ready:
             if reader.healthy:
@@ -119,7 +121,7 @@ async def offers(request: Request) -> Response:
             answer = await asyncio.wait_for(reader.query_delivery(gtin), settings.redis_timeout_s * 2)
         else:
             answer = await asyncio.wait_for(
-                reader.query(gtin, location.lat, location.lon, radius_km, query.limit * FETCH_FACTOR),
+                reader.query(gtin, location.lat, location.lon, radius_km, count),
                 settings.redis_timeout_s * 2,
             )
     except (TimeoutError, RedisError, OSError):
@@ -130,8 +132,19 @@ async def offers(request: Request) -> Response:
                               headers={"Retry-After": "1"})
 
     base_url = settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
-    listed = rank(answer, location, query.limit, modes, campaign, state.zones.get(reader), settings,
-                  base_url, gtin)
+    zones = state.zones.get(reader)
+    listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin)
+    while short and answer.truncated and count < MAX_FETCH:
+        # Filters (campaign retailers, modes) left too few of the nearest stores: look further out.
+        count = min(count * 4, MAX_FETCH)
+        try:
+            answer = await asyncio.wait_for(
+                reader.query(gtin, location.lat or 0.0, location.lon or 0.0, radius_km, count),
+                settings.redis_timeout_s * 2,
+            )
+        except (TimeoutError, RedisError, OSError):
+            break  # the nearest part already found is still a right answer, only shorter
+        listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin)
     body = _encode(OffersAnswer(gtin=gtin, location=location, offers=listed))
     micro_cache.put(cache_key, reader.version, body)
     return _json(body)
@@ -186,10 +199,13 @@ def _location(place: Place, source: str) -> Location:
 def rank(
     answer: IndexAnswer, location: Location, limit: int, modes: int, campaign: Campaign | None,
     zones: DeliveryZones, settings: Any, base_url: str, gtin: str,
-) -> list[Offer]:
+) -> tuple[list[Offer], bool]:
     """Delivery offers first (at most half the list, cheapest first), then store offers nearest first.
 
     A campaign's `retailers.priority` pins its retailers ahead of the others within each group.
+    Offers are chosen first and built (and their links signed) only once kept. The flag says
+    whether the store hits ran out before the list was full: with a truncated answer, the
+    caller must then ask Redis for more.
     """
     include = set(campaign.retailers.include) if campaign else set()
     exclude = set(campaign.retailers.exclude) if campaign else set()
@@ -206,42 +222,45 @@ def rank(
         token = sign_click(settings, ClickTarget(retailer.retailer_id, store_id, gtin, campaign_id, issued_at))
         return click_url(base_url, token)
 
-    delivery: list[tuple[tuple[int, int], Offer]] = []
+    listed: list[Offer] = []
     if modes & MODE_BITS["delivery"]:
-        for online in answer.delivery:
-            retailer = online.retailer
-            if not allowed(retailer) or not _delivers(retailer, location, zones):
-                continue
-            delivery.append((
-                (priority.get(retailer.retailer_id, pinned), online.price_cents),
-                Offer(retailer=_retailer_ref(retailer), mode="delivery", store=None,
-                      price=_price(online.price_cents, online.currency), availability=_availability(online.quantity),
-                      url=link(retailer, "")),
-            ))
-        delivery.sort(key=lambda pair: pair[0])
-    listed = [offer for _, offer in delivery[: max(1, limit // 2)]]
+        online = [
+            hit for hit in answer.delivery if allowed(hit.retailer) and _delivers(hit.retailer, location, zones)
+        ]
+        online.sort(key=lambda hit: (priority.get(hit.retailer.retailer_id, pinned), hit.price_cents))
+        listed = [
+            Offer(retailer=_retailer_ref(hit.retailer), mode="delivery", store=None,
+                  price=_price(hit.price_cents, hit.currency), availability=_availability(hit.quantity),
+                  url=link(hit.retailer, ""))
+            for hit in online[: max(1, limit // 2)]
+        ]
 
-    stores: list[tuple[int, Offer]] = []
-    for hit in answer.stores:
-        retailer = hit.retailer
-        if not allowed(retailer):
+    wanted = limit - len(listed)
+    candidates: list[tuple[int, int, StoreHit, Mode]] = []
+    for position, hit in enumerate(answer.stores):
+        if not allowed(hit.retailer):
             continue
-        store = hit.store
-        ref = StoreRef(id=store.store_id, name=store.name, address=store.address, postal_code=store.postal_code,
-                       city=store.city, lat=store.lat, lon=store.lon, distance_km=round(hit.distance_km, 3))
-        url = link(retailer, store.store_id)
+        rank_of = priority.get(hit.retailer.retailer_id, pinned)
         for mode in STORE_MODES:
             if hit.mode_bits & modes & MODE_BITS[mode]:
-                stores.append((
-                    priority.get(retailer.retailer_id, pinned),
-                    Offer(retailer=_retailer_ref(retailer), mode=mode, store=ref,  # type: ignore[arg-type]
-                          price=_price(hit.price_cents, hit.currency), availability=_availability(hit.quantity),
-                          url=url),
-                ))
-    # sort() is stable: within one priority rank, stores keep Redis' nearest-first order.
-    stores.sort(key=lambda pair: pair[0])
-    listed += [offer for _, offer in stores[: limit - len(listed)]]
-    return listed
+                candidates.append((rank_of, position, hit, mode))
+        if not priority and len(candidates) >= wanted:
+            break  # without pinned retailers Redis' nearest-first order is final
+    candidates.sort(key=lambda c: (c[0], c[1]))
+    refs: dict[int, tuple[StoreRef, str]] = {}
+    for _, position, hit, mode in candidates[:wanted]:
+        if position not in refs:
+            store = hit.store
+            refs[position] = (
+                StoreRef(id=store.store_id, name=store.name, address=store.address, postal_code=store.postal_code,
+                         city=store.city, lat=store.lat, lon=store.lon, distance_km=round(hit.distance_km, 3)),
+                link(hit.retailer, store.store_id),
+            )
+        ref, url = refs[position]
+        listed.append(Offer(retailer=_retailer_ref(hit.retailer), mode=mode, store=ref,
+                            price=_price(hit.price_cents, hit.currency), availability=_availability(hit.quantity),
+                            url=url))
+    return listed, len(candidates) < wanted
 
 
 def _delivers(retailer: RetailerEntry, location: Location, zones: DeliveryZones) -> bool:

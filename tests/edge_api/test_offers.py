@@ -32,7 +32,9 @@ def client(settings: Settings, catalog: RandomCatalog) -> Iterator[TestClient]:
         yield client
 
 
-def nearest_in_stock(catalog: RandomCatalog, gtin: str, lat: float, lon: float, radius: float) -> list[tuple[str, float]]:
+def nearest_in_stock(
+    catalog: RandomCatalog, gtin: str, lat: float, lon: float, radius: float
+) -> list[tuple[str, float]]:
     where = {(s.retailer_id, s.store_id): s for s in catalog.stores}
     hits = []
     for offer in catalog.offers:
@@ -140,3 +142,26 @@ def test_bad_parameter_is_named_in_a_400(client: TestClient, params: dict[str, A
     answer = client.get("/v1/offers", params=params)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["parameter"] == parameter
+
+
+async def test_campaign_rules_keep_only_its_retailers_and_still_the_nearest(
+    db: asyncpg.Connection, catalog: RandomCatalog, settings: Settings
+) -> None:
+    from edge_api.campaigns import store_campaign
+    from edge_api.schemas import Campaign, Product, RetailerRules
+
+    gtin = catalog.gtins[2]
+    campaign = Campaign(id="only-r2", brand="acme", locale="fr", products=[Product(gtin=gtin[1:], label="Thing")],
+                        modes=["in_store"], retailers=RetailerRules(include=["r2", "r3"], exclude=["r3"]))
+    await store_campaign(db, campaign, 2.0)
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/v1/offers", params={"gtin": gtin, "campaign": "only-r2", "lat": 48.85, "lon": 2.35,
+                                                "radius_km": 30, "limit": 10}).json()
+    retailer_of = {s.store_id: s.retailer_id for s in catalog.stores}
+    in_store = {o.store_id for o in catalog.offers if o.gtin == gtin and o.mode_bits & 1 and o.retailer_id == "r2"}
+    expected = [(s, d) for s, d in nearest_in_stock(catalog, gtin, 48.85, 2.35, 30) if s in in_store][:10]
+    got = [(o["store"]["id"], o["store"]["distance_km"]) for o in body["offers"]]
+    assert {o["retailer"]["id"] for o in body["offers"]} == {"r2"}
+    assert {o["mode"] for o in body["offers"]} == {"in_store"}
+    assert [s for s, _ in got] == [s for s, _ in expected]
+    assert all(retailer_of[s] == "r2" for s, _ in got)
