@@ -143,7 +143,7 @@ class FeedReader:
         missing = [c for c in self.columns if c in REQUIRED[self.kind] and c not in names]
         if missing:
             raise FeedError(
-                f"{self.path}: header lacks {', '.join(missing)}; a {self.kind} feed has columns "
+                f"{self.path}: header lacks {', '.join(missing)}; the {self.kind} feed has columns "
                 + ", ".join(self.columns)
             )
         self._width = len(header)
@@ -170,9 +170,10 @@ class FeedReader:
                 return
             line = previous + 1
             previous = reader.line_num
-            if len(row) < width:
+            if len(row) != width:
                 if not row or row == [""]:
                     continue  # blank line
+                # More fields than the header is nearly always an unquoted comma (2,99): misread columns.
                 yield line, (), ("row", f"{len(row)} columns where the header has {width}")
                 continue
             if pad:

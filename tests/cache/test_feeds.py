@@ -115,6 +115,12 @@ def test_short_csv_row_is_rejected_not_misread(tmp_path: Path) -> None:
     assert line == 2 and problem == ("row", "3 columns where the header has 8")
 
 
+def test_unquoted_decimal_comma_is_rejected_not_misread(tmp_path: Path) -> None:
+    feed = write(tmp_path / "offers.csv", OFFER_HEADER + "shopco,,3017620422003,2,99,EUR,3,delivery,2024-05-01Z\n")
+    [(_, _, problem)] = rows(feed)
+    assert problem == ("row", "9 columns where the header has 8")
+
+
 def offer(**changes: str) -> tuple[str, ...]:
     names = ("retailer_id", "store_id", "gtin", "price", "currency", "quantity", "modes", "updated_at")
     values = dict(zip(names, GOOD_OFFER, strict=True))
