@@ -296,13 +296,15 @@ def run(args: argparse.Namespace) -> list[Row]:
 def table(rows: list[Row]) -> str:
     lines = ["| scenario | workers | req/s | p50 ms | p99 ms | vs bare | p99 ms at 70 % (req/s) |",
              "|---|---:|---:|---:|---:|---:|---:|"]
+    notes = []
     for r in rows:
         paced = f"{r.paced_p99_ms:.2f} ({r.paced_rps:,.0f})" if r.paced_p99_ms is not None else "-"
-        problems = [p for p in (r.error_kinds, "" if r.checked == "ok" else r.checked) if p]
-        flag = f" **{'; '.join(problems)}**" if problems else ""
-        lines.append(f"| ({r.key}) {r.scenario}{flag} | {r.workers} | {r.rps:,.0f} | {r.p50_ms:.2f} | "
-                     f"{r.p99_ms:.2f} | {r.vs_bare:.0%} | {paced} |")
-    return "\n".join(lines)
+        problems = [p for p in (r.error_kinds, "" if r.checked == "ok" else f"check: {r.checked[:300]}") if p]
+        if problems:
+            notes.append(f"- ({r.key}) NOT VALID: {'; '.join(problems)}")
+        lines.append(f"| ({r.key}) {r.scenario}{' **(!)**' if problems else ''} | {r.workers} | {r.rps:,.0f} | "
+                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.vs_bare:.0%} | {paced} |")
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

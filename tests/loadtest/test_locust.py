@@ -9,21 +9,9 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from loadtest.stack import demo_settings, serve_nearcart
-
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
-
-
-@pytest.fixture(scope="module")
-def server(services: tuple[str, str]) -> Iterator[str]:
-    # The load generator stands in for the CDN/proxy: its X-Forwarded-For carries the shoppers' IPs.
-    with demo_settings(services, trusted_proxies=("127.0.0.1/32",)) as settings, serve_nearcart(settings) as url:
-        yield url
 
 
 def locust(url: str, seconds: int, *options: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,54 @@
+"""The benchmark's own honesty: the queries it sends are valid, and wrong answers cannot pass as fast ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from edge_api.settings import Settings
+from loadtest.bench import LoadData, Row, check_answers, load_data, run_wrk, table, to_lua
+from loadtest.stack import serve_bare
+
+
+@pytest.fixture(scope="module")
+def data(demo: Settings) -> LoadData:
+    return load_data(demo)
+
+
+@pytest.fixture(scope="module")
+def data_file(data: LoadData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bench") / "data.lua"
+    path.write_text("return " + to_lua(msgspec.to_builtins(data)) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("mode", ["unique", "locality"])
+def test_every_query_the_load_script_sends_is_answered(server: str, data_file: Path, mode: str) -> None:
+    # Paced well below capacity: this checks what is asked, not how fast it is answered.
+    result = run_wrk(server, data_file, mode, duration_s=2, connections=2, threads=1, delay_ms=10)
+    assert result.requests > 50
+    assert result.error_kinds() == ""
+
+
+def test_demo_answers_pass_the_check(server: str, data: LoadData) -> None:
+    assert check_answers(server, data, "unique", expect_offers=True) == ""
+    assert check_answers(server, data, "locality", expect_offers=True) == ""
+
+
+def test_a_route_answering_no_offer_fails_the_check(data: LoadData) -> None:
+    with serve_bare() as bare:
+        assert check_answers(bare, data, "unique", expect_offers=True) == "every sample answer was empty"
+
+
+def test_table_flags_a_row_with_error_answers() -> None:
+    rows = [
+        Row(key="a", scenario="bare", workers=1, rps=1000, p50_ms=1, p99_ms=2, vs_bare=1, checked="ok"),
+        Row(key="b", scenario="offers", workers=1, rps=900, p50_ms=1, p99_ms=2, vs_bare=0.9, errors=12,
+            error_kinds="12 status", checked="ok"),
+    ]
+    printed = table(rows)
+    assert "| (a) bare | 1 | 1,000 | 1.00 | 2.00 | 100% | - |" in printed
+    assert "(b) offers **(!)**" in printed
+    assert "- (b) NOT VALID: 12 status" in printed
