@@ -7,6 +7,7 @@ Redis round trip), apply the campaign's rules, rank, sign the links, encode.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any, Literal
 
@@ -43,6 +44,9 @@ from geo.zones import DeliveryZones
 Availability = Literal["in_stock", "low_stock"]
 # At or below this many units an offer shows as "low_stock".
 LOW_STOCK_MAX = 3
+# Signed click tokens kept per worker (the secret is fixed for a worker's life).
+SIGNED_LINKS_KEPT = 50_000
+_signed: dict[tuple[str, ClickTarget], str] = {}
 # Most store hits a query may read when filters keep asking for more.
 MAX_FETCH = 2000
 STORE_MODES: tuple[Mode, ...] = ("in_store", "click_collect")
@@ -211,7 +215,8 @@ def rank(
     exclude = set(campaign.retailers.exclude) if campaign else set()
     priority = {rid: i for i, rid in enumerate(campaign.retailers.priority)} if campaign else {}
     campaign_id = campaign.id if campaign else ""
-    issued_at = int(time.time())
+    # Minute granularity: links of one product near one place are signed once a minute, not per request.
+    issued_at = int(time.time()) // 60 * 60
     pinned = len(priority)
 
     def allowed(retailer: RetailerEntry) -> bool:
@@ -219,13 +224,23 @@ def rank(
         return (not include or rid in include) and rid not in exclude
 
     def link(retailer: RetailerEntry, store_id: str) -> str:
-        token = sign_click(settings, ClickTarget(retailer.retailer_id, store_id, gtin, campaign_id, issued_at))
+        target = ClickTarget(retailer.retailer_id, store_id, gtin, campaign_id, issued_at)
+        key = (settings.secret, target)
+        token = _signed.get(key)
+        if token is None:
+            if len(_signed) >= SIGNED_LINKS_KEPT:
+                _signed.clear()
+            token = _signed[key] = sign_click(settings, target)
         return click_url(base_url, token)
 
     listed: list[Offer] = []
-    if modes & MODE_BITS["delivery"]:
+    if modes & MODE_BITS["delivery"] and answer.delivery:
+        inside: frozenset[str] = frozenset()
+        if location.lat is not None and location.lon is not None and any(h.retailer.delivery_zones
+                                                                          for h in answer.delivery):
+            inside = zones.delivers_to(location.lat, location.lon)
         online = [
-            hit for hit in answer.delivery if allowed(hit.retailer) and _delivers(hit.retailer, location, zones)
+            hit for hit in answer.delivery if allowed(hit.retailer) and _delivers(hit.retailer, location, inside)
         ]
         online.sort(key=lambda hit: (priority.get(hit.retailer.retailer_id, pinned), hit.price_cents))
         listed = [
@@ -263,11 +278,9 @@ def rank(
     return listed, len(candidates) < wanted
 
 
-def _delivers(retailer: RetailerEntry, location: Location, zones: DeliveryZones) -> bool:
+def _delivers(retailer: RetailerEntry, location: Location, inside_zones: frozenset[str]) -> bool:
     if retailer.delivery_zones:
-        return location.lat is not None and location.lon is not None and zones.covers(
-            retailer.retailer_id, location.lat, location.lon
-        )
+        return retailer.retailer_id in inside_zones
     # Nothing tells the shopper's country: show online offers rather than hide them all.
     return location.country is None or location.country in retailer.delivery_countries
 
@@ -276,6 +289,7 @@ def _retailer_ref(retailer: RetailerEntry) -> RetailerRef:
     return RetailerRef(id=retailer.retailer_id, name=retailer.name, logo_url=retailer.logo_url)
 
 
+@functools.lru_cache(maxsize=8192)
 def _price(cents: int, currency: str) -> Price:
     return Price(amount=f"{cents // 100}.{cents % 100:02d}", currency=currency)
 

@@ -66,7 +66,8 @@ def _unb64(text: str) -> bytes:
 
 
 def _mac(secret: str, payload: bytes) -> bytes:
-    return hmac.new(secret.encode("utf-8"), payload, hashlib.sha256).digest()
+    # hmac.digest is the one-shot C path: several times faster than building an HMAC object.
+    return hmac.digest(secret.encode("utf-8"), payload, hashlib.sha256)
 
 
 def sign_click(settings: Settings, target: ClickTarget) -> str:
