@@ -7,12 +7,12 @@
 --                      "locality": shoppers in the 30 largest towns (weighted by population), half
 --                      typing a postal code of their town, half sharing a position the widget rounds
 --                      to 0.01 degree; a few hot products, Zipf-like.
--- NEARCART_BENCH_DELAY_MS  mean pause before each request on a connection (paced runs); 0: flat out.
+-- NEARCART_BENCH_RATE  requests per second for this thread to send (paced runs); 0: flat out.
 -- done() prints one line "NEARCART_WRK {json}" with counts and latency percentiles in microseconds.
 
 local data = dofile(os.getenv("NEARCART_BENCH_DATA"))
 local mode = os.getenv("NEARCART_BENCH_MODE") or "unique"
-local delay_ms = tonumber(os.getenv("NEARCART_BENCH_DELAY_MS") or "0")
+local rate = tonumber(os.getenv("NEARCART_BENCH_RATE") or "0")
 local campaign = data.campaign or ""
 
 local next_thread = 1
@@ -66,13 +66,24 @@ function request()
   return wrk.format("GET", build())
 end
 
-if delay_ms > 0 then
-  -- wrk takes whole milliseconds: alternate floor and ceil so the mean pause is delay_ms.
-  local whole = math.floor(delay_ms)
-  local fraction = delay_ms - whole
+if rate > 0 then
+  -- Open-loop pacing (what wrk2 does): requests leave on a fixed schedule shared by the thread's
+  -- connections, whatever the latency of the previous answers; a schedule the server cannot keep
+  -- slips instead of bursting to catch up. wrk counts whole milliseconds, the schedule does not.
+  local ffi = require("ffi")
+  ffi.cdef("typedef struct { long tv_sec; long tv_nsec; } nc_timespec; int clock_gettime(int, nc_timespec *);")
+  local now_ts = ffi.new("nc_timespec")
+  local function now_ms()
+    ffi.C.clock_gettime(1, now_ts)  -- CLOCK_MONOTONIC
+    return tonumber(now_ts.tv_sec) * 1000 + tonumber(now_ts.tv_nsec) / 1e6
+  end
+  local interval_ms = 1000 / rate
+  local next_slot = 0
   function delay()
-    if math.random() < fraction then return whole + 1 end
-    return whole
+    local now = now_ms()
+    local slot = math.max(next_slot, now)
+    next_slot = slot + interval_ms
+    return slot - now
   end
 end
 
