@@ -339,6 +339,7 @@ SELECT num, moved FROM changed UNION ALL SELECT num, moved FROM added
 class _OfferLoader(_Loader):
     kind = "offers"
     _applying: asyncio.Task[None] | None = None
+    _analyzed = False
 
     @classmethod
     async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> _Loader:
@@ -377,8 +378,11 @@ class _OfferLoader(_Loader):
         async with conn.transaction():
             await conn.execute("SET LOCAL work_mem = '64MB'")  # the batch dedupe sorts in memory
             await conn.copy_records_to_table("nearcart_offers_in", records=records)
-            # Temp tables get no autovacuum statistics; without them the planner seq-scans offers per batch.
-            await conn.execute("ANALYZE nearcart_offers_in")
+            if not self._analyzed:
+                # Temp tables get no autovacuum statistics; without them the planner seq-scans offers per batch.
+                # A full batch's statistics stay valid for the next ones (rows go, statistics stay).
+                await conn.execute("ANALYZE nearcart_offers_in")
+                self._analyzed = len(records) >= BATCH_ROWS
             rows = await conn.fetch(_OFFER_UPSERT)
         changes, upserted = _offer_changes(rows)
         self.loaded += upserted
