@@ -61,6 +61,8 @@ def start_redis(data_dir: Path, port: int | None = None, persistent: bool = Fals
     Without persistence by default: the index is rebuilt from PostgreSQL. `persistent`
     keeps an append-only file in `data_dir`, so a restart finds the same keys.
     """
+    # Absolute: redis-server changes into --dir before it opens --logfile.
+    data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     process = subprocess.Popen(
@@ -104,7 +106,7 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
     """Start (or reuse) pgserver's PostgreSQL 16 on a unix socket inside `data_dir`."""
     import pgserver
 
-    pgdata = data_dir / "pgdata"
+    pgdata = data_dir.resolve() / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     return EmbeddedPostgres(server, pgdata)

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncpg
+import pytest
+import redis
 import redis.asyncio as aioredis
 
 from cache import db as catalog_db
+from cache.embedded import start_redis
 from edge_api.settings import SettingsError, load_settings
 
 
@@ -33,3 +38,13 @@ def test_bad_setting_names_the_variable() -> None:
         assert "NEARCART_REDIS_TIMEOUT_S" in str(exc)
     else:
         raise AssertionError("a non-numeric timeout was accepted")
+
+
+def test_embedded_servers_start_under_a_relative_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nearcart demo` on a fresh machine: NEARCART_DATA_DIR defaults to the relative `.nearcart`."""
+    monkeypatch.chdir(tmp_path)
+    server = start_redis(Path(".nearcart") / "redis")
+    try:
+        assert redis.Redis.from_url(server.url).ping()
+    finally:
+        server.stop()
