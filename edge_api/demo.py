@@ -8,6 +8,8 @@ serves the API, the widget and the demo brand page on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import time
 
 import asyncpg
@@ -49,6 +51,9 @@ async def prepare_demo(settings: Settings) -> str:
 def run_demo(settings: Settings, port: int = 8000, workers: int = 1) -> None:
     from edge_api.server import run_server
 
+    # uvicorn re-raises SIGTERM once it has shut down; as SystemExit it lets `nearcart demo`
+    # stop its embedded Redis and PostgreSQL instead of dying with them still running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     campaign_id = asyncio.run(prepare_demo(settings))
     print(f"nearcart demo: http://127.0.0.1:{port}/demo/  (campaign {campaign_id!r}; Ctrl-C stops)", flush=True)
     run_server(settings, host="127.0.0.1", port=port, workers=workers)
