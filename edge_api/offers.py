@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import asyncpg
 import msgspec
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,6 +46,7 @@ from geo.zones import DeliveryZones
 Availability = Literal["in_stock", "low_stock"]
 # At or below this many units an offer shows as "low_stock".
 LOW_STOCK_MAX = 3
+MICRO_CACHE = Counter("nearcart_offers_micro_cache_total", "Offers answers from the micro-cache or not", ["result"])
 # Signed click tokens kept per worker (the secret is fixed for a worker's life).
 SIGNED_LINKS_KEPT = 50_000
 _signed: dict[tuple[str, ClickTarget], str] = {}
@@ -62,6 +65,7 @@ class DeliveryZoneCache:
     def __init__(self) -> None:
         self.version = -1
         self.zones = DeliveryZones({})
+        self._inside: dict[tuple[float, float], frozenset[str]] = {}
 
     def get(self, reader: IndexReader) -> DeliveryZones:
         directory = reader.directory
@@ -70,7 +74,18 @@ class DeliveryZoneCache:
                 {r.retailer_id: r.delivery_zones for r in directory.retailers.values() if r.delivery_zones}
             )
             self.version = directory.version
+            self._inside.clear()
         return self.zones
+
+    def inside(self, reader: IndexReader, lat: float, lon: float) -> frozenset[str]:
+        """Retailers whose zone holds the point; shoppers of one town repeat points, so answers are kept."""
+        zones = self.get(reader)
+        found = self._inside.get((lat, lon))
+        if found is None:
+            if len(self._inside) >= 50_000:
+                self._inside.clear()
+            found = self._inside[(lat, lon)] = zones.delivers_to(lat, lon)
+        return found
 
 
 async def offers(request: Request) -> Response:
@@ -112,9 +127,14 @@ async def offers(request: Request) -> Response:
     micro_cache: MicroCache = state.micro_cache
     cached = micro_cache.get(cache_key, reader.version)
     if cached is not None:
+        MICRO_CACHE.labels("hit").inc()
         return _json(cached)
+    MICRO_CACHE.labels("miss").inc()
 
-    count = query.limit
+    # One store hit gives one or two offers; campaign retailer rules may drop some, so read more at once
+    # rather than come back for them (a second round trip costs more than a longer reply).
+    filtered = campaign is not None and bool(campaign.retailers.include or campaign.retailers.exclude)
+    count = query.limit * 3 if filtered or not (modes & 3) == 3 else query.limit
     try:
         if not reader.ready:
             if reader.healthy:
@@ -136,7 +156,7 @@ async def offers(request: Request) -> Response:
                               headers={"Retry-After": "1"})
 
     base_url = settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
-    zones = state.zones.get(reader)
+    zones = functools.partial(state.zones.inside, reader)
     listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin)
     while short and answer.truncated and count < MAX_FETCH:
         # Filters (campaign retailers, modes) left too few of the nearest stores: look further out.
@@ -202,7 +222,7 @@ def _location(place: Place, source: str) -> Location:
 
 def rank(
     answer: IndexAnswer, location: Location, limit: int, modes: int, campaign: Campaign | None,
-    zones: DeliveryZones, settings: Any, base_url: str, gtin: str,
+    zones: Callable[[float, float], frozenset[str]], settings: Any, base_url: str, gtin: str,
 ) -> tuple[list[Offer], bool]:
     """Delivery offers first (at most half the list, cheapest first), then store offers nearest first.
 
@@ -238,7 +258,7 @@ def rank(
         inside: frozenset[str] = frozenset()
         if location.lat is not None and location.lon is not None and any(h.retailer.delivery_zones
                                                                           for h in answer.delivery):
-            inside = zones.delivers_to(location.lat, location.lon)
+            inside = zones(location.lat, location.lon)
         online = [
             hit for hit in answer.delivery if allowed(hit.retailer) and _delivers(hit.retailer, location, inside)
         ]
