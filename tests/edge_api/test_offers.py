@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -165,3 +166,23 @@ async def test_campaign_rules_keep_only_its_retailers_and_still_the_nearest(
     assert {o["mode"] for o in body["offers"]} == {"in_store"}
     assert [s for s, _ in got] == [s for s, _ in expected]
     assert all(retailer_of[s] == "r2" for s, _ in got)
+
+
+async def test_zone_retailer_delivers_only_inside_its_zone(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, catalog: RandomCatalog, settings: Settings
+) -> None:
+    gtin = catalog.gtins[0]
+    zoned = next(o.retailer_id for o in catalog.offers if o.gtin == gtin and not o.store_id and o.quantity > 0)
+    paris = {"type": "Polygon", "coordinates": [[[2.2, 48.8], [2.5, 48.8], [2.5, 48.95], [2.2, 48.95], [2.2, 48.8]]]}
+    await db.execute("UPDATE retailers SET delivery_zones = $2::jsonb WHERE retailer_id = $1", zoned,
+                     json.dumps(paris))
+    await build_index(db, redis, keys, grace_s=0)
+    with TestClient(create_app(settings)) as client:
+        def delivering(lat: float, lon: float) -> set[str]:
+            offers = client.get("/v1/offers", params={"gtin": gtin, "lat": lat, "lon": lon, "country": "FR",
+                                                      "modes": "delivery"}).json()["offers"]
+            return {o["retailer"]["id"] for o in offers}
+
+        assert zoned in delivering(48.86, 2.35)
+        assert zoned not in delivering(45.76, 4.84)  # Lyon
+        assert delivering(45.76, 4.84), "retailers delivering by country still deliver outside the zone"
