@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,9 +22,10 @@ from cache import db as catalog_db
 from cache.index_reader import IndexReader
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
-from edge_api import campaigns, clicks, events, health, offers, openapi, pages
+from edge_api import admin, campaigns, clicks, events, health, offers, openapi, pages
 from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
 from edge_api.errors import error_response, server_error
+from edge_api.event_counts import aggregate_forever
 from edge_api.health import MetricsMiddleware
 from edge_api.micro_cache import MicroCache
 from edge_api.offers import DeliveryZoneCache
@@ -53,6 +55,13 @@ async def database_pool(settings: Settings) -> asyncpg.Pool:
         return await catalog_db.create_pool(settings.database_url, timeout_s=settings.database_timeout_s, min_size=0)
 
 
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel until it ends: a cancel that lands inside a client's read timeout can be swallowed once."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+
+
 def make_lifespan(settings: Settings) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -75,9 +84,12 @@ def make_lifespan(settings: Settings) -> Any:
             micro_cache=MicroCache(settings.micro_cache_ttl_s),
             zones=DeliveryZoneCache(),
         )
+        # Statistics: every worker drains the event stream into `event_counts` (a consumer group shares it).
+        aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool))
         try:
             yield state.as_lifespan_state()
         finally:
+            await stop_task(aggregator)
             await index.stop()
             pipe.close()
             geoip.close()
@@ -103,6 +115,7 @@ def create_app(settings: Settings) -> Starlette:
         *health.routes,
         *openapi.routes,
         *pages.routes,
+        *admin.routes,
     ]
     return Starlette(
         routes=routes,

@@ -1,0 +1,75 @@
+"""Who is calling `/admin/v1/...`: an HS256 JWT in `Authorization: Bearer`, turned into a `Principal`.
+
+Tokens are minted elsewhere (by whoever holds `NEARCART_JWT_SECRET`); the API
+only checks them. Only HS256 is accepted, so a token signed with `none` or with
+the secret used as an RSA "public key" is refused. `sub`, `role` and `exp` are
+required: a token that never expires is a credential that cannot be revoked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+
+ALGORITHMS = ["HS256"]
+REQUIRED_CLAIMS = ["sub", "role", "exp"]
+# Seconds of clock difference tolerated between the minting machine and this one.
+LEEWAY_S = 30
+Role = Literal["admin", "brand", "retailer"]
+_ROLE = re.compile(r"^(?:admin|(?P<kind>brand|retailer):(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]{0,63}))$")
+
+
+class AuthError(Exception):
+    """Why a request carries no usable token; the message is safe to show the caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller's role and the id it is scoped to (`acme` for `brand:acme`, empty for `admin`)."""
+
+    role: Role
+    subject: str
+    # The token's `sub` (a person or a machine), kept for logs, never used for scoping.
+    user: str = ""
+
+    def is_brand(self, brand: str) -> bool:
+        return self.role == "brand" and self.subject == brand
+
+    def is_retailer(self, retailer_id: str) -> bool:
+        return self.role == "retailer" and self.subject == retailer_id
+
+
+def decode_token(token: str, secret: str) -> Principal:
+    """The principal of a signed, unexpired token; `AuthError` otherwise."""
+    if not secret:
+        raise AuthError("admin API is disabled: no JWT secret configured")
+    try:
+        claims = jwt.decode(token, secret, algorithms=ALGORITHMS, options={"require": REQUIRED_CLAIMS}, leeway=LEEWAY_S)
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError("token has expired") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthError(f"token lacks the {exc.claim!r} claim") from exc
+    except jwt.InvalidTokenError as exc:
+        raise AuthError("token is invalid (bad signature, algorithm or format)") from exc
+    role, sub = claims.get("role"), claims.get("sub")
+    match = _ROLE.match(role) if isinstance(role, str) else None
+    if match is None:
+        raise AuthError("token role must be 'admin', 'brand:<id>' or 'retailer:<id>'")
+    if match.group("kind") == "brand":
+        return Principal("brand", match.group("id"), str(sub))
+    if match.group("kind") == "retailer":
+        return Principal("retailer", match.group("id"), str(sub))
+    return Principal("admin", "", str(sub))
+
+
+def principal_from_header(authorization: str | None, secret: str) -> Principal:
+    """The principal named by an `Authorization` header value; `AuthError` when absent or unusable."""
+    if not authorization:
+        raise AuthError("missing Authorization: Bearer <token>")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("Authorization must be 'Bearer <token>'")
+    return decode_token(token.strip(), secret)
