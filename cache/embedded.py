@@ -108,7 +108,7 @@ def start_postgres(data_dir: Path) -> EmbeddedPostgres:
 
     pgdata = data_dir.resolve() / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     return EmbeddedPostgres(server, pgdata)
 
 

@@ -17,9 +17,9 @@ import click
 from edge_api.settings import Settings, SettingsError, data_path, load_settings
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings() -> Settings:
     try:
-        return load_settings(**overrides)
+        return load_settings()
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
 
