@@ -85,11 +85,12 @@ def make_lifespan(settings: Settings) -> Any:
             zones=DeliveryZoneCache(),
         )
         # Statistics: every worker drains the event stream into `event_counts` (a consumer group shares it).
-        aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool))
+        aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool)) if settings.aggregate_events else None
         try:
             yield state.as_lifespan_state()
         finally:
-            await stop_task(aggregator)
+            if aggregator is not None:
+                await stop_task(aggregator)
             await index.stop()
             pipe.close()
             geoip.close()

@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     index_grace_s: float = 3.0
     events_per_minute: int = 600
     micro_cache_ttl_s: float = 0.5
+    # Each worker drains the event stream into PostgreSQL counts; off for a deployment that runs
+    # one dedicated aggregator, and in tests that read the stream itself.
+    aggregate_events: bool = True
     widget_dir: str = ""
     log_level: str = "info"
 
@@ -54,6 +57,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _FLOAT_FIELDS = {"redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s"}
 _INT_FIELDS = {"click_token_ttl_s", "events_per_minute"}
+_BOOL_FIELDS = {"aggregate_events"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -87,6 +92,10 @@ def _parse(field: str, raw: str) -> object:
             return int(raw)
     except ValueError as exc:
         raise SettingsError(f"{name}: {raw!r} is not a number") from exc
+    if field in _BOOL_FIELDS:
+        if raw.strip().lower() in _TRUE | _FALSE:
+            return raw.strip().lower() in _TRUE
+        raise SettingsError(f"{name}: {raw!r} is not a yes/no value (1, 0, true, false)")
     if field == "trusted_proxies":
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw

@@ -48,3 +48,10 @@ def test_embedded_servers_start_under_a_relative_data_dir(tmp_path: Path, monkey
         assert redis.Redis.from_url(server.url).ping()
     finally:
         server.stop()
+
+
+def test_yes_no_setting_reads_the_usual_spellings() -> None:
+    assert load_settings(environ={"NEARCART_AGGREGATE_EVENTS": "off"}).aggregate_events is False
+    assert load_settings(environ={"NEARCART_AGGREGATE_EVENTS": "True"}).aggregate_events is True
+    with pytest.raises(SettingsError, match="NEARCART_AGGREGATE_EVENTS"):
+        load_settings(environ={"NEARCART_AGGREGATE_EVENTS": "maybe"})

@@ -47,6 +47,8 @@ async def catalog(db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> 
 
 @pytest.fixture
 def client(settings: Settings, catalog: None) -> Iterator[TestClient]:
+    # These tests read the event stream itself: no aggregator may drain it first.
+    settings = msgspec.structs.replace(settings, aggregate_events=False)
     with TestClient(create_app(settings), client=SHOPPER, follow_redirects=False) as client:
         yield client
 

@@ -21,6 +21,8 @@ def event(kind: str = "open", **extra: object) -> dict[str, object]:
 
 @pytest.fixture
 def client(settings: Settings, redis: aioredis.Redis) -> Iterator[TestClient]:
+    # These tests read the event stream itself: no aggregator may drain it first.
+    settings = msgspec.structs.replace(settings, aggregate_events=False)
     with TestClient(create_app(settings), client=SHOPPER) as client:
         yield client
 
