@@ -28,6 +28,8 @@ from cache.embedded import embedded_services
 from cache.keys import Keys
 from edge_api.settings import Settings, load_settings
 
+# At least 32 bytes: what RFC 7518 asks of an HS256 key (pyjwt warns below).
+TEST_SECRET = "test-secret-at-least-32-bytes-long"
 CATALOG_TABLES = ("offers", "stores", "products", "retailers", "campaigns", "feed_runs", "event_counts")
 
 
@@ -108,7 +110,7 @@ def settings(services: tuple[str, str], database_url: str, redis_prefix: str, tm
         redis_url=redis_url,
         database_url=database_url,
         redis_prefix=redis_prefix,
-        secret="test-secret",
+        secret=TEST_SECRET,
         data_dir=str(tmp_path / "data"),
     )
 

@@ -18,11 +18,12 @@ from edge_api.campaigns import store_campaign
 from edge_api.events import append_events
 from edge_api.schemas import Campaign
 from edge_api.settings import Settings
+from tests.conftest import TEST_SECRET
 
 GTIN = "03017620422003"
 
 
-def token(role: str, secret: str = "test-secret", expires_in: int = 300, **claims: Any) -> str:
+def token(role: str, secret: str = TEST_SECRET, expires_in: int = 300, **claims: Any) -> str:
     payload: dict[str, Any] = {"sub": "someone@example.com", "role": role, "exp": int(time.time()) + expires_in}
     payload.update(claims)
     return jwt.encode({k: v for k, v in payload.items() if v is not None}, secret, algorithm="HS256")
@@ -91,7 +92,7 @@ def test_missing_token_is_401_with_a_bearer_challenge(client: TestClient) -> Non
 @pytest.mark.parametrize(
     "authorization",
     [
-        f"Bearer {token('admin', secret='not-the-secret')}",
+        f"Bearer {token('admin', secret='not-the-secret-but-as-long-as-it-32')}",
         f"Bearer {token('admin', expires_in=-3600)}",
         f"Bearer {token('admin', exp=None)}",
         f"Bearer {token('admin', sub=None)}",
