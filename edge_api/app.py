@@ -28,7 +28,7 @@ from edge_api.errors import error_response, server_error
 from edge_api.event_counts import aggregate_forever
 from edge_api.health import MetricsMiddleware
 from edge_api.micro_cache import MicroCache
-from edge_api.offers import DeliveryZoneCache
+from edge_api.offers import DeliveryZoneCache, OffersFront
 from edge_api.ratelimit import RateLimiter
 from edge_api.settings import Settings, load_settings
 from edge_api.state import EdgeState
@@ -82,6 +82,7 @@ def make_lifespan(settings: Settings) -> Any:
             campaigns=CampaignStore(pool, settings.database_timeout_s),
             events_limiter=RateLimiter(redis, keys, settings.events_per_minute),
             micro_cache=MicroCache(settings.micro_cache_ttl_s),
+            front_cache=MicroCache(settings.micro_cache_ttl_s),
             zones=DeliveryZoneCache(),
         )
         # Statistics: every worker drains the event stream into `event_counts` (a consumer group shares it).
@@ -120,7 +121,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware), Middleware(CampaignCORSMiddleware)],
+        middleware=[Middleware(OffersFront), Middleware(MetricsMiddleware), Middleware(CampaignCORSMiddleware)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=make_lifespan(settings),
     )

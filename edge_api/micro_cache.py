@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
 
 
-class MicroCache:
+class MicroCache(Generic[V]):
     def __init__(self, ttl_s: float, max_entries: int = 20_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._entries: dict[Hashable, tuple[int | None, float, bytes]] = {}
+        self._entries: dict[Hashable, tuple[int | None, float, V]] = {}
 
-    def get(self, key: Hashable, version: int | None) -> bytes | None:
+    def get(self, key: Hashable, version: int | None) -> V | None:
         if self.ttl_s <= 0:
             return None
         entry = self._entries.get(key)
@@ -27,13 +30,13 @@ class MicroCache:
             return None
         return entry[2]
 
-    def get_stale(self, key: Hashable, max_age_s: float) -> bytes | None:
+    def get_stale(self, key: Hashable, max_age_s: float) -> V | None:
         entry = self._entries.get(key)
         if entry is None or time.monotonic() - entry[1] > max_age_s:
             return None
         return entry[2]
 
-    def put(self, key: Hashable, version: int | None, body: bytes) -> None:
+    def put(self, key: Hashable, version: int | None, body: V) -> None:
         if len(self._entries) >= self.max_entries:
             # Dicts keep insertion order: dropping the oldest half is a cheap approximate LRU.
             for old in list(self._entries)[: self.max_entries // 2]:

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cache.directory import RetailerEntry
 from cache.gtin import GtinError, normalize_gtin
@@ -40,12 +41,13 @@ from edge_api.schemas import (
 )
 from edge_api.tokens import ClickTarget, click_url, sign_click
 from geo.place import Place
-from geo.postal import lookup_postal_code
+from geo.postal import country_at, lookup_postal_code
 from geo.zones import DeliveryZones
 
 Availability = Literal["in_stock", "low_stock"]
 # At or below this many units an offer shows as "low_stock".
 LOW_STOCK_MAX = 3
+FRONT_HITS = Counter("nearcart_offers_front_hits_total", "Offers answers replayed whole from the front cache")
 MICRO_CACHE = Counter("nearcart_offers_micro_cache_total", "Offers answers from the micro-cache or not", ["result"])
 # Signed click tokens kept per worker (the secret is fixed for a worker's life).
 SIGNED_LINKS_KEPT = 50_000
@@ -124,7 +126,7 @@ async def offers(request: Request) -> Response:
     cache_key = (gtin, location.lat, location.lon, location.country, radius_km, query.limit, modes,
                  query.campaign, request.url.netloc)
     reader: IndexReader = state.index
-    micro_cache: MicroCache = state.micro_cache
+    micro_cache: MicroCache[bytes] = state.micro_cache
     cached = micro_cache.get(cache_key, reader.version)
     if cached is not None:
         MICRO_CACHE.labels("hit").inc()
@@ -193,17 +195,19 @@ def _modes(query: OffersQuery, campaign: Campaign | None) -> int:
 def locate(request: Request, query: OffersQuery, state: Any) -> Location:
     """lat/lon given > postal code > client IP through GeoIP > nothing."""
     if query.lat is not None and query.lon is not None:
-        country = query.country.upper() if query.country else None
+        # The country only decides who delivers there; the answer claims no finer place than asked.
+        country = query.country.upper() if query.country else country_at(query.lat, query.lon)
         if country is None:
-            # Only to decide who delivers there; the answer does not claim a finer place than asked.
             by_ip = _by_ip(request, state)
             country = by_ip.country if by_ip else None
+            request.scope[IP_DEPENDENT] = True
         return Location(lat=query.lat, lon=query.lon, source="query", country=country)
     if query.postal_code:
         place = lookup_postal_code(query.postal_code, (query.country or "FR").upper())
         if place is not None:
             return _location(place, "postal_code")
         return Location(source="none")
+    request.scope[IP_DEPENDENT] = True
     place = _by_ip(request, state)
     if place is not None:
         return _location(place, "ip")
@@ -316,6 +320,58 @@ def _price(cents: int, currency: str) -> Price:
 
 def _availability(quantity: int) -> Availability:
     return "low_stock" if quantity <= LOW_STOCK_MAX else "in_stock"
+
+
+# Set in the request scope when the answer depends on the client's IP (so the front must not share it).
+IP_DEPENDENT = "nearcart.ip_dependent"
+
+
+class OffersFront:
+    """Serves a repeated `/v1/offers` request from a cache before routing, middleware or parsing.
+
+    A campaign launch sends many shoppers to one product from the same postal codes and the
+    same rounded positions; they send byte-identical query strings. The whole answer (status,
+    headers set by the CORS and other middleware, body) is kept for `micro_cache_ttl_s` under
+    the raw query string, Host and Origin, tied to the index version like the micro-cache.
+    Answers that depend on the client's IP (no position given) are never kept here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope.get("state")
+        if scope["type"] != "http" or scope["path"] != "/v1/offers" or scope["method"] != "GET" or not state:
+            await self.app(scope, receive, send)
+            return
+        front: MicroCache[tuple[list[tuple[bytes, bytes]], bytes]] = state["front_cache"]
+        version = state["index"].version
+        host = origin = b""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"origin":
+                origin = value
+        key = (scope["query_string"], host, origin)
+        hit = front.get(key, version)
+        if hit is not None:
+            FRONT_HITS.inc()
+            headers, body = hit
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        start: Message = {}
+
+        async def keep(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif (message["type"] == "http.response.body" and start.get("status") == 200
+                  and not message.get("more_body") and not scope.get(IP_DEPENDENT)):
+                front.put(key, version, (list(start["headers"]), message["body"]))
+            await send(message)
+
+        await self.app(scope, receive, keep)
 
 
 routes: list[BaseRoute] = [Route("/v1/offers", offers, methods=["GET"], name="offers")]

@@ -13,12 +13,14 @@ to the centre of its department (first two digits, three for overseas `97x`; Cor
 
 from __future__ import annotations
 
+import functools
 import gzip
 import re
 import statistics
 from functools import cache
 from pathlib import Path
 
+from geo.distance import great_circle_km
 from geo.place import Place
 
 DATA_FILE = Path(__file__).parent / "data" / "postal_codes.tsv.gz"
@@ -97,3 +99,51 @@ def lookup_postal_code(postal_code: str, country: str) -> Place | None:
 def postal_codes(country: str) -> dict[str, tuple[float, float, str]]:
     """Every known code of a country -> (lat, lon, city); for tools that place towns."""
     return {code: value for (c, code), value in _table().items() if c == country}
+
+
+# A position within this distance of a known postal-code centre takes that code's country.
+COUNTRY_REACH_KM = 20.0
+_CELL_DEG = 0.25
+
+
+@cache
+def _grid() -> dict[tuple[int, int], list[tuple[float, float, str]]]:
+    grid: dict[tuple[int, int], list[tuple[float, float, str]]] = {}
+    for (country, _code), (lat, lon, _city) in _table().items():
+        grid.setdefault((int(lat // _CELL_DEG), int(lon // _CELL_DEG)), []).append((lat, lon, country))
+    return grid
+
+
+@functools.lru_cache(maxsize=4096)
+def _neighbourhood(row: int, col: int) -> tuple[tuple[list[tuple[float, float, str]], ...], frozenset[str]]:
+    """The 3x3 cells around one, and the countries found in them."""
+    grid = _grid()
+    # Own cell first: inland, its first centre is usually within reach.
+    cells = tuple(grid.get((row + dr, col + dc), []) for dr in (0, -1, 1) for dc in (0, -1, 1))
+    return cells, frozenset(country for cell in cells for _, _, country in cell)
+
+
+def country_at(lat: float, lon: float) -> str | None:
+    """The country of the nearest known postal-code centre within `COUNTRY_REACH_KM`, else None.
+
+    Good enough to decide who delivers to a shopper who shared a position: it needs no
+    other data and no IP. Near a border with a country the table does not cover (Germany,
+    Spain, Italy) it can answer the covered neighbour; far from any known code it says None.
+    """
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        return None
+    cells, countries = _neighbourhood(int(lat // _CELL_DEG), int(lon // _CELL_DEG))
+    if len(countries) == 1:
+        # Inland (the common case): any centre within reach settles it, no need for the nearest.
+        for cell in cells:
+            for c_lat, c_lon, country in cell:
+                if great_circle_km(lat, lon, c_lat, c_lon) < COUNTRY_REACH_KM:
+                    return country
+        return None
+    best, best_km = None, COUNTRY_REACH_KM
+    for cell in cells:
+        for c_lat, c_lon, country in cell:
+            km = great_circle_km(lat, lon, c_lat, c_lon)
+            if km < best_km:
+                best, best_km = country, km
+    return best

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 from starlette.testclient import TestClient
@@ -186,3 +187,37 @@ async def test_zone_retailer_delivers_only_inside_its_zone(
         assert zoned in delivering(48.86, 2.35)
         assert zoned not in delivering(45.76, 4.84)  # Lyon
         assert delivering(45.76, 4.84), "retailers delivering by country still deliver outside the zone"
+
+
+def _front_hits(client: TestClient) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith("nearcart_offers_front_hits_total "):
+            return float(line.split()[1])
+    raise AssertionError("no front-cache counter in /metrics")
+
+
+def test_repeated_request_is_replayed_whole_with_its_cors_headers(
+    db: asyncpg.Connection, catalog: RandomCatalog, settings: Settings
+) -> None:
+    params = {"gtin": catalog.gtins[0], "lat": 48.85, "lon": 2.35, "country": "FR"}
+    with TestClient(create_app(settings)) as client:
+        before = _front_hits(client)
+        first = client.get("/v1/offers", params=params, headers={"Origin": "https://brand.example"})
+        second = client.get("/v1/offers", params=params, headers={"Origin": "https://brand.example"})
+        assert _front_hits(client) == before + 1
+    assert second.content == first.content
+    assert second.headers == first.headers
+
+
+def test_answers_located_by_ip_are_not_shared_between_shoppers(
+    catalog: RandomCatalog, settings: Settings
+) -> None:
+    trusting = msgspec.structs.replace(settings, trusted_proxies=("127.0.0.1/32",))
+    with TestClient(create_app(trusting), client=("127.0.0.1", 5000)) as client:
+        def located(ip: str) -> dict[str, Any]:
+            answer = client.get("/v1/offers", params={"gtin": catalog.gtins[0]}, headers={"X-Forwarded-For": ip})
+            return dict(answer.json()["location"])
+
+        british, american = located("81.2.69.160"), located("8.8.8.8")
+        assert british["country"] == "GB"
+        assert american["country"] != "GB"

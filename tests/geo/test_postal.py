@@ -1,7 +1,7 @@
 import pytest
 
 from geo.distance import great_circle_km
-from geo.postal import lookup_postal_code
+from geo.postal import country_at, lookup_postal_code
 
 
 def test_paris_1st_is_in_central_paris() -> None:
@@ -47,3 +47,11 @@ def test_malformed_or_unknown_code_has_no_place(code: str, country: str) -> None
 
 def test_non_string_input_has_no_place() -> None:
     assert lookup_postal_code(75001, "FR") is None  # type: ignore[arg-type]
+
+
+def test_a_shared_position_tells_its_country() -> None:
+    assert country_at(48.8566, 2.3522) == "FR"  # Paris
+    assert country_at(50.8503, 4.3517) == "BE"  # Brussels
+    assert country_at(46.2044, 6.1432) == "CH"  # Geneva
+    assert country_at(40.4168, -3.7038) is None  # Madrid: no covered code within reach
+    assert country_at(0.0, -160.0) is None  # the Pacific
