@@ -38,7 +38,7 @@ import redis.asyncio as aioredis
 
 from cache import db as catalog_db
 from cache.index import build_index, live_version
-from cache.ingest import ingest_files
+from cache.ingest import ingest_files, ingest_redis
 from cache.keys import Keys
 
 TARGET_ROWS_S = 100_000
@@ -136,7 +136,7 @@ async def redis_cpu_s(redis: aioredis.Redis) -> float:
 async def child_ingest(database_url: str, redis_url: str, prefix: str, feed: Path) -> dict[str, Any]:
     """Runs in its own process: one offers ingest, timed, with the process's peak RSS and CPU split."""
     conn = await asyncpg.connect(database_url)
-    redis = aioredis.Redis.from_url(redis_url)
+    redis = ingest_redis(redis_url)  # the client `nearcart ingest` uses
     try:
         backend = await conn.fetchval("SELECT pg_backend_pid()")
         pg_before, redis_before = process_cpu_s(backend), await redis_cpu_s(redis)
