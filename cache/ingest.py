@@ -413,7 +413,7 @@ class _OfferLoader(_Loader):
         upserted = expected = 0
         for row in rows:
             if row[0] is None:  # the count row
-                upserted, expected = row["upserted"], row["expected"]
+                upserted, expected = row["written"], row["expected"]
                 continue
             retailer_id, store_id, gtin = row[:3]
             # tuple.__new__ skips the namedtuples' Python-level __new__ (a third of this loop's time).
@@ -449,45 +449,53 @@ _OFFER_BATCH_SETTINGS = (
 
 # One statement per batch. The batch is deduped (the newest row per key; of rows with the same key and
 # time the first wins, as across batches with the strict <), sorted in byte order (COLLATE "C" skips the
-# locale's strcoll), and each key's stored values are fetched by primary-key lookup (LATERAL ... LIMIT 1).
-# Rows no newer than the stored one never reach the INSERT, so a re-sent feed neither locks nor rewrites
-# anything; the ON CONFLICT WHERE still guards the order. The changes for the index come from `j`: every
-# offer writer holds the index writer lock, so the stored values read are the ones the INSERT replaces,
-# and the last row's `upserted` = `expected` check proves it.
-# Rows out of stock before and after are not returned: the index never held them.
+# locale's strcoll), and each key's stored row is fetched by primary-key lookup (LATERAL ... LIMIT 1).
+# Every offer writer holds the index writer lock, so what `j` read is what the statement replaces: new
+# keys get a plain INSERT and newer rows an UPDATE by ctid, each about half the cost of INSERT ... ON
+# CONFLICT's speculative insertion and row lock. Rows no newer than the stored one are not touched, so
+# a re-sent feed writes nothing; the UPDATE's `updated_at <` still guards the order. Should the lock
+# ever be bypassed, a duplicate key fails the INSERT, and a row changed meanwhile is skipped by the
+# UPDATE and caught by the `written` = `expected` check: either way the batch rolls back.
+# The changes for the index come from `j`; rows out of stock before and after are left out (the index
+# never held them).
 _OFFER_UPSERT = """
 WITH s AS (
     SELECT DISTINCT ON (retailer_id COLLATE "C", store_id COLLATE "C", gtin COLLATE "C") *
     FROM nearcart_offers_in
     ORDER BY retailer_id COLLATE "C", store_id COLLATE "C", gtin COLLATE "C", updated_at DESC, seq
 ), j AS (
-    SELECT s.*, o.price AS o_price, o.currency AS o_currency, o.quantity AS o_quantity, o.modes AS o_modes,
-        o.updated_at AS o_updated_at, o.updated_at IS NULL OR o.updated_at < s.updated_at AS newer
+    SELECT s.*, o.ctid AS o_ctid, o.price AS o_price, o.currency AS o_currency, o.quantity AS o_quantity,
+        o.modes AS o_modes, o.updated_at AS o_updated_at
     FROM s LEFT JOIN LATERAL (
-        SELECT price, currency, quantity, modes, updated_at FROM offers o
+        SELECT ctid, price, currency, quantity, modes, updated_at FROM offers o
         WHERE o.retailer_id = s.retailer_id AND o.store_id = s.store_id AND o.gtin = s.gtin LIMIT 1
     ) o ON true
 ), products_added AS (
-    INSERT INTO products (gtin) SELECT DISTINCT gtin COLLATE "C" FROM j WHERE o_updated_at IS NULL
+    INSERT INTO products (gtin) SELECT DISTINCT gtin COLLATE "C" FROM j WHERE o_ctid IS NULL
     ON CONFLICT DO NOTHING
-), up AS (
-    INSERT INTO offers AS o (retailer_id, store_id, gtin, price, currency, quantity, modes, updated_at)
-    SELECT retailer_id, store_id, gtin, price_cents / 100.0, currency, quantity, modes, updated_at FROM j WHERE newer
-    ON CONFLICT (retailer_id, store_id, gtin) DO UPDATE SET price = EXCLUDED.price, currency = EXCLUDED.currency,
-        quantity = EXCLUDED.quantity, modes = EXCLUDED.modes, updated_at = EXCLUDED.updated_at
-    WHERE o.updated_at < EXCLUDED.updated_at
+), added AS (
+    INSERT INTO offers (retailer_id, store_id, gtin, price, currency, quantity, modes, updated_at)
+    SELECT retailer_id, store_id, gtin, price_cents / 100.0, currency, quantity, modes, updated_at
+    FROM j WHERE o_ctid IS NULL
+    RETURNING 1
+), updated AS (
+    UPDATE offers o SET price = j.price_cents / 100.0, currency = j.currency, quantity = j.quantity,
+        modes = j.modes, updated_at = j.updated_at
+    FROM j
+    WHERE j.o_updated_at < j.updated_at AND o.ctid = j.o_ctid AND o.updated_at < j.updated_at
     RETURNING 1
 )
 SELECT retailer_id, store_id, gtin, price_cents, currency::text, quantity, modes::int,
     (o_price * 100)::bigint AS old_cents, o_currency::text, o_quantity, o_modes::int,
-    NULL::bigint AS upserted, NULL::bigint AS expected
+    NULL::bigint AS written, NULL::bigint AS expected
 FROM j
-WHERE newer AND (quantity > 0 OR o_quantity > 0)
-  AND (o_updated_at IS NULL
-       OR (o_price * 100, o_currency, o_quantity, o_modes) IS DISTINCT FROM (price_cents, currency, quantity, modes))
+WHERE (o_ctid IS NULL AND quantity > 0)
+   OR (o_updated_at < updated_at AND (quantity > 0 OR o_quantity > 0)
+       AND (o_price * 100, o_currency, o_quantity, o_modes) IS DISTINCT FROM (price_cents, currency, quantity, modes))
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-    (SELECT count(*) FROM up), (SELECT count(*) FROM j WHERE newer)
+    (SELECT count(*) FROM added) + (SELECT count(*) FROM updated),
+    (SELECT count(*) FROM j WHERE o_ctid IS NULL OR o_updated_at < updated_at)
 """
 
 _LOADERS: dict[str, type[_Loader]] = {"retailers": _RetailerLoader, "stores": _StoreLoader, "offers": _OfferLoader}
