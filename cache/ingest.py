@@ -360,7 +360,7 @@ class _OfferLoader(_Loader):
         await conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS nearcart_offers_in (seq bigint, retailer_id text, store_id text,"
             " gtin char(14), price_cents bigint, currency char(3), quantity integer, modes smallint,"
-            " updated_at timestamptz) ON COMMIT DELETE ROWS"
+            " updated_us bigint) ON COMMIT DELETE ROWS"
         )
         return loader
 
@@ -447,7 +447,8 @@ _OFFER_BATCH_SETTINGS = (
     " SET LOCAL enable_seqscan = off"
 )
 
-# One statement per batch. The batch is deduped (the newest row per key; of rows with the same key and
+# One statement per batch. `updated_us` (feeds.offer_validator) becomes a timestamptz exactly: an interval
+# of whole microseconds added to the epoch. The batch is deduped (the newest row per key; of rows with the same key and
 # time the first wins, as across batches with the strict <), sorted in byte order (COLLATE "C" skips the
 # locale's strcoll), and each key's stored row is fetched by primary-key lookup (LATERAL ... LIMIT 1).
 # Every offer writer holds the index writer lock, so what `j` read is what the statement replaces: new
@@ -460,9 +461,11 @@ _OFFER_BATCH_SETTINGS = (
 # never held them).
 _OFFER_UPSERT = """
 WITH s AS (
-    SELECT DISTINCT ON (retailer_id COLLATE "C", store_id COLLATE "C", gtin COLLATE "C") *
+    SELECT DISTINCT ON (retailer_id COLLATE "C", store_id COLLATE "C", gtin COLLATE "C")
+        retailer_id, store_id, gtin, price_cents, currency, quantity, modes,
+        timestamptz 'epoch' + updated_us * interval '1 microsecond' AS updated_at
     FROM nearcart_offers_in
-    ORDER BY retailer_id COLLATE "C", store_id COLLATE "C", gtin COLLATE "C", updated_at DESC, seq
+    ORDER BY retailer_id COLLATE "C", store_id COLLATE "C", gtin COLLATE "C", updated_us DESC, seq
 ), j AS (
     SELECT s.*, o.ctid AS o_ctid, o.price AS o_price, o.currency AS o_currency, o.quantity AS o_quantity,
         o.modes AS o_modes, o.updated_at AS o_updated_at

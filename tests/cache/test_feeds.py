@@ -133,8 +133,8 @@ VALIDATE_OFFER = offer_validator({"shopco"}, {"shopco": {"paris-1"}})
 
 def test_good_offer_becomes_a_staging_record() -> None:
     record = VALIDATE_OFFER(7, offer())
-    stamp = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
-    assert record == (7, "shopco", "paris-1", "03017620422003", 299, "EUR", 5, 3, stamp)
+    stamp_us = int(datetime(2024, 5, 1, 8, 0, tzinfo=UTC).timestamp()) * 1_000_000
+    assert record == (7, "shopco", "paris-1", "03017620422003", 299, "EUR", 5, 3, stamp_us)
 
 
 @pytest.mark.parametrize(

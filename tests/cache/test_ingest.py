@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -242,3 +243,14 @@ def _as_jsonl(csv_text: str) -> str:
     lines = csv_text.splitlines()
     header = lines[0].split(",")
     return _jsonl([dict(zip(header, line.split(","), strict=True)) for line in lines[1:]])
+
+
+async def test_offer_time_is_stored_to_the_microsecond_whatever_its_offset(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
+) -> None:
+    await load_catalog(db, redis, keys, tmp_path)
+    feed = OFFER_HEADER + "shopco,paris-1,3017620422003,2.59,EUR,4,in_store,2024-06-01T23:59:59.123456-09:30\n"
+    report = await ingest(db, redis, keys, "offers", write(tmp_path, "precise.csv", feed))
+    assert (report.exit_code, report.rows_loaded) == (0, 1)
+    stored = await db.fetchval("SELECT updated_at FROM offers WHERE store_id = 'paris-1' AND price = 2.59")
+    assert stored == datetime(2024, 6, 2, 9, 29, 59, 123456, tzinfo=UTC)
