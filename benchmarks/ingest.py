@@ -133,19 +133,44 @@ async def redis_cpu_s(redis: aioredis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
+class _MeteredConnection(asyncpg.Connection):  # type: ignore[misc]
+    """The ingest's extra connection: adds its backend's CPU time to `extra_cpu_s` when it closes."""
+
+    extra_cpu_s: list[float] = []
+
+    async def close(self, *, timeout: float | None = None) -> None:  # noqa: ASYNC109 (asyncpg's signature)
+        cpu = process_cpu_s(self.get_server_pid())
+        if cpu is not None:
+            self.extra_cpu_s.append(cpu - self._cpu_at_start)
+        await super().close(timeout=timeout)
+
+    @classmethod
+    async def open(cls, database_url: str) -> asyncpg.Connection:
+        conn = await asyncpg.connect(database_url, connection_class=cls)
+        conn._cpu_at_start = process_cpu_s(conn.get_server_pid()) or 0.0
+        return conn
+
+
 async def child_ingest(database_url: str, redis_url: str, prefix: str, feed: Path) -> dict[str, Any]:
-    """Runs in its own process: one offers ingest, timed, with the process's peak RSS and CPU split."""
+    """Runs in its own process: one offers ingest, timed, with the process's peak RSS and CPU split.
+
+    Connections and Redis client as `nearcart ingest` makes them (a second connection, hiredis packing).
+    """
     conn = await asyncpg.connect(database_url)
-    redis = ingest_redis(redis_url)  # the client `nearcart ingest` uses
+    redis = ingest_redis(redis_url)
     try:
         backend = await conn.fetchval("SELECT pg_backend_pid()")
         pg_before, redis_before = process_cpu_s(backend), await redis_cpu_s(redis)
         own_before = time.process_time()
         started = time.perf_counter()
-        report = await ingest_files(conn, redis, Keys(prefix), "offers", [feed])
+        report = await ingest_files(
+            conn, redis, Keys(prefix), "offers", [feed], connect=lambda: _MeteredConnection.open(database_url)
+        )
         seconds = time.perf_counter() - started
         own = time.process_time() - own_before
         pg_after, redis_cpu = process_cpu_s(backend), await redis_cpu_s(redis) - redis_before
+        if pg_after is not None:
+            pg_after += sum(_MeteredConnection.extra_cpu_s)
     finally:
         await conn.close()
         await redis.aclose()

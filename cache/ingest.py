@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +86,13 @@ async def ingest_files(
     kind: str,
     files: list[Path],
     on_reject: Callable[[Reject], None] | None = None,
+    connect: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
 ) -> IngestReport:
-    """Load `files` (one feed kind) into the catalog and the live index; report every rejected row."""
+    """Load `files` (one feed kind) into the catalog and the live index; report every rejected row.
+
+    With `connect` (a factory of connections to the same database), an offers ingest opens one
+    more connection and upserts half of each batch on it, so two PostgreSQL backends work at once.
+    """
     started = time.perf_counter()
     report = IngestReport(kind=kind, files=[str(f) for f in files])
     if kind not in KINDS:
@@ -105,7 +110,11 @@ async def ingest_files(
     run_id = await conn.fetchval(
         "INSERT INTO feed_runs (kind, files) VALUES ($1, $2) RETURNING id", kind, report.files
     )
+    extra: asyncpg.Connection | None = None
     try:
+        if connect is not None and loader.parallel:
+            extra = await connect()
+            await loader.add_connection(extra)
         async with loader.session():
             await _read_and_load(report, loader, files, on_reject)
             await loader.finish()
@@ -114,6 +123,9 @@ async def ingest_files(
         report.seconds = time.perf_counter() - started
         await asyncio.shield(_record_run(conn, report, run_id, status="failed"))
         raise
+    finally:
+        if extra is not None:
+            await extra.close()
     report.rows_loaded = loader.loaded
     report.index_changes = loader.index_changes
     report.rows_unchanged = report.rows_read - report.rows_rejected - loader.loaded
@@ -207,6 +219,8 @@ class _Loader:
     kind = ""
     loaded = 0
     index_changes = 0
+    # Whether `add_connection` can take a second connection to flush on.
+    parallel = False
     validate: Callable[[int, tuple[Any, ...]], tuple[Any, ...]]
 
     def __init__(self, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> None:
@@ -225,6 +239,9 @@ class _Loader:
 
     async def finish(self) -> None:
         """Work done once after the last batch."""
+
+    async def add_connection(self, conn: asyncpg.Connection) -> None:
+        raise NotImplementedError
 
 
 class _RetailerLoader(_Loader):
@@ -337,10 +354,19 @@ SELECT num, moved FROM changed UNION ALL SELECT num, moved FROM added
 """
 
 
+class _Lane:
+    """One connection an offer batch's rows are upserted on."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.analyzed = False
+
+
 class _OfferLoader(_Loader):
     kind = "offers"
+    parallel = True
     _applying: asyncio.Task[None] | None = None
-    _analyzed = False
+    lanes: list[_Lane]
     # retailer_id -> num; (retailer_id, store_id) -> (num, lat, lon): the index needs them for changed rows only,
     # and a dict lookup here is cheaper than a join per batch in PostgreSQL (the busier process).
     retailer_nums: dict[str, int]
@@ -357,12 +383,17 @@ class _OfferLoader(_Loader):
                 stores.setdefault(row[0], set()).add(row[1])
                 places[row[0], row[1]] = (row[2], row[3], row[4])
         loader.validate = offer_validator(loader.retailer_nums, stores)
+        loader.lanes = []
+        await loader.add_connection(conn)
+        return loader
+
+    async def add_connection(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS nearcart_offers_in (seq bigint, retailer_id text, store_id text,"
             " gtin char(14), price_cents bigint, currency char(3), quantity integer, modes smallint,"
             " updated_us bigint) ON COMMIT DELETE ROWS"
         )
-        return loader
+        self.lanes.append(_Lane(conn))
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[None]:
@@ -382,27 +413,50 @@ class _OfferLoader(_Loader):
                         await self._applying
 
     async def flush(self, records: list[tuple[Any, ...]]) -> None:
-        conn = self.conn
-        async with conn.transaction():
-            await conn.execute(_OFFER_BATCH_SETTINGS)
-            await conn.copy_records_to_table("nearcart_offers_in", records=records)
-            if not self._analyzed:
-                # Temp tables get no autovacuum statistics: estimate the dedupe from one real batch.
-                # A full batch's statistics stay valid for the next ones (rows go, statistics stay).
-                await conn.execute("ANALYZE nearcart_offers_in")
-                self._analyzed = len(records) >= BATCH_ROWS
-            rows = await conn.fetch(_OFFER_UPSERT)
-            changes, upserted, expected = self._changes(rows)
-            if upserted != expected:
-                # Someone wrote offers without the index writer lock: the old values read are not
-                # what was replaced. Roll the batch back rather than patch the index wrongly.
-                raise RuntimeError(f"offers changed during the ingest ({upserted} rows written, {expected} expected)")
-        self.loaded += upserted
+        lanes = self.lanes
+        if len(lanes) == 1:
+            parts = [records]
+        else:
+            # Split by GTIN, so the two transactions never touch the same offer. Batches are flushed
+            # one after the other, so the rows of one key still reach PostgreSQL in feed order.
+            parts = [[] for _ in lanes]
+            adds = [part.append for part in parts]
+            count = len(lanes)
+            for record in records:
+                adds[hash(record[3]) % count](record)
+        results = await asyncio.gather(
+            *(self._upsert(lane, part) for lane, part in zip(lanes, parts, strict=True) if part),
+            return_exceptions=True,
+        )
+        changes: list[OfferChange] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            changes += result
         self.index_changes += len(changes)
         # Batches reach Redis in order; at most one waits while the next batch is upserted.
         previous, self._applying = self._applying, asyncio.create_task(self._apply(self._applying, changes))
         if previous is not None:
             await previous
+
+    async def _upsert(self, lane: _Lane, records: list[tuple[Any, ...]]) -> list[OfferChange]:
+        conn = lane.conn
+        async with conn.transaction():
+            await conn.execute(_OFFER_BATCH_SETTINGS)
+            await conn.copy_records_to_table("nearcart_offers_in", records=records)
+            if not lane.analyzed:
+                # Temp tables get no autovacuum statistics: estimate the dedupe from one real batch.
+                # A full batch's statistics stay valid for the next ones (rows go, statistics stay).
+                await conn.execute("ANALYZE nearcart_offers_in")
+                lane.analyzed = len(records) >= BATCH_ROWS // len(self.lanes)
+            rows = await conn.fetch(_OFFER_UPSERT)
+            changes, written, expected = self._changes(rows)
+            if written != expected:
+                # Someone wrote offers without the index writer lock: the old values read are not
+                # what was replaced. Roll the batch back rather than patch the index wrongly.
+                raise RuntimeError(f"offers changed during the ingest ({written} rows written, {expected} expected)")
+        self.loaded += written
+        return changes
 
     def _changes(self, rows: Sequence[asyncpg.Record]) -> tuple[list[OfferChange], int, int]:
         """The index changes of one batch, how many offer rows it wrote, and how many it meant to write."""
@@ -410,10 +464,10 @@ class _OfferLoader(_Loader):
         places = self.store_places
         make = tuple.__new__
         changes: list[OfferChange] = []
-        upserted = expected = 0
+        written = expected = 0
         for row in rows:
             if row[0] is None:  # the count row
-                upserted, expected = row["written"], row["expected"]
+                written, expected = row["written"], row["expected"]
                 continue
             retailer_id, store_id, gtin = row[:3]
             # tuple.__new__ skips the namedtuples' Python-level __new__ (a third of this loop's time).
@@ -424,7 +478,7 @@ class _OfferLoader(_Loader):
                 changes.append(make(OfferChange, (gtin, nums[retailer_id], num, lat, lon, old, new)))
             else:
                 changes.append(make(OfferChange, (gtin, nums[retailer_id], None, None, None, old, new)))
-        return changes, upserted, expected
+        return changes, written, expected
 
     async def _apply(self, previous: asyncio.Task[None] | None, changes: list[OfferChange]) -> None:
         from cache.index import apply_offer_changes
@@ -547,7 +601,10 @@ async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -
         return 1
     redis = ingest_redis(settings.redis_url)
     try:
-        report = await ingest_files(conn, redis, keys, kind, files, on_reject=show)
+        report = await ingest_files(
+            conn, redis, keys, kind, files, on_reject=show,
+            connect=lambda: asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5),
+        )
     except (OSError, asyncpg.PostgresError, RedisError) as exc:
         # A service failed, not the input: rows up to the last committed batch are loaded; a re-run is safe.
         print(f"error: {kind} ingest stopped: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -9,6 +9,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from cache import ingest as ingest_module
+from cache.gtin import check_digit
 from cache.index import build_index
 from cache.index_reader import IndexAnswer, IndexReader
 from cache.ingest import IngestReport, ingest_files, run_ingest_command
@@ -254,3 +256,33 @@ async def test_offer_time_is_stored_to_the_microsecond_whatever_its_offset(
     assert (report.exit_code, report.rows_loaded) == (0, 1)
     stored = await db.fetchval("SELECT updated_at FROM offers WHERE store_id = 'paris-1' AND price = 2.59")
     assert stored == datetime(2024, 6, 2, 9, 29, 59, 123456, tzinfo=UTC)
+
+
+async def test_offers_upserted_over_two_connections_keep_the_newest_row_of_every_key(
+    settings: Settings, db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ingest_module, "BATCH_ROWS", 64)  # many batches, each split over both connections
+    for kind, text in (("retailers", RETAILERS), ("stores", STORES)):
+        await ingest(db, redis, keys, kind, write(tmp_path, f"{kind}.csv", text))
+    await build_index(db, redis, keys, grace_s=0)
+    gtins = [f"{body}{check_digit(body)}" for body in (f"376{i:09d}" for i in range(100))]
+    rows = []
+    for i, gtin in enumerate(gtins):
+        older = f"shopco,paris-1,{gtin},{i + 1}.00,EUR,3,in_store,2024-06-01T08:00:00Z\n"
+        newer = f"shopco,paris-1,{gtin},{i + 1}.50,EUR,{i % 3},in_store,2024-06-02T08:00:00Z\n"
+        rows += [newer, older] if i % 2 else [older, newer]
+    feed = write(tmp_path, "offers.csv", OFFER_HEADER + "".join(rows))
+
+    def connect() -> Any:
+        return asyncpg.connect(settings.database_url)
+
+    report = await ingest_files(db, redis, keys, "offers", [feed], connect=connect)
+    assert (report.exit_code, report.rows_read) == (0, 200)
+    stored = {row["gtin"]: str(row["price"]) for row in await db.fetch("SELECT gtin, price FROM offers")}
+    assert stored == {gtin.zfill(14): f"{i + 1}.50" for i, gtin in enumerate(gtins)}
+    for i in (0, 1, 2, 97):
+        expected = [("paris-1", (i + 1) * 100 + 50, i % 3)] if i % 3 else []
+        assert store_offers(await near_paris(redis, keys, gtins[i].zfill(14))) == expected
+    again = await ingest_files(db, redis, keys, "offers", [feed], connect=connect)
+    assert (again.rows_loaded, again.index_changes) == (0, 0)
