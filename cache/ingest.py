@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import hiredis
 import msgspec
 import redis.asyncio as aioredis
 from redis.connection import HiredisRespSerializer
@@ -577,14 +578,26 @@ def ingest_redis(url: str) -> aioredis.Redis:
 class _HiredisPacking:
     """Mixin over a redis.asyncio Connection class (TCP, TLS or Unix socket alike)."""
 
-    _packer = HiredisRespSerializer()
-
     def pack_command(self, *args: Any) -> list[bytes]:
-        return self._packer.pack(*args)
+        return [_pack(args)]
 
     def pack_commands(self, commands: Iterable[Iterable[Any]]) -> list[bytes]:
-        pack = self._packer.pack
-        return [b"".join(chunk for command in commands for chunk in pack(*command))]
+        return [b"".join(_pack(tuple(command)) for command in commands)]
+
+
+_fallback = HiredisRespSerializer()
+
+
+def _pack(args: tuple[Any, ...]) -> bytes:
+    head = args[0]
+    if isinstance(head, str) and " " not in head:
+        try:
+            packed: bytes = hiredis.pack_command(args)
+            return packed
+        except TypeError:
+            pass
+    # "CLIENT SETINFO" style names, or argument types only redis-py knows how to send.
+    return b"".join(_fallback.pack(*args))
 
 
 async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -> int:
