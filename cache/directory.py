@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from cache.keys import Keys
 
 
-class StoreEntry(msgspec.Struct, array_like=True, frozen=True):
+class StoreEntry(msgspec.Struct, array_like=True, frozen=True, gc=False):
     num: int
     retailer_num: int
     store_id: str

@@ -68,6 +68,7 @@ class DeliveryZoneCache:
         self.version = -1
         self.zones = DeliveryZones({})
         self._inside: dict[tuple[float, float], frozenset[str]] = {}
+        self._answers: dict[frozenset[str], frozenset[str]] = {}
 
     def get(self, reader: IndexReader) -> DeliveryZones:
         directory = reader.directory
@@ -77,6 +78,7 @@ class DeliveryZoneCache:
             )
             self.version = directory.version
             self._inside.clear()
+            self._answers.clear()
         return self.zones
 
     def inside(self, reader: IndexReader, lat: float, lon: float) -> frozenset[str]:
@@ -86,7 +88,9 @@ class DeliveryZoneCache:
         if found is None:
             if len(self._inside) >= 50_000:
                 self._inside.clear()
-            found = self._inside[(lat, lon)] = zones.delivers_to(lat, lon)
+            found = zones.delivers_to(lat, lon)
+            # Few distinct answers exist (a handful of zones): keep one object per answer, not per point.
+            found = self._inside[(lat, lon)] = self._answers.setdefault(found, found)
         return found
 
 
@@ -344,7 +348,7 @@ class OffersFront:
         if scope["type"] != "http" or scope["path"] != "/v1/offers" or scope["method"] != "GET" or not state:
             await self.app(scope, receive, send)
             return
-        front: MicroCache[tuple[list[tuple[bytes, bytes]], bytes]] = state["front_cache"]
+        front: MicroCache[tuple[tuple[tuple[bytes, bytes], ...], bytes]] = state["front_cache"]
         version = state["index"].version
         host = origin = b""
         for name, value in scope["headers"]:
@@ -368,7 +372,8 @@ class OffersFront:
                 start = message
             elif (message["type"] == "http.response.body" and start.get("status") == 200
                   and not message.get("more_body") and not scope.get(IP_DEPENDENT)):
-                front.put(key, version, (list(start["headers"]), message["body"]))
+                # Tuples of bytes: the collector stops tracking them, thousands of cached answers cost it nothing.
+                front.put(key, version, (tuple((k, v) for k, v in start["headers"]), message["body"]))
             await send(message)
 
         await self.app(scope, receive, keep)

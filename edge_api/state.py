@@ -36,7 +36,7 @@ class EdgeState:
     # For /v1/offers: answers kept `micro_cache_ttl_s`, delivery zones rebuilt when the directory moves.
     micro_cache: MicroCache[bytes]
     # Whole answers to byte-identical requests (edge_api.offers.OffersFront).
-    front_cache: MicroCache[tuple[list[tuple[bytes, bytes]], bytes]]
+    front_cache: MicroCache[tuple[tuple[tuple[bytes, bytes], ...], bytes]]
     zones: DeliveryZoneCache
 
     def as_lifespan_state(self) -> dict[str, Any]:

@@ -25,7 +25,7 @@ CLOCK_SKEW_S = 300
 MAX_TOKEN_LENGTH = 1024
 
 
-class ClickTarget(msgspec.Struct, frozen=True):
+class ClickTarget(msgspec.Struct, frozen=True, gc=False):
     """Where a click leads: one offer of one retailer (store_id "" for delivery), for one campaign (or "")."""
 
     retailer_id: str
