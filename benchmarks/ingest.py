@@ -291,7 +291,7 @@ def main() -> None:
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(asyncio.run(child_ingest(args.database_url, args.redis_url, args.prefix, args.child))))
+        print(json.dumps(uvloop.run(child_ingest(args.database_url, args.redis_url, args.prefix, args.child))))
         return
     from edge_api.settings import load_settings
 
