@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import redis.asyncio as aioredis
+import uvloop
 
 from cache import db as catalog_db
 from cache.index import build_index, live_version
