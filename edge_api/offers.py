@@ -140,7 +140,7 @@ async def offers(request: Request) -> Response:
     # One store hit gives one or two offers; campaign retailer rules may drop some, so read more at once
     # rather than come back for them (a second round trip costs more than a longer reply).
     filtered = campaign is not None and bool(campaign.retailers.include or campaign.retailers.exclude)
-    count = query.limit * 3 if filtered or not (modes & 3) == 3 else query.limit
+    count = query.limit * 3 // 2 if filtered or not (modes & 3) == 3 else query.limit
     try:
         if not reader.ready:
             if reader.healthy:
@@ -314,7 +314,12 @@ def _delivers(retailer: RetailerEntry, location: Location, inside_zones: frozens
 
 
 def _retailer_ref(retailer: RetailerEntry) -> RetailerRef:
-    return RetailerRef(id=retailer.retailer_id, name=retailer.name, logo_url=retailer.logo_url)
+    return _ref(retailer.retailer_id, retailer.name, retailer.logo_url)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ref(retailer_id: str, name: str, logo_url: str) -> RetailerRef:
+    return RetailerRef(id=retailer_id, name=name, logo_url=logo_url)
 
 
 @functools.lru_cache(maxsize=8192)
