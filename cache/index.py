@@ -27,6 +27,7 @@ from cache.keys import Keys, delivery_value, store_member
 
 WRITER_LOCK = 0x6E6361_02
 _BATCH = 10_000
+_ANNOUNCED_PER_MESSAGE = 2_000
 
 __all__ = [
     "apply_offer_changes",
@@ -98,6 +99,16 @@ async def apply_offer_changes(redis: aioredis.Redis, keys: Keys, changes: Sequen
                 pending = 0
     if pending:
         await pipe.execute()
+    await announce_changes(redis, keys, {change.gtin for change in changes})
+
+
+async def announce_changes(redis: aioredis.Redis, keys: Keys, gtins: set[str]) -> None:
+    """Tell edge workers which GTINs changed, so they drop cached answers at once (after the writes)."""
+    ordered = sorted(gtins)
+    pipe = redis.pipeline(transaction=False)
+    for start in range(0, len(ordered), _ANNOUNCED_PER_MESSAGE):
+        pipe.publish(keys.changes, " ".join(ordered[start:start + _ANNOUNCED_PER_MESSAGE]))
+    await pipe.execute()
 
 
 async def reposition_store_offers(
@@ -118,6 +129,7 @@ async def reposition_store_offers(
             store_member(row["s_num"], row["cents"], row["currency"], row["quantity"], row["modes"]),
         )
     await pipe.execute()
+    await announce_changes(redis, keys, {row["gtin"] for row in rows})
 
 
 _OFFER_ROWS = (

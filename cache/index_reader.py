@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from cache.directory import Directory, RetailerEntry, StoreEntry, load_directory
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
+from cache.tasks import stop_task
 
 log = logging.getLogger("nearcart.index")
 
@@ -55,7 +56,8 @@ def parse_store_member(member: bytes) -> tuple[int, int, str, int, int]:
 
 class IndexReader:
     def __init__(
-        self, redis: aioredis.Redis, keys: Keys, refresh_s: float = 0.2, pipe: RedisPipe | None = None
+        self, redis: aioredis.Redis, keys: Keys, refresh_s: float = 0.2, pipe: RedisPipe | None = None,
+        changes_url: str | None = None,
     ) -> None:
         self.redis = redis
         # The lean multiplexed path for queries; redis.asyncio serves the rest (and queries without it).
@@ -66,7 +68,20 @@ class IndexReader:
         self.directory = Directory.empty()
         # False while the last attempt to read Redis failed: "no index" then means "unknown".
         self.healthy = False
+        # The change feed (`Keys.changes`): while it is followed, `changes_live` is True and each
+        # GTIN's generation moves the moment its offers change, so answers cached under a stamp
+        # (`stamp()`) can be kept long. `epoch` moves at each (re)subscription: what was cached
+        # while the feed was not followed may have missed a change.
+        self.changes_url = changes_url
+        self.changes_live = False
+        self.epoch = 0
+        self.generations: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._changes_task: asyncio.Task[None] | None = None
+
+    def stamp(self, gtin: str) -> tuple[int | None, int, int, int]:
+        """What an answer about `gtin` was computed from; it is stale as soon as this differs."""
+        return (self.version, self.directory.version, self.epoch, self.generations.get(gtin, 0))
 
     @property
     def ready(self) -> bool:
@@ -76,13 +91,38 @@ class IndexReader:
         with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
             await self.refresh()
         self._task = asyncio.create_task(self._refresh_forever(), name="nearcart-index-refresh")
+        if self.changes_url:
+            self._changes_task = asyncio.create_task(self._follow_changes(), name="nearcart-index-changes")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._changes_task):
+            if task:
+                await stop_task(task)
+        self._task = self._changes_task = None
+        self.changes_live = False
+
+    async def _follow_changes(self) -> None:
+        assert self.changes_url
+        while True:
+            # Its own connection, without the request path's short socket timeout: it mostly waits.
+            client = aioredis.Redis.from_url(self.changes_url, socket_connect_timeout=1.0, health_check_interval=5)
+            try:
+                async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self.keys.changes)
+                    self.epoch += 1
+                    self.changes_live = True
+                    while True:
+                        message = await pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            generations = self.generations
+                            for gtin in message["data"].decode().split():
+                                generations[gtin] = generations.get(gtin, 0) + 1
+            except (TimeoutError, RedisError, OSError) as exc:
+                log.debug("change feed lost: %s", exc)
+            finally:
+                self.changes_live = False
+                await client.aclose()
+            await asyncio.sleep(0.5)
 
     async def refresh(self) -> None:
         pipe = self.redis.pipeline(transaction=False)

@@ -5,6 +5,7 @@ Layout (``P`` is the configured prefix, ``nc:`` by default; ``V`` an index versi
 ``P index:version``         string, the live index version (absent: no index yet)
 ``P index:seq``             counter handing out new versions to `nearcart index build`
 ``P index:events``          pub/sub channel: a new version number each time one goes live
+``P index:changes``         pub/sub channel: GTINs (space separated) whose offers just changed
 ``P iV:{GTIN}:s``           GEO set of in-stock store offers of one GTIN; member
                             ``"<store num>:<price cents>:<currency>:<quantity>:<mode bits>"``
 ``P iV:{GTIN}:d``           hash of in-stock delivery offers of one GTIN; field retailer num,
@@ -57,6 +58,10 @@ class Keys:
     @property
     def channel(self) -> str:
         return f"{self.prefix}index:events"
+
+    @property
+    def changes(self) -> str:
+        return f"{self.prefix}index:changes"
 
     def store_offers(self, version: int, gtin: str) -> str:
         return f"{self.prefix}i{version}:{{{gtin}}}:s"

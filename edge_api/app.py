@@ -23,6 +23,7 @@ from cache import db as catalog_db
 from cache.index_reader import IndexReader
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
+from cache.tasks import stop_task
 from edge_api import admin, campaigns, clicks, events, health, offers, openapi, pages
 from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
 from edge_api.errors import error_response, server_error
@@ -56,13 +57,6 @@ async def database_pool(settings: Settings) -> asyncpg.Pool:
         return await catalog_db.create_pool(settings.database_url, timeout_s=settings.database_timeout_s, min_size=0)
 
 
-async def stop_task(task: asyncio.Task[None]) -> None:
-    """Cancel until it ends: a cancel that lands inside a client's read timeout can be swallowed once."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait([task], timeout=0.1)
-
-
 def make_lifespan(settings: Settings) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -71,7 +65,7 @@ def make_lifespan(settings: Settings) -> Any:
         pool = await database_pool(settings)
         geoip = GeoIP(settings.geoip_db)
         pipe = RedisPipe(settings.redis_url, timeout_s=settings.redis_timeout_s)
-        index = IndexReader(redis, keys, pipe=pipe)
+        index = IndexReader(redis, keys, pipe=pipe, changes_url=settings.redis_url)
         await index.start()
         state = EdgeState(
             settings=settings,
@@ -82,8 +76,8 @@ def make_lifespan(settings: Settings) -> Any:
             index=index,
             campaigns=CampaignStore(pool, settings.database_timeout_s),
             events_limiter=RateLimiter(redis, keys, settings.events_per_minute),
-            micro_cache=MicroCache(settings.micro_cache_ttl_s),
-            front_cache=MicroCache(settings.micro_cache_ttl_s),
+            micro_cache=MicroCache(),
+            front_cache=MicroCache(),
             zones=DeliveryZoneCache(),
         )
         # Everything loaded so far lives as long as the worker: take it out of the collector's full

@@ -1,10 +1,12 @@
-"""A per-worker cache of encoded offers answers, a fraction of a second long.
+"""A per-worker cache of offers answers, tied to what they were computed from.
 
 A campaign launch or a TV spot sends thousands of shoppers to the same product
-from the same few places within a second; they get the same bytes. Entries are
-tied to the index version (a rebuild invalidates them at once) and expire after
-`ttl_s`, which bounds how stale an incremental stock update can look. While Redis
-is unreachable an older entry may still be served (`get_stale`) instead of a 503.
+from the same few places; they get the same bytes. Each entry carries the stamp
+of the data it was computed from (index version, directory version, the GTIN's
+change generation: `IndexReader.stamp`); it is served only while that stamp is
+current and the entry is younger than the caller's `max_age_s` — long while the
+change feed is followed, a fraction of a second when it is not. While Redis is
+unreachable an older entry may still be served (`get_stale`) instead of a 503.
 """
 
 from __future__ import annotations
@@ -17,29 +19,31 @@ V = TypeVar("V")
 
 
 class MicroCache(Generic[V]):
-    def __init__(self, ttl_s: float, max_entries: int = 20_000) -> None:
-        self.ttl_s = ttl_s
+    def __init__(self, max_entries: int = 5_000) -> None:
         self.max_entries = max_entries
-        self._entries: dict[Hashable, tuple[int | None, float, V]] = {}
+        self._entries: dict[Hashable, tuple[Hashable, float, V]] = {}
 
-    def get(self, key: Hashable, version: int | None) -> V | None:
-        if self.ttl_s <= 0:
-            return None
+    def get(self, key: Hashable, stamp: Hashable, max_age_s: float) -> V | None:
         entry = self._entries.get(key)
-        if entry is None or entry[0] != version or time.monotonic() - entry[1] > self.ttl_s:
+        if entry is None or entry[0] != stamp or time.monotonic() - entry[1] > max_age_s:
             return None
         return entry[2]
 
-    def get_stale(self, key: Hashable, max_age_s: float) -> V | None:
+    def lookup(self, key: Hashable, max_age_s: float) -> tuple[Hashable, V] | None:
+        """(stamp, value) of a young enough entry, for callers that learn the stamp from the value."""
         entry = self._entries.get(key)
         if entry is None or time.monotonic() - entry[1] > max_age_s:
             return None
-        return entry[2]
+        return entry[0], entry[2]
 
-    def put(self, key: Hashable, version: int | None, body: V) -> None:
+    def get_stale(self, key: Hashable, max_age_s: float) -> V | None:
+        found = self.lookup(key, max_age_s)
+        return None if found is None else found[1]
+
+    def put(self, key: Hashable, stamp: Hashable, value: V) -> None:
         if len(self._entries) >= self.max_entries:
             # Dicts keep insertion order: dropping the oldest half is a cheap approximate LRU.
             for old in list(self._entries)[: self.max_entries // 2]:
                 del self._entries[old]
         self._entries.pop(key, None)
-        self._entries[key] = (version, time.monotonic(), body)
+        self._entries[key] = (stamp, time.monotonic(), value)

@@ -108,6 +108,7 @@ async def offers(request: Request) -> Response:
     if (query.lat is None) != (query.lon is None):
         return bad_parameter("lon" if query.lon is None else "lat", "lat and lon go together")
     campaign: Campaign | None = None
+    stored = None
     if query.campaign:
         try:
             stored = await state.campaigns.get(query.campaign)
@@ -128,10 +129,13 @@ async def offers(request: Request) -> Response:
         radius_km = campaign.radius_km
     modes = _modes(query, campaign)
     cache_key = (gtin, location.lat, location.lon, location.country, radius_km, query.limit, modes,
-                 query.campaign, request.url.netloc)
+                 query.campaign, stored.etag if stored else "", request.url.netloc)
     reader: IndexReader = state.index
     micro_cache: MicroCache[bytes] = state.micro_cache
-    cached = micro_cache.get(cache_key, reader.version)
+    # Taken before reading Redis: a change announced during the read makes this answer stale at once.
+    stamp = reader.stamp(gtin)
+    request.scope[ANSWER_STAMP] = (gtin, stamp)
+    cached = micro_cache.get(cache_key, stamp, max_age(settings, reader))
     if cached is not None:
         MICRO_CACHE.labels("hit").inc()
         return _json(cached)
@@ -176,8 +180,13 @@ async def offers(request: Request) -> Response:
             break  # the nearest part already found is still a right answer, only shorter
         listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin)
     body = _encode(OffersAnswer(gtin=gtin, location=location, offers=listed))
-    micro_cache.put(cache_key, reader.version, body)
+    micro_cache.put(cache_key, stamp, body)
     return _json(body)
+
+
+def max_age(settings: Any, reader: IndexReader) -> float:
+    """How long a cached answer may serve: long while changes are announced to us, short otherwise."""
+    return float(settings.micro_cache_live_ttl_s if reader.changes_live else settings.micro_cache_ttl_s)
 
 
 def _json(body: bytes) -> Response:
@@ -333,6 +342,12 @@ def _availability(quantity: int) -> Availability:
 
 # Set in the request scope when the answer depends on the client's IP (so the front must not share it).
 IP_DEPENDENT = "nearcart.ip_dependent"
+# (GTIN, IndexReader.stamp) of the data an answer was computed from, for the front cache.
+ANSWER_STAMP = "nearcart.answer_stamp"
+
+
+# (GTIN, response headers, body) of a whole answer.
+FrontEntry = tuple[str, tuple[tuple[bytes, bytes], ...], bytes]
 
 
 class OffersFront:
@@ -340,9 +355,11 @@ class OffersFront:
 
     A campaign launch sends many shoppers to one product from the same postal codes and the
     same rounded positions; they send byte-identical query strings. The whole answer (status,
-    headers set by the CORS and other middleware, body) is kept for `micro_cache_ttl_s` under
-    the raw query string, Host and Origin, tied to the index version like the micro-cache.
-    Answers that depend on the client's IP (no position given) are never kept here.
+    headers set by the CORS and other middleware, body) is kept under
+    the raw query string, Host and Origin, stamped like the micro-cache with the data it came
+    from (so a stock change announced for its GTIN retires it at once). Answers that depend on
+    the client's IP (no position given) are never kept here. A campaign's new rules reach these
+    answers within `micro_cache_live_ttl_s` (the front does not parse the query to see them).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -353,8 +370,8 @@ class OffersFront:
         if scope["type"] != "http" or scope["path"] != "/v1/offers" or scope["method"] != "GET" or not state:
             await self.app(scope, receive, send)
             return
-        front: MicroCache[tuple[tuple[tuple[bytes, bytes], ...], bytes]] = state["front_cache"]
-        version = state["index"].version
+        front: MicroCache[FrontEntry] = state["front_cache"]
+        reader: IndexReader = state["index"]
         host = origin = b""
         for name, value in scope["headers"]:
             if name == b"host":
@@ -362,10 +379,10 @@ class OffersFront:
             elif name == b"origin":
                 origin = value
         key = (scope["query_string"], host, origin)
-        hit = front.get(key, version)
-        if hit is not None:
+        found = front.lookup(key, max_age(state["settings"], reader))
+        if found is not None and found[0] == reader.stamp(found[1][0]):
             FRONT_HITS.inc()
-            headers, body = hit
+            _, headers, body = found[1]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
@@ -376,9 +393,10 @@ class OffersFront:
             if message["type"] == "http.response.start":
                 start = message
             elif (message["type"] == "http.response.body" and start.get("status") == 200
-                  and not message.get("more_body") and not scope.get(IP_DEPENDENT)):
+                  and not message.get("more_body") and not scope.get(IP_DEPENDENT) and ANSWER_STAMP in scope):
                 # Tuples of bytes: the collector stops tracking them, thousands of cached answers cost it nothing.
-                front.put(key, version, (tuple((k, v) for k, v in start["headers"]), message["body"]))
+                gtin, stamp = scope[ANSWER_STAMP]
+                front.put(key, stamp, (gtin, tuple((k, v) for k, v in start["headers"]), message["body"]))
             await send(message)
 
         await self.app(scope, receive, keep)

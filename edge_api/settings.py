@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds an old index version stays readable after a rebuild swapped it out.
     index_grace_s: float = 3.0
     events_per_minute: int = 600
+    # How long a cached offers answer serves: while the index change feed is followed (a stock
+    # change retires the answers of its GTIN at once), and while it is not.
+    micro_cache_live_ttl_s: float = 30.0
     micro_cache_ttl_s: float = 0.5
     # Each worker drains the event stream into PostgreSQL counts; off for a deployment that runs
     # one dedicated aggregator, and in tests that read the stream itself.
@@ -55,7 +58,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.jwt_secret or self.secret
 
 
-_FLOAT_FIELDS = {"redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s"}
+_FLOAT_FIELDS = {
+    "redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s", "micro_cache_live_ttl_s",
+}
 _INT_FIELDS = {"click_token_ttl_s", "events_per_minute"}
 _BOOL_FIELDS = {"aggregate_events"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}

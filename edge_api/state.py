@@ -17,7 +17,7 @@ from cache.index_reader import IndexReader
 from cache.keys import Keys
 from edge_api.campaigns import CampaignStore
 from edge_api.micro_cache import MicroCache
-from edge_api.offers import DeliveryZoneCache
+from edge_api.offers import DeliveryZoneCache, FrontEntry
 from edge_api.ratelimit import RateLimiter
 from edge_api.settings import Settings
 from geo.geoip import GeoIP
@@ -33,10 +33,10 @@ class EdgeState:
     index: IndexReader
     campaigns: CampaignStore
     events_limiter: RateLimiter
-    # For /v1/offers: answers kept `micro_cache_ttl_s`, delivery zones rebuilt when the directory moves.
+    # For /v1/offers: cached answers (see edge_api.micro_cache), delivery zones rebuilt when the directory moves.
     micro_cache: MicroCache[bytes]
     # Whole answers to byte-identical requests (edge_api.offers.OffersFront).
-    front_cache: MicroCache[tuple[tuple[tuple[bytes, bytes], ...], bytes]]
+    front_cache: MicroCache[FrontEntry]
     zones: DeliveryZoneCache
 
     def as_lifespan_state(self) -> dict[str, Any]:

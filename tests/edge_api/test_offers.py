@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.testclient import TestClient
 
-from cache.index import build_index
+from cache.index import apply_offer_changes, build_index
+from cache.index_types import OfferChange, OfferState
 from cache.keys import Keys
 from edge_api.app import create_app
 from edge_api.settings import Settings
@@ -221,3 +223,37 @@ def test_answers_located_by_ip_are_not_shared_between_shoppers(
         british, american = located("81.2.69.160"), located("8.8.8.8")
         assert british["country"] == "GB"
         assert american["country"] != "GB"
+
+
+async def test_stock_change_retires_cached_answers_at_once(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, catalog: RandomCatalog, settings: Settings
+) -> None:
+    offer = next(o for o in catalog.offers if o.store_id and o.quantity > 3 and o.mode_bits & 1)
+    store = next(s for s in catalog.stores if s.store_id == offer.store_id)
+    params = {"gtin": offer.gtin, "lat": store.lat, "lon": store.lon, "radius_km": 0.3, "modes": "in_store",
+              "country": "FR"}
+    retailer_num = await db.fetchval("SELECT num FROM retailers WHERE retailer_id = $1", offer.retailer_id)
+    store_num = await db.fetchval("SELECT num FROM stores WHERE store_id = $1", offer.store_id)
+    before = OfferState(offer.price_cents, "EUR", offer.quantity, offer.mode_bits)
+    after = before._replace(price_cents=offer.price_cents + 1)
+
+    def prices(client: TestClient) -> list[str]:
+        body = client.get("/v1/offers", params=params).json()
+        return [o["price"]["amount"] for o in body["offers"] if o["store"]["id"] == offer.store_id]
+
+    with TestClient(create_app(settings)) as client:
+        wait_until(lambda: client.app_state["index"].changes_live)
+        assert prices(client) == [f"{before.price_cents / 100:.2f}"]
+        assert prices(client) == [f"{before.price_cents / 100:.2f}"]  # now from the caches
+        await apply_offer_changes(redis, keys, [
+            OfferChange(offer.gtin, retailer_num, store_num, store.lat, store.lon, before, after),
+        ])
+        # Cached answers live 30 s, but the change announcement retires them within moments.
+        wait_until(lambda: prices(client) == [f"{after.price_cents / 100:.2f}"], timeout_s=2.0)
+
+
+def wait_until(check: Any, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.02)
