@@ -76,8 +76,8 @@ def make_lifespan(settings: Settings) -> Any:
             index=index,
             campaigns=CampaignStore(pool, settings.database_timeout_s),
             events_limiter=RateLimiter(redis, keys, settings.events_per_minute),
-            micro_cache=MicroCache(),
-            front_cache=MicroCache(),
+            micro_cache=MicroCache(settings.micro_cache_entries),
+            front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
         )
         # Everything loaded so far lives as long as the worker: take it out of the collector's full

@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # change retires the answers of its GTIN at once), and while it is not.
     micro_cache_live_ttl_s: float = 30.0
     micro_cache_ttl_s: float = 0.5
+    # Answers kept per worker (each about 10 KB; the front and the micro-cache share the bytes).
+    micro_cache_entries: int = 20_000
     # Each worker drains the event stream into PostgreSQL counts; off for a deployment that runs
     # one dedicated aggregator, and in tests that read the stream itself.
     aggregate_events: bool = True
@@ -61,7 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _FLOAT_FIELDS = {
     "redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s", "micro_cache_live_ttl_s",
 }
-_INT_FIELDS = {"click_token_ttl_s", "events_per_minute"}
+_INT_FIELDS = {"click_token_ttl_s", "events_per_minute", "micro_cache_entries"}
 _BOOL_FIELDS = {"aggregate_events"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
