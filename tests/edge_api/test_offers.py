@@ -50,10 +50,20 @@ def nearest_in_stock(
     return sorted(hits, key=lambda hit: hit[1])
 
 
-def test_offers_over_http_match_brute_force(client: TestClient, catalog: RandomCatalog) -> None:
+async def test_offers_over_http_match_brute_force(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, settings: Settings
+) -> None:
+    # Its own, larger catalog: 1,500 stores, 100 products, one random point per product and more.
+    catalog = await write_random_catalog(db, seed=22, stores=1500, gtins=100)
+    await build_index(db, redis, keys, grace_s=0)
+    with TestClient(create_app(settings)) as client:
+        check_against_brute_force(client, catalog)
+
+
+def check_against_brute_force(client: TestClient, catalog: RandomCatalog) -> None:
     rng = random.Random(5)
-    for _ in range(120):
-        gtin = rng.choice(catalog.gtins)
+    for i in range(150):
+        gtin = catalog.gtins[i] if i < len(catalog.gtins) else rng.choice(catalog.gtins)
         lat, lon = 48.85 + rng.uniform(-0.6, 0.6), 2.35 + rng.uniform(-0.6, 0.6)
         radius = rng.choice([2, 5, 10])
         answer = client.get("/v1/offers", params={
