@@ -11,6 +11,7 @@ import asyncpg
 
 from cache.gtin import check_digit
 from cache.keys import MODE_BITS
+from geo.distance import great_circle_km
 
 
 class CatalogStore(NamedTuple):
@@ -84,3 +85,19 @@ async def write_random_catalog(
                  for o in offers],
     )
     return RandomCatalog(catalog_stores, offers, gtin_list)
+
+
+def in_stock_within(
+    catalog: RandomCatalog, gtin: str, lat: float, lon: float, radius_km: float
+) -> list[tuple[str, float]]:
+    """The brute-force answer: (store id, km) of every in-stock store offer of `gtin` in the radius, nearest first."""
+    where = {(s.retailer_id, s.store_id): s for s in catalog.stores}
+    hits = []
+    for offer in catalog.offers:
+        if offer.gtin != gtin or not offer.store_id or offer.quantity <= 0:
+            continue
+        store = where[(offer.retailer_id, offer.store_id)]
+        distance = great_circle_km(lat, lon, store.lat, store.lon)
+        if distance <= radius_km:
+            hits.append((offer.store_id, distance))
+    return sorted(hits, key=lambda hit: hit[1])

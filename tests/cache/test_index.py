@@ -11,24 +11,11 @@ from cache.index_reader import IndexReader
 from cache.index_types import OfferChange, OfferState
 from cache.keys import Keys
 from geo.distance import great_circle_km
-from tests.random_catalog import RandomCatalog, write_random_catalog
+from tests.random_catalog import in_stock_within, write_random_catalog
 
 # GEOSEARCH works on 52-bit geohashes (about 0.6 m of error); stores that close to the
 # radius may fall either side of it, so the comparison leaves that band out.
 BOUNDARY_KM = 0.002
-
-
-def brute_force(catalog: RandomCatalog, gtin: str, lat: float, lon: float, radius_km: float) -> list[tuple[str, float]]:
-    where = {(s.retailer_id, s.store_id): s for s in catalog.stores}
-    hits = []
-    for offer in catalog.offers:
-        if offer.gtin != gtin or not offer.store_id or offer.quantity <= 0:
-            continue
-        store = where[(offer.retailer_id, offer.store_id)]
-        distance = great_circle_km(lat, lon, store.lat, store.lon)
-        if distance <= radius_km:
-            hits.append((offer.store_id, distance))
-    return sorted(hits, key=lambda hit: hit[1])
 
 
 async def test_index_returns_exactly_the_in_stock_stores_within_the_radius_nearest_first(
@@ -43,7 +30,7 @@ async def test_index_returns_exactly_the_in_stock_stores_within_the_radius_neare
         gtin = rng.choice(catalog.gtins)
         lat, lon = 48.85 + rng.uniform(-0.7, 0.7), 2.35 + rng.uniform(-0.7, 0.7)
         radius = rng.choice([1, 5, 10, 20, 50])
-        expected = brute_force(catalog, gtin, lat, lon, radius)
+        expected = in_stock_within(catalog, gtin, lat, lon, radius)
         answer = await reader.query(gtin, lat, lon, radius, count=10_000)
         got = [(hit.store.store_id, hit.distance_km) for hit in answer.stores]
         assert all(hit.quantity > 0 for hit in answer.stores)
@@ -51,7 +38,7 @@ async def test_index_returns_exactly_the_in_stock_stores_within_the_radius_neare
         certain = {s for s, d in expected if d < radius - BOUNDARY_KM}
         got_ids = {s for s, _ in got}
         assert certain <= got_ids, f"missing stores {certain - got_ids}"
-        possible = {s for s, _ in brute_force(catalog, gtin, lat, lon, radius + BOUNDARY_KM)}
+        possible = {s for s, _ in in_stock_within(catalog, gtin, lat, lon, radius + BOUNDARY_KM)}
         assert got_ids <= possible, f"stores outside the radius or out of stock: {got_ids - possible}"
         for store_id, distance in got:
             true = dict(expected).get(store_id) or great_circle_km(
@@ -112,7 +99,7 @@ async def test_rebuild_while_queries_run_never_shows_an_empty_or_partial_index(
     reader = IndexReader(redis, keys, refresh_s=0.05)
     await reader.start()
     points = [(gtin, 48.85 + dx, 2.35 + dy) for gtin in catalog.gtins for dx in (-0.2, 0, 0.2) for dy in (-0.2, 0.2)]
-    expected = {p: len(brute_force(catalog, p[0], p[1], p[2], 10)) for p in points}
+    expected = {p: len(in_stock_within(catalog, p[0], p[1], p[2], 10)) for p in points}
     stop = asyncio.Event()
     seen: list[tuple[int, int]] = []
 

@@ -18,7 +18,7 @@ from cache.keys import Keys
 from edge_api.app import create_app
 from edge_api.settings import Settings
 from geo.distance import great_circle_km
-from tests.random_catalog import RandomCatalog, write_random_catalog
+from tests.random_catalog import RandomCatalog, in_stock_within, write_random_catalog
 
 BOUNDARY_KM = 0.002
 
@@ -34,20 +34,6 @@ async def catalog(db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> 
 def client(settings: Settings, catalog: RandomCatalog) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         yield client
-
-
-def nearest_in_stock(
-    catalog: RandomCatalog, gtin: str, lat: float, lon: float, radius: float
-) -> list[tuple[str, float]]:
-    where = {(s.retailer_id, s.store_id): s for s in catalog.stores}
-    hits = []
-    for offer in catalog.offers:
-        if offer.gtin == gtin and offer.store_id and offer.quantity > 0:
-            store = where[(offer.retailer_id, offer.store_id)]
-            distance = great_circle_km(lat, lon, store.lat, store.lon)
-            if distance <= radius:
-                hits.append((offer.store_id, distance))
-    return sorted(hits, key=lambda hit: hit[1])
 
 
 async def test_offers_over_http_match_brute_force(
@@ -74,7 +60,7 @@ def check_against_brute_force(client: TestClient, catalog: RandomCatalog) -> Non
         assert body["location"]["source"] == "query"
         got = [(o["store"]["id"], o["store"]["distance_km"]) for o in body["offers"]]
         assert all(o["mode"] == "in_store" for o in body["offers"])
-        expected = nearest_in_stock(catalog, gtin, lat, lon, radius)
+        expected = in_stock_within(catalog, gtin, lat, lon, radius)
         # Stores carrying the product in store only; the brute force keeps stores of any store mode.
         in_store = {(o.retailer_id, o.store_id) for o in catalog.offers if o.gtin == gtin and o.mode_bits & 1}
         retailer_of = {s.store_id: s.retailer_id for s in catalog.stores}
@@ -173,7 +159,7 @@ async def test_campaign_rules_keep_only_its_retailers_and_still_the_nearest(
                                                 "radius_km": 30, "limit": 10}).json()
     retailer_of = {s.store_id: s.retailer_id for s in catalog.stores}
     in_store = {o.store_id for o in catalog.offers if o.gtin == gtin and o.mode_bits & 1 and o.retailer_id == "r2"}
-    expected = [(s, d) for s, d in nearest_in_stock(catalog, gtin, 48.85, 2.35, 30) if s in in_store][:10]
+    expected = [(s, d) for s, d in in_stock_within(catalog, gtin, 48.85, 2.35, 30) if s in in_store][:10]
     got = [(o["store"]["id"], o["store"]["distance_km"]) for o in body["offers"]]
     assert {o["retailer"]["id"] for o in body["offers"]} == {"r2"}
     assert {o["mode"] for o in body["offers"]} == {"in_store"}
