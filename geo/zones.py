@@ -104,6 +104,10 @@ def _check_rings(rings: object, at: str) -> None:
             raise ValueError(f"{at}[{r}]: a linear ring must end where it starts")
 
 
+# Up to this many zones a linear scan of bounding boxes beats the STRtree query.
+_SCAN_AT_MOST = 16
+
+
 class DeliveryZones:
     """Zones by key (a retailer id); built once per directory version, read on every offers request."""
 
@@ -129,6 +133,9 @@ class DeliveryZones:
         self._geometries = geometries
         self._by_key = dict(zip(keys, geometries, strict=True))
         self._tree = shapely.STRtree(geometries)
+        # Bounding boxes as plain floats: most shoppers are outside every zone's box, and this
+        # tells so without building a shapely Point (which costs more than the whole test).
+        self._boxes = [tuple(float(v) for v in geometry.bounds) for geometry in geometries]
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -140,6 +147,13 @@ class DeliveryZones:
         """Keys whose zone contains (or has on its edge) the point."""
         if not self._keys or not (math.isfinite(lat) and math.isfinite(lon)):
             return frozenset()
+        if len(self._keys) <= _SCAN_AT_MOST:
+            # A few zones: boxes in Python, then shapely's point test straight on the coordinates.
+            return frozenset(
+                key for key, (min_x, min_y, max_x, max_y), geometry in zip(
+                    self._keys, self._boxes, self._geometries, strict=True)
+                if min_x <= lon <= max_x and min_y <= lat <= max_y and shapely.intersects_xy(geometry, lon, lat)
+            )
         point = shapely.Point(lon, lat)
         # The tree narrows to zones whose bounding box holds the point; the prepared geometry decides.
         candidates = self._tree.query(point).tolist()
