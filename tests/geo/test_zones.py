@@ -93,3 +93,22 @@ def test_bad_zone_delivers_nowhere_and_says_why_without_breaking_the_others() ->
     assert not zones.covers("broken", *NOTRE_DAME)
     assert "Polygon or MultiPolygon" in zones.errors["broken"]
     assert "paris" not in zones.errors
+
+
+def test_many_zones_answer_like_a_few() -> None:
+    """Past a handful of zones the STRtree path takes over; both must agree, edges included."""
+    def square(west: float) -> dict[str, object]:
+        ring = [[west, 45.0], [west + 1.5, 45.0], [west + 1.5, 46.0], [west, 46.0], [west, 45.0]]
+        return {"type": "Polygon", "coordinates": [ring]}
+
+    squares = {f"r{i}": square(i) for i in range(20)}
+    many = DeliveryZones(squares)
+    for i in range(20):
+        few = DeliveryZones({key: squares[key] for key in list(squares)[max(0, i - 2): i + 1]})
+        for lon in (i + 0.25, i + 1.0, i + 1.5):
+            expected = {key for key in squares if few.covers(key, 45.5, lon)}
+            assert few.delivers_to(45.5, lon) == expected
+            assert expected <= many.delivers_to(45.5, lon)
+    assert many.delivers_to(45.5, 1.2) == {"r0", "r1"}
+    assert many.delivers_to(46.0, 3.0) == {"r2", "r3"}  # on the top edge of both
+    assert many.delivers_to(47.0, 3.0) == frozenset()
