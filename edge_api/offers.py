@@ -128,8 +128,10 @@ async def offers(request: Request) -> Response:
     if "radius_km" not in request.query_params and campaign is not None:
         radius_km = campaign.radius_km
     modes = _modes(query, campaign)
+    # The Host header as sent: links in the answer point back at it (building request.url costs more).
+    host = request.headers.get("host", "")
     cache_key = (gtin, location.lat, location.lon, location.country, radius_km, query.limit, modes,
-                 query.campaign, stored.etag if stored else "", request.url.netloc)
+                 query.campaign, stored.etag if stored else "", host)
     reader: IndexReader = state.index
     micro_cache: MicroCache[bytes] = state.micro_cache
     # Taken before reading Redis: a change announced during the read makes this answer stale at once.
@@ -165,7 +167,7 @@ async def offers(request: Request) -> Response:
         return error_response(503, "offers are briefly unavailable, retry shortly", code="unavailable",
                               headers={"Retry-After": "1"})
 
-    base_url = settings.public_url or f"{request.url.scheme}://{request.url.netloc}"
+    base_url = settings.public_url or f"{request.scope['scheme']}://{host}"
     zones = functools.partial(state.zones.inside, reader)
     listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin)
     while short and answer.truncated and count < MAX_FETCH:
