@@ -42,4 +42,8 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000, wo
         server_header=False,
         # Keep-alive connections from a CDN must not hold a deploy's SIGTERM for long.
         timeout_graceful_shutdown=5,
+        # Outlast the idle timeout of the proxy in front (nginx keeps upstream connections 60 s): with
+        # uvicorn's default 5 s the server closes a connection just as the proxy reuses it, and that
+        # request fails (seen in the Locust smoke as "status 0").
+        timeout_keep_alive=75,
     )
