@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +118,9 @@ async def ingest_files(
             extra = await connect()
             await loader.add_connection(extra)
         async with loader.session():
-            await _read_and_load(report, loader, files, on_reject)
-            await loader.finish()
+            with _collector_paused():
+                await _read_and_load(report, loader, files, on_reject)
+                await loader.finish()
     except BaseException as exc:
         report.fatal = report.fatal or f"stopped after {report.rows_read} rows: {type(exc).__name__}: {exc}"
         report.seconds = time.perf_counter() - started
@@ -133,6 +135,23 @@ async def ingest_files(
     report.seconds = time.perf_counter() - started
     await _record_run(conn, report, run_id)
     return report
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while rows stream through.
+
+    The hot loop makes only acyclic objects (strings, tuples), freed by reference counting; yet every
+    few hundred of them the collector ran and walked the batches in flight, which cost more than a
+    tenth of the ingest's Python time. The few cycles asyncio makes meanwhile are collected after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 async def _read_and_load(
@@ -356,17 +375,24 @@ SELECT num, moved FROM changed UNION ALL SELECT num, moved FROM added
 
 
 class _Lane:
-    """One connection an offer batch's rows are upserted on."""
+    """One connection, and the share of every batch whose GTINs hash to it.
+
+    Lanes run on their own: a lane that finished its part of a batch takes its part of the next
+    one while the other lane is still busy, and patches the index itself, since the index keys are
+    per GTIN and a GTIN always falls in the same lane. Parts wait in a queue of one, so memory
+    stays constant.
+    """
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
         self.analyzed = False
+        self.parts: asyncio.Queue[list[tuple[Any, ...]] | None] = asyncio.Queue(maxsize=1)
+        self.worker: asyncio.Task[None] | None = None
 
 
 class _OfferLoader(_Loader):
     kind = "offers"
     parallel = True
-    _applying: asyncio.Task[None] | None = None
     lanes: list[_Lane]
     # retailer_id -> num; (retailer_id, store_id) -> (num, lat, lon): the index needs them for changed rows only,
     # and a dict lookup here is cheaper than a join per batch in PostgreSQL (the busier process).
@@ -404,41 +430,63 @@ class _OfferLoader(_Loader):
         from cache.index import index_writer_lock
 
         async with index_writer_lock(self.conn):
+            for lane in self.lanes:
+                lane.worker = asyncio.create_task(self._work(lane))
             try:
                 yield
             finally:
-                if self._applying is not None:
-                    if not self._applying.done():
-                        self._applying.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await self._applying
+                workers = [lane.worker for lane in self.lanes if lane.worker is not None]
+                for worker in workers:
+                    worker.cancel()
+                # A connection is free again only once its worker has stopped.
+                await asyncio.gather(*workers, return_exceptions=True)
 
     async def flush(self, records: list[tuple[Any, ...]]) -> None:
         lanes = self.lanes
         if len(lanes) == 1:
             parts = [records]
         else:
-            # Split by GTIN, so the two transactions never touch the same offer. Batches are flushed
-            # one after the other, so the rows of one key still reach PostgreSQL in feed order.
+            # Split by GTIN, so the two transactions never touch the same offer. A lane takes its
+            # parts in order, so the rows of one key still reach PostgreSQL in feed order.
             parts = [[] for _ in lanes]
             adds = [part.append for part in parts]
             count = len(lanes)
             for record in records:
                 adds[hash(record[3]) % count](record)
-        results = await asyncio.gather(
-            *(self._upsert(lane, part) for lane, part in zip(lanes, parts, strict=True) if part),
-            return_exceptions=True,
-        )
-        changes: list[OfferChange] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            changes += result
-        self.index_changes += len(changes)
-        # Batches reach Redis in order; at most one waits while the next batch is upserted.
-        previous, self._applying = self._applying, asyncio.create_task(self._apply(self._applying, changes))
-        if previous is not None:
-            await previous
+        for lane, part in zip(lanes, parts, strict=True):
+            if part:
+                await self._hand(lane, part)
+
+    async def _hand(self, lane: _Lane, part: list[tuple[Any, ...]] | None) -> None:
+        """Queue `part` for `lane`, or raise what stopped the lane's worker."""
+        worker = lane.worker
+        assert worker is not None
+        if not worker.done():
+            put = asyncio.ensure_future(lane.parts.put(part))
+            await asyncio.wait((put, worker), return_when=asyncio.FIRST_COMPLETED)
+            if put.done():
+                return
+            put.cancel()
+        worker.result()  # raises the worker's error
+        raise RuntimeError("offer lane stopped early")
+
+    async def _work(self, lane: _Lane) -> None:
+        """Upsert a lane's parts one after the other; each part's index write overlaps the next upsert."""
+        applying: asyncio.Task[None] | None = None
+        try:
+            while (part := await lane.parts.get()) is not None:
+                changes = await self._upsert(lane, part)
+                self.index_changes += len(changes)
+                previous, applying = applying, asyncio.create_task(self._apply(applying, changes))
+                if previous is not None:
+                    await previous
+            if applying is not None:
+                await applying
+        finally:
+            if applying is not None and not applying.done():
+                applying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await applying
 
     async def _upsert(self, lane: _Lane, records: list[tuple[Any, ...]]) -> list[OfferChange]:
         conn = lane.conn
@@ -451,7 +499,7 @@ class _OfferLoader(_Loader):
                 await conn.execute("ANALYZE nearcart_offers_in")
                 lane.analyzed = len(records) >= BATCH_ROWS // len(self.lanes)
             rows = await conn.fetch(_OFFER_UPSERT)
-            changes, written, expected = self._changes(rows)
+            changes, written, expected = self._changes(rows, records)
             if written != expected:
                 # Someone wrote offers without the index writer lock: the old values read are not
                 # what was replaced. Roll the batch back rather than patch the index wrongly.
@@ -459,26 +507,34 @@ class _OfferLoader(_Loader):
         self.loaded += written
         return changes
 
-    def _changes(self, rows: Sequence[asyncpg.Record]) -> tuple[list[OfferChange], int, int]:
-        """The index changes of one batch, how many offer rows it wrote, and how many it meant to write."""
+    def _changes(
+        self, rows: Sequence[asyncpg.Record], records: list[tuple[Any, ...]]
+    ) -> tuple[list[OfferChange], int, int]:
+        """The index changes of one batch, how many offer rows it wrote, and how many it meant to write.
+
+        PostgreSQL returns a changed row's staging `seq` and the values it replaced; the new values
+        are the batch's own record (the one the dedupe kept), so they are not decoded a second time.
+        """
         nums = self.retailer_nums
         places = self.store_places
         make = tuple.__new__
+        by_seq = {record[0]: record for record in records}
         changes: list[OfferChange] = []
+        append = changes.append
         written = expected = 0
-        for row in rows:
-            if row[0] is None:  # the count row
-                written, expected = row["written"], row["expected"]
+        for seq, old_cents, old_currency, old_quantity, old_modes, row_written, row_expected in rows:
+            if seq is None:  # the count row
+                written, expected = row_written, row_expected
                 continue
-            retailer_id, store_id, gtin = row[:3]
+            _, retailer_id, store_id, gtin, cents, currency, quantity, modes, _ = by_seq[seq]
             # tuple.__new__ skips the namedtuples' Python-level __new__ (a third of this loop's time).
-            old = None if row[7] is None else make(OfferState, row[7:11])
-            new = make(OfferState, row[3:7])
+            old = None if old_cents is None else make(OfferState, (old_cents, old_currency, old_quantity, old_modes))
+            new = make(OfferState, (cents, currency, quantity, modes))
             if store_id:
                 num, lat, lon = places[retailer_id, store_id]
-                changes.append(make(OfferChange, (gtin, nums[retailer_id], num, lat, lon, old, new)))
+                append(make(OfferChange, (gtin, nums[retailer_id], num, lat, lon, old, new)))
             else:
-                changes.append(make(OfferChange, (gtin, nums[retailer_id], None, None, None, old, new)))
+                append(make(OfferChange, (gtin, nums[retailer_id], None, None, None, old, new)))
         return changes, written, expected
 
     async def _apply(self, previous: asyncio.Task[None] | None, changes: list[OfferChange]) -> None:
@@ -489,8 +545,11 @@ class _OfferLoader(_Loader):
         await apply_offer_changes(self.redis, self.keys, changes)
 
     async def finish(self) -> None:
-        if self._applying is not None:
-            await self._applying
+        for lane in self.lanes:
+            await self._hand(lane, None)
+        for lane in self.lanes:
+            assert lane.worker is not None
+            await lane.worker
 
 
 # Per batch transaction. Feeds are re-sent daily and a lost batch is re-loaded by re-running the ingest
@@ -512,12 +571,12 @@ _OFFER_BATCH_SETTINGS = (
 # a re-sent feed writes nothing; the UPDATE's `updated_at <` still guards the order. Should the lock
 # ever be bypassed, a duplicate key fails the INSERT, and a row changed meanwhile is skipped by the
 # UPDATE and caught by the `written` = `expected` check: either way the batch rolls back.
-# The changes for the index come from `j`; rows out of stock before and after are left out (the index
-# never held them).
+# The changes for the index come from `j`: the kept row's seq and the values it replaced (the new ones are
+# in the batch's record already); rows out of stock before and after are left out (the index never held them).
 _OFFER_UPSERT = """
 WITH s AS (
     SELECT DISTINCT ON (retailer_id COLLATE "C", store_id COLLATE "C", gtin COLLATE "C")
-        retailer_id, store_id, gtin, price_cents, currency, quantity, modes,
+        seq, retailer_id, store_id, gtin, price_cents, currency, quantity, modes,
         timestamptz 'epoch' + updated_us * interval '1 microsecond' AS updated_at
     FROM nearcart_offers_in
     ORDER BY retailer_id COLLATE "C", store_id COLLATE "C", gtin COLLATE "C", updated_us DESC, seq
@@ -543,15 +602,14 @@ WITH s AS (
     WHERE j.o_updated_at < j.updated_at AND o.ctid = j.o_ctid AND o.updated_at < j.updated_at
     RETURNING 1
 )
-SELECT retailer_id, store_id, gtin, price_cents, currency::text, quantity, modes::int,
-    (o_price * 100)::bigint AS old_cents, o_currency::text, o_quantity, o_modes::int,
+SELECT seq, (o_price * 100)::bigint AS old_cents, o_currency::text, o_quantity, o_modes::int,
     NULL::bigint AS written, NULL::bigint AS expected
 FROM j
 WHERE (o_ctid IS NULL AND quantity > 0)
    OR (o_updated_at < updated_at AND (quantity > 0 OR o_quantity > 0)
        AND (o_price * 100, o_currency, o_quantity, o_modes) IS DISTINCT FROM (price_cents, currency, quantity, modes))
 UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+SELECT NULL, NULL, NULL, NULL, NULL,
     (SELECT count(*) FROM added) + (SELECT count(*) FROM updated),
     (SELECT count(*) FROM j WHERE o_ctid IS NULL OR o_updated_at < updated_at)
 """

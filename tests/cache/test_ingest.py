@@ -286,3 +286,23 @@ async def test_offers_upserted_over_two_connections_keep_the_newest_row_of_every
         assert store_offers(await near_paris(redis, keys, gtins[i].zfill(14))) == expected
     again = await ingest_files(db, redis, keys, "offers", [feed], connect=connect)
     assert (again.rows_loaded, again.index_changes) == (0, 0)
+
+
+async def test_a_failing_offer_upsert_stops_the_two_connection_ingest_with_its_error(
+    settings: Settings, db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ingest_module, "BATCH_ROWS", 4)
+    for kind, text in (("retailers", RETAILERS), ("stores", STORES)):
+        await ingest(db, redis, keys, kind, write(tmp_path, f"{kind}.csv", text))
+    # The server refuses the statement, as it would on a full disk: the run must end, not wait forever.
+    monkeypatch.setattr(ingest_module, "_OFFER_UPSERT", "SELECT 1 / 0")
+    feed = write(tmp_path, "offers.csv", OFFER_HEADER + "".join(OFFERS.splitlines(keepends=True)[1:]) * 5)
+
+    def connect() -> Any:
+        return asyncpg.connect(settings.database_url)
+
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await ingest_files(db, redis, keys, "offers", [feed], connect=connect)
+    assert await db.fetchval("SELECT status FROM feed_runs WHERE kind = 'offers'") == "failed"
+    assert await db.fetchval("SELECT count(*) FROM offers") == 0
