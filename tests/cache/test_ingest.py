@@ -297,6 +297,7 @@ async def test_a_failing_offer_upsert_stops_the_two_connection_ingest_with_its_e
         await ingest(db, redis, keys, kind, write(tmp_path, f"{kind}.csv", text))
     # The server refuses the statement, as it would on a full disk: the run must end, not wait forever.
     monkeypatch.setattr(ingest_module, "_OFFER_UPSERT", "SELECT 1 / 0")
+    monkeypatch.setattr(ingest_module, "_OFFER_UPSERT_UNIQUE", "SELECT 1 / 0")
     feed = write(tmp_path, "offers.csv", OFFER_HEADER + "".join(OFFERS.splitlines(keepends=True)[1:]) * 5)
 
     def connect() -> Any:
