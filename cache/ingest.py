@@ -524,7 +524,8 @@ class _OfferLoader(_Loader):
         nums = self.retailer_nums
         places = self.store_places
         make = tuple.__new__
-        by_seq = {record[0]: record for record in records}
+        # Only the count row when nothing changed (a re-sent feed): then no need to index the batch.
+        by_seq = {record[0]: record for record in records} if len(rows) > 1 else {}
         changes: list[OfferChange] = []
         append = changes.append
         written = expected = 0
