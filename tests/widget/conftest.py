@@ -5,28 +5,20 @@ through the retailers' ingest path, `nearcart serve` in a subprocess, a brand's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.server
-import os
-import socket
 import ssl
 import subprocess
-import sys
 import threading
-import time
-import urllib.request
-import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
 import pytest
 import redis.asyncio as aioredis
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
-from widget_site import GTIN, PAGES, ROOT, SHOPPER_IP, WIDGET, Site
+from widget_site import GTIN, PAGES, SHOPPER_IP, WIDGET, Site
 
 from cache import db as catalog_db
 from cache.index import build_index
@@ -34,6 +26,7 @@ from cache.ingest import ingest_files
 from cache.keys import Keys
 from edge_api.campaigns import store_campaign
 from edge_api.schemas import Campaign
+from loadtest.stack import free_port, scratch_settings, serve_nearcart
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -78,17 +71,6 @@ def run_async(coro: Coroutine[Any, Any, None]) -> None:
     thread.join()
     if errors:
         raise errors[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")
@@ -163,78 +145,22 @@ class _BrandPages(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def site(services: tuple[str, str], widget_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    redis_url, maintenance_url = services
-    name = f"nearcart_widget_{uuid.uuid4().hex[:10]}"
-    database_url = _with_database(maintenance_url, name)
-    prefix = f"ncw{uuid.uuid4().hex[:8]}:"
     api_port, brand_port = free_port(), free_port()
     api = f"http://127.0.0.1:{api_port}"
     # localhost vs 127.0.0.1: another origin for the browser, the same machine for us.
     brand = f"http://localhost:{brand_port}"
-
-    async def create_db() -> None:
-        conn = await asyncpg.connect(maintenance_url)
+    with scratch_settings(services, secret="widget-test-secret", widget_dir=str(widget_dist),
+                          trusted_proxies=("127.0.0.1/32",)) as settings:
+        run_async(_load_catalog(settings.database_url, settings.redis_url, Keys(settings.redis_prefix),
+                                tmp_path_factory.mktemp("feeds"), brand))
+        _BrandPages.api = api
+        brand_server = http.server.ThreadingHTTPServer(("127.0.0.1", brand_port), _BrandPages)
+        threading.Thread(target=brand_server.serve_forever, daemon=True).start()
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            with serve_nearcart(settings, port=api_port):
+                yield Site(api=api, brand=brand, campaign="e2e")
         finally:
-            await conn.close()
-
-    run_async(create_db())
-    run_async(_load_catalog(database_url, redis_url, Keys(prefix), tmp_path_factory.mktemp("feeds"), brand))
-
-    env = {
-        **os.environ,
-        "NEARCART_REDIS_URL": redis_url,
-        "NEARCART_DATABASE_URL": database_url,
-        "NEARCART_REDIS_PREFIX": prefix,
-        "NEARCART_SECRET": "widget-test-secret",
-        "NEARCART_WIDGET_DIR": str(widget_dist),
-        "NEARCART_TRUSTED_PROXIES": "127.0.0.1/32",
-        "NEARCART_LOG_LEVEL": "warning",
-    }
-    nearcart = str(Path(sys.executable).with_name("nearcart"))
-    server = subprocess.Popen([nearcart, "serve", "--port", str(api_port)], env=env, cwd=ROOT)
-    _BrandPages.api = api
-    brand_server = http.server.ThreadingHTTPServer(("127.0.0.1", brand_port), _BrandPages)
-    threading.Thread(target=brand_server.serve_forever, daemon=True).start()
-    try:
-        _wait_ready(api + "/healthz", server)
-        yield Site(api=api, brand=brand, campaign="e2e")
-    finally:
-        brand_server.shutdown()
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            # uvicorn waits for idle keep-alive connections (nginx's upstream pool) before it exits.
-            server.kill()
-            server.wait(timeout=10)
-
-        async def clean() -> None:
-            redis = aioredis.Redis.from_url(redis_url)
-            async for key in redis.scan_iter(match=prefix + "*", count=1000):
-                await redis.unlink(key)
-            await redis.aclose()
-            conn = await asyncpg.connect(maintenance_url)
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        run_async(clean())
-
-
-def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"nearcart serve exited with {server.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        time.sleep(0.1)  # polling a starting server, not waiting on the widget
-    raise RuntimeError(f"{url} did not answer within {timeout_s} s")
+            brand_server.shutdown()
 
 
 BASKET = "<!doctype html><html lang='fr'><title>Panier</title><h1>Votre panier</h1></html>"
