@@ -31,13 +31,14 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import redis.asyncio as aioredis
 import uvloop
 
 from cache import db as catalog_db
+from cache.db import with_database
+from cache.embedded import local_or_embedded
 from cache.index import build_index, live_version
 from cache.ingest import ingest_files, ingest_redis
 from cache.keys import Keys
@@ -207,8 +208,7 @@ async def bench(database_url: str, redis_url: str, offers: int, stores: int) -> 
     keys = Keys(prefix)
     admin = await asyncpg.connect(database_url)
     await admin.execute(f'CREATE DATABASE "{scratch}"')
-    parts = urlsplit(database_url)
-    scratch_url = urlunsplit((parts.scheme, parts.netloc, "/" + scratch, parts.query, parts.fragment))
+    scratch_url = with_database(database_url, scratch)
     redis = aioredis.Redis.from_url(redis_url)
     results: dict[str, Any] = {"offers": offers, "stores": stores, "load_before": os.getloadavg()[0]}
     try:
@@ -297,9 +297,11 @@ def main() -> None:
     from edge_api.settings import load_settings
 
     settings = load_settings()
-    database_url = settings.database_url or "postgresql://postgres@127.0.0.1:5432/postgres"
-    redis_url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    results = asyncio.run(bench(database_url, redis_url, args.offers, args.stores))
+    # The configured servers, else this machine's, else embedded ones (a machine with none).
+    with tempfile.TemporaryDirectory(prefix="nearcart-bench-services-") as tmp, local_or_embedded(
+        Path(tmp), settings.redis_url, settings.database_url
+    ) as (redis_url, database_url):
+        results = asyncio.run(bench(database_url, redis_url, args.offers, args.stores))
     print(json.dumps(results, indent=2) if args.json else table(results))
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any constant works; it only has to be the same for every `nearcart db migrate`.
 MIGRATION_LOCK = 0x6E6361_01
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, pointing at database `name`."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def migrations() -> list[tuple[int, str, str]]:

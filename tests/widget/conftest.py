@@ -21,12 +21,13 @@ from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwr
 from widget_site import GTIN, PAGES, SHOPPER_IP, WIDGET, Site
 
 from cache import db as catalog_db
+from cache.embedded import free_port
 from cache.index import build_index
 from cache.ingest import ingest_files
 from cache.keys import Keys
 from edge_api.campaigns import store_campaign
 from edge_api.schemas import Campaign
-from loadtest.stack import free_port, scratch_settings, serve_nearcart
+from loadtest.stack import scratch_settings, serve_nearcart
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 from widget_site import ROOT, Site
+
+from cache.embedded import free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
