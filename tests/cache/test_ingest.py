@@ -288,6 +288,29 @@ async def test_offers_upserted_over_two_connections_keep_the_newest_row_of_every
     assert (again.rows_loaded, again.index_changes) == (0, 0)
 
 
+async def test_every_offered_gtin_is_a_product_across_batches_and_connections(
+    settings: Settings, db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ingest_module, "BATCH_ROWS", 6)  # GTINs repeat across batches and lanes
+    monkeypatch.setattr(ingest_module, "_KNOWN_PRODUCTS", 5)  # and the loader forgets some of them
+    for kind, text in (("retailers", RETAILERS), ("stores", STORES)):
+        await ingest(db, redis, keys, kind, write(tmp_path, f"{kind}.csv", text))
+    gtins = [f"{body}{check_digit(body)}" for body in (f"376{i:09d}" for i in range(30))]
+    rows = [
+        f"{retailer},{store},{gtin},1.00,EUR,{i % 4},in_store,2024-06-01T08:00:00Z\n"
+        for retailer, store in (("shopco", "paris-1"), ("bigbox", "paris-9"))
+        for i, gtin in enumerate(gtins)
+    ]
+    feed = write(tmp_path, "offers.csv", OFFER_HEADER + "".join(rows))
+    report = await ingest_files(
+        db, redis, keys, "offers", [feed], connect=lambda: asyncpg.connect(settings.database_url)
+    )
+    assert (report.exit_code, report.rows_loaded) == (0, 60)
+    products = {row[0] for row in await db.fetch("SELECT gtin FROM products")}
+    assert products == {gtin.zfill(14) for gtin in gtins}
+
+
 async def test_a_failing_offer_upsert_stops_the_two_connection_ingest_with_its_error(
     settings: Settings, db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
