@@ -175,20 +175,33 @@ class IndexReader:
         return self.decode([], rows, 1)
 
     def decode(self, store_rows: list[list[bytes]], delivery_rows: dict[bytes, bytes], count: int) -> IndexAnswer:
-        stores_dir, retailers_dir = self.directory.stores, self.directory.retailers
+        stores_get, retailers_get = self.directory.stores.get, self.directory.retailers.get
         stores: list[StoreHit] = []
+        append = stores.append
         for member, distance in store_rows:
-            num, cents, currency, quantity, bits = parse_store_member(member)
-            store = stores_dir.get(num)
-            retailer = retailers_dir.get(store.retailer_num) if store else None
+            # Inlined `parse_store_member`: this loop runs for every store of every answer.
+            num, cents, currency, quantity, bits = member.split(b":")
+            store = stores_get(int(num))
+            retailer = retailers_get(store.retailer_num) if store else None
             if store is None or retailer is None:
                 continue  # the directory reload is still on its way
-            stores.append(StoreHit(store, retailer, float(distance), cents, currency, quantity, bits))
+            append(StoreHit(store, retailer, float(distance), int(cents), _text(currency), int(quantity), int(bits)))
         delivery: list[DeliveryHit] = []
         for field, value in delivery_rows.items():
-            retailer = retailers_dir.get(int(field))
+            retailer = retailers_get(int(field))
             if retailer is None:
                 continue
             d_cents, d_currency, d_quantity, d_bits = value.split(b":")
-            delivery.append(DeliveryHit(retailer, int(d_cents), d_currency.decode(), int(d_quantity), int(d_bits)))
+            delivery.append(DeliveryHit(retailer, int(d_cents), _text(d_currency), int(d_quantity), int(d_bits)))
         return IndexAnswer(stores, delivery, len(store_rows) >= count)
+
+
+_texts: dict[bytes, str] = {}
+
+
+def _text(code: bytes) -> str:
+    """A currency code as text, one string object per code (a handful exist)."""
+    found = _texts.get(code)
+    if found is None:
+        found = _texts[code] = code.decode()
+    return found

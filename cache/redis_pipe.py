@@ -28,14 +28,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class _Call:
-    """One caller's batch: its future resolves when all `count` replies have arrived."""
+    """One caller's batch: its future resolves when all `count` replies have arrived, or fails at `deadline`."""
 
-    __slots__ = ("future", "count", "replies")
+    __slots__ = ("future", "count", "replies", "deadline")
 
-    def __init__(self, future: asyncio.Future[list[Any]], count: int) -> None:
+    def __init__(self, future: asyncio.Future[list[Any]], count: int, deadline: float = 0.0) -> None:
         self.future = future
         self.count = count
         self.replies: list[Any] = []
+        self.deadline = deadline
 
 
 class _Protocol(asyncio.Protocol):
@@ -44,6 +45,29 @@ class _Protocol(asyncio.Protocol):
         self.waiting: collections.deque[_Call] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.on_lost = on_lost
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def watch(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Make sure calls up to `deadline` fail on time if Redis does not answer.
+
+        One timer per connection instead of one per call: calls are answered in order and
+        their deadlines grow in the same order, so the timer only needs to wake at the
+        oldest pending deadline (a per-call timeout costs more than the call's parsing).
+        """
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(deadline, self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeper = None
+        now = loop.time()
+        for call in self.waiting:
+            if call.future.done():
+                continue
+            if call.deadline > now:
+                self.watch(loop, call.deadline)
+                return
+            # Its replies, when they come, are still consumed in order (`data_received`).
+            call.future.set_exception(RedisTimeoutError("Redis did not answer in time"))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport does not inherit asyncio.Transport, but has the same methods.
@@ -69,6 +93,9 @@ class _Protocol(asyncio.Protocol):
             if not call.future.done():
                 call.future.set_exception(error)
         self.transport = None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         self.on_lost(self)
 
 
@@ -134,17 +161,17 @@ class RedisPipe:
         """Send `commands` (adjacent on the wire: one round trip) and return their replies."""
         protocol = await self._connection()
         loop = asyncio.get_running_loop()
-        call = _Call(loop.create_future(), len(commands))
+        deadline = loop.time() + self.timeout_s
+        call = _Call(loop.create_future(), len(commands), deadline)
         protocol.waiting.append(call)
-        self._buffer.extend(hiredis.pack_command(command) for command in commands)
+        protocol.watch(loop, deadline)
+        buffer = self._buffer
+        for command in commands:
+            buffer.append(hiredis.pack_command(command))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush, protocol)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                return _raise_errors(await call.future)
-        except TimeoutError as exc:
-            raise RedisTimeoutError(f"Redis did not answer within {self.timeout_s * 1000:.0f} ms") from exc
+        return _raise_errors(await call.future)
 
     def _flush(self, protocol: _Protocol) -> None:
         self._flush_scheduled = False

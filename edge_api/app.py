@@ -30,6 +30,7 @@ from edge_api.errors import error_response, server_error
 from edge_api.event_counts import aggregate_forever
 from edge_api.health import MetricsMiddleware
 from edge_api.micro_cache import MicroCache
+from edge_api.offer_json import OfferPieces
 from edge_api.offers import DeliveryZoneCache, OffersFront
 from edge_api.ratelimit import RateLimiter
 from edge_api.settings import Settings, load_settings
@@ -79,6 +80,7 @@ def make_lifespan(settings: Settings) -> Any:
             micro_cache=MicroCache(settings.micro_cache_entries),
             front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
+            offer_pieces=OfferPieces(),
         )
         # Everything loaded so far lives as long as the worker: take it out of the collector's full
         # scans, which otherwise pause the loop for tens of milliseconds under load.

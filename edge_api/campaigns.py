@@ -315,6 +315,24 @@ def _campaign_of(scope: Scope) -> str | None:
     return None
 
 
+async def origin_allowed(scope: Scope, origin: str) -> bool:
+    """Whether a browser at `origin` may read this answer (the campaign asked for lists it)."""
+    store: CampaignStore | None = scope.get("state", {}).get("campaigns")
+    try:
+        return store is not None and await store.origin_allowed(origin, _campaign_of(scope))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, msgspec.DecodeError):
+        return False
+
+
+def cors_headers(origin: str) -> list[tuple[bytes, bytes]]:
+    """What an allowed origin's answer carries."""
+    return [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-expose-headers", b"ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"),
+        (b"vary", b"Origin"),
+    ]
+
+
 class CampaignCORSMiddleware:
     """CORS per campaign: an origin is allowed when the campaign it asks for lists it in `allowed_origins`.
 
@@ -335,11 +353,7 @@ class CampaignCORSMiddleware:
         if not origin:
             await self.app(scope, receive, send)
             return
-        store: CampaignStore | None = scope.get("state", {}).get("campaigns")
-        try:
-            allowed = store is not None and await store.origin_allowed(origin, _campaign_of(scope))
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, msgspec.DecodeError):
-            allowed = False
+        allowed = await origin_allowed(scope, origin)
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
         if preflight:
             await self._preflight(allowed, origin, headers)(scope, receive, send)
@@ -350,16 +364,7 @@ class CampaignCORSMiddleware:
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                raw = list(message.get("headers", []))
-                raw.append((b"access-control-allow-origin", origin.encode("latin-1")))
-                raw.append(
-                    (
-                        b"access-control-expose-headers",
-                        b"ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset",
-                    )
-                )
-                raw.append((b"vary", b"Origin"))
-                message["headers"] = raw
+                message["headers"] = [*message.get("headers", []), *cors_headers(origin)]
             await send(message)
 
         await self.app(scope, receive, send_with_cors)

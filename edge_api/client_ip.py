@@ -10,6 +10,7 @@ import ipaddress
 from functools import lru_cache
 
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,11 +30,17 @@ def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
 
 def client_ip(conn: HTTPConnection, trusted_proxies: tuple[str, ...]) -> str:
     """The nearest address not belonging to a trusted proxy; "" when unknown."""
-    peer = conn.client.host if conn.client else ""
+    return client_ip_of(conn.scope, trusted_proxies)
+
+
+def client_ip_of(scope: Scope, trusted_proxies: tuple[str, ...]) -> str:
+    """`client_ip` straight from an ASGI scope (for endpoints that build no Request)."""
+    client = scope.get("client")
+    peer: str = client[0] if client else ""
     networks = _networks(trusted_proxies)
     if not networks or not _trusted(peer, networks):
         return peer
-    forwarded = conn.headers.get("x-forwarded-for", "")
+    forwarded: str = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"), "")
     # Walk from the right: each trusted hop vouches for the address before it; the first
     # untrusted one is the client (anything further left could be forged by it).
     for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):

@@ -13,23 +13,17 @@ import time
 
 import asyncpg
 import msgspec
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from edge_api.http_metrics import observe
 from edge_api.schemas import Health
 from edge_api.state import edge_state
 
-REQUESTS = Counter("nearcart_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
-LATENCY = Histogram(
-    "nearcart_http_request_duration_seconds",
-    "Time to answer, by route",
-    ["route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-)
 _encoder = msgspec.json.Encoder()
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -93,6 +87,4 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(route, scope["method"], str(status)).inc()
-            LATENCY.labels(route).observe(time.perf_counter() - start)
+            observe(getattr(scope.get("route"), "path", "unmatched"), scope["method"], status, start)

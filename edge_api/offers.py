@@ -6,11 +6,12 @@ Redis round trip), apply the campaign's rules, rank, sign the links, encode.
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import logging
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
 
 import asyncpg
 import msgspec
@@ -19,46 +20,37 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cache.directory import RetailerEntry
 from cache.gtin import GtinError, normalize_gtin
 from cache.index_reader import IndexAnswer, IndexReader, StoreHit
 from cache.keys import MODE_BITS
-from edge_api.client_ip import client_ip
+from edge_api.campaigns import cors_headers, origin_allowed
+from edge_api.client_ip import client_ip_of
 from edge_api.errors import bad_parameter, error_response, validation_error
+from edge_api.http_metrics import observe
 from edge_api.micro_cache import MicroCache
-from edge_api.schemas import (
-    Campaign,
-    Location,
-    Mode,
-    Offer,
-    OffersAnswer,
-    OffersQuery,
-    Price,
-    RetailerRef,
-    StoreRef,
-)
-from edge_api.tokens import ClickTarget, click_url, sign_click
+from edge_api.offer_json import OfferPieces, answer_json, link_json
+from edge_api.schemas import Campaign, Location, Mode, OffersQuery
+from edge_api.tokens import ClickTarget, sign_click
 from geo.place import Place
 from geo.postal import country_at, lookup_postal_code
 from geo.zones import DeliveryZones
 
-Availability = Literal["in_stock", "low_stock"]
-# At or below this many units an offer shows as "low_stock".
-LOW_STOCK_MAX = 3
+log = logging.getLogger("nearcart.offers")
 FRONT_HITS = Counter("nearcart_offers_front_hits_total", "Offers answers replayed whole from the front cache")
 MICRO_CACHE = Counter("nearcart_offers_micro_cache_total", "Offers answers from the micro-cache or not", ["result"])
-# Signed click tokens kept per worker (the secret is fixed for a worker's life).
+MICRO_CACHE_HITS, MICRO_CACHE_MISSES = MICRO_CACHE.labels("hit"), MICRO_CACHE.labels("miss")
+# Signed click links (JSON strings) kept per worker, by (base URL, secret, retailer, store, GTIN, campaign, minute).
 SIGNED_LINKS_KEPT = 50_000
-_signed: dict[tuple[str, ClickTarget], str] = {}
+_links: dict[tuple[str, str, str, str, str, str, int], bytes] = {}
 # Most store hits a query may read when filters keep asking for more.
 MAX_FETCH = 2000
 STORE_MODES: tuple[Mode, ...] = ("in_store", "click_collect")
 # Seconds a cached answer may still be served while Redis is unreachable.
 STALE_IF_ERROR_S = 30.0
-
-_encode = msgspec.json.Encoder().encode
+ROUTE = "/v1/offers"
 
 
 class DeliveryZoneCache:
@@ -94,59 +86,88 @@ class DeliveryZoneCache:
         return found
 
 
+class OffersResult(NamedTuple):
+    """An answer ready to send: status, raw headers, body."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def _from_response(response: Response) -> OffersResult:
+    return OffersResult(response.status_code, response.raw_headers, bytes(response.body))
+
+
+def _json_result(body: bytes) -> OffersResult:
+    # The headers Starlette's Response(body, media_type="application/json", no-store) would send.
+    return OffersResult(200, [(b"cache-control", b"no-store"), (b"content-length", str(len(body)).encode()),
+                              (b"content-type", b"application/json")], body)
+
+
 async def offers(request: Request) -> Response:
-    state = request.state
-    settings = state.settings
+    """The routed endpoint (HEAD, and GET when called without `OffersFront`)."""
+    result = await answer_offers(request.scope)
+    response = Response(result.body, status_code=result.status)
+    response.raw_headers = result.headers
+    return response
+
+
+async def answer_offers(scope: Scope) -> OffersResult:
+    """`/v1/offers` for one request scope (its state is the worker's `EdgeState` dict)."""
+    state = scope["state"]
+    settings = state["settings"]
+    params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
     try:
-        query = msgspec.convert(dict(request.query_params), OffersQuery, strict=False)
+        query = msgspec.convert(params, OffersQuery, strict=False)
     except msgspec.ValidationError as exc:
-        return validation_error(exc, root="query")
+        return _from_response(validation_error(exc, root="query"))
     try:
         gtin = normalize_gtin(query.gtin)
     except GtinError as exc:
-        return bad_parameter("gtin", str(exc))
+        return _from_response(bad_parameter("gtin", str(exc)))
     if (query.lat is None) != (query.lon is None):
-        return bad_parameter("lon" if query.lon is None else "lat", "lat and lon go together")
+        return _from_response(bad_parameter("lon" if query.lon is None else "lat", "lat and lon go together"))
     campaign: Campaign | None = None
     stored = None
     if query.campaign:
         try:
-            stored = await state.campaigns.get(query.campaign)
+            stored = await state["campaigns"].get(query.campaign)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
             # Answering without the brand's include/exclude rules would break its contract: say "later".
-            return error_response(503, "campaign rules are briefly unavailable, retry shortly", code="unavailable",
-                                  headers={"Retry-After": "1"})
+            return _from_response(error_response(503, "campaign rules are briefly unavailable, retry shortly",
+                                                 code="unavailable", headers={"Retry-After": "1"}))
         if stored is None:
-            return bad_parameter("campaign", f"no campaign {query.campaign!r}")
+            return _from_response(bad_parameter("campaign", f"no campaign {query.campaign!r}"))
         campaign = stored.campaign
 
-    location = locate(request, query, state)
+    location = locate(scope, query, state)
     if query.postal_code and location.source != "postal_code":
-        return bad_parameter("postal_code", f"unknown postal code {query.postal_code!r}")
+        return _from_response(bad_parameter("postal_code", f"unknown postal code {query.postal_code!r}"))
 
     radius_km = query.radius_km
-    if "radius_km" not in request.query_params and campaign is not None:
+    if "radius_km" not in params and campaign is not None:
         radius_km = campaign.radius_km
     modes = _modes(query, campaign)
-    # The Host header as sent: links in the answer point back at it (building request.url costs more).
-    host = request.headers.get("host", "")
+    # The Host header as sent: links in the answer point back at it.
+    host = _header(scope, b"host")
     cache_key = (gtin, location.lat, location.lon, location.country, radius_km, query.limit, modes,
                  query.campaign, stored.etag if stored else "", host)
-    reader: IndexReader = state.index
-    micro_cache: MicroCache[bytes] = state.micro_cache
+    reader: IndexReader = state["index"]
+    micro_cache: MicroCache[bytes] = state["micro_cache"]
     # Taken before reading Redis: a change announced during the read makes this answer stale at once.
     stamp = reader.stamp(gtin)
-    request.scope[ANSWER_STAMP] = (gtin, stamp)
+    scope[ANSWER_STAMP] = (gtin, stamp)
     cached = micro_cache.get(cache_key, stamp, max_age(settings, reader))
     if cached is not None:
-        MICRO_CACHE.labels("hit").inc()
-        return _json(cached)
-    MICRO_CACHE.labels("miss").inc()
+        MICRO_CACHE_HITS.inc()
+        return _json_result(cached)
+    MICRO_CACHE_MISSES.inc()
 
     # One store hit gives one or two offers; campaign retailer rules may drop some, so read more at once
     # rather than come back for them (a second round trip costs more than a longer reply).
     filtered = campaign is not None and bool(campaign.retailers.include or campaign.retailers.exclude)
     count = query.limit * 3 // 2 if filtered or not (modes & 3) == 3 else query.limit
+    # Redis calls time out by themselves (the pipe's and the client's socket timeouts).
     try:
         if not reader.ready:
             if reader.healthy:
@@ -154,45 +175,45 @@ async def offers(request: Request) -> Response:
             else:
                 raise RedisError("index unavailable")
         elif location.lat is None or location.lon is None or not (modes & 3):
-            answer = await asyncio.wait_for(reader.query_delivery(gtin), settings.redis_timeout_s * 2)
+            answer = await reader.query_delivery(gtin)
         else:
-            answer = await asyncio.wait_for(
-                reader.query(gtin, location.lat, location.lon, radius_km, count),
-                settings.redis_timeout_s * 2,
-            )
+            answer = await reader.query(gtin, location.lat, location.lon, radius_km, count)
     except (TimeoutError, RedisError, OSError):
         stale = micro_cache.get_stale(cache_key, STALE_IF_ERROR_S)
         if stale is not None:
-            return _json(stale)
-        return error_response(503, "offers are briefly unavailable, retry shortly", code="unavailable",
-                              headers={"Retry-After": "1"})
+            return _json_result(stale)
+        return _from_response(error_response(503, "offers are briefly unavailable, retry shortly",
+                                             code="unavailable", headers={"Retry-After": "1"}))
 
-    base_url = settings.public_url or f"{request.scope['scheme']}://{host}"
-    zones = functools.partial(state.zones.inside, reader)
-    listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin)
+    base_url = settings.public_url or f"{scope['scheme']}://{host}"
+    pieces: OfferPieces = state["offer_pieces"]
+    pieces.reset(reader.directory.version)
+    zones = functools.partial(state["zones"].inside, reader)
+    listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin, pieces)
     while short and answer.truncated and count < MAX_FETCH:
         # Filters (campaign retailers, modes) left too few of the nearest stores: look further out.
         count = min(count * 4, MAX_FETCH)
         try:
-            answer = await asyncio.wait_for(
-                reader.query(gtin, location.lat or 0.0, location.lon or 0.0, radius_km, count),
-                settings.redis_timeout_s * 2,
-            )
+            answer = await reader.query(gtin, location.lat or 0.0, location.lon or 0.0, radius_km, count)
         except (TimeoutError, RedisError, OSError):
             break  # the nearest part already found is still a right answer, only shorter
-        listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin)
-    body = _encode(OffersAnswer(gtin=gtin, location=location, offers=listed))
+        listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin,
+                             pieces)
+    body = answer_json(gtin, location, listed)
     micro_cache.put(cache_key, stamp, body)
-    return _json(body)
+    return _json_result(body)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def max_age(settings: Any, reader: IndexReader) -> float:
     """How long a cached answer may serve: long while changes are announced to us, short otherwise."""
     return float(settings.micro_cache_live_ttl_s if reader.changes_live else settings.micro_cache_ttl_s)
-
-
-def _json(body: bytes) -> Response:
-    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 def _modes(query: OffersQuery, campaign: Campaign | None) -> int:
@@ -207,31 +228,31 @@ def _modes(query: OffersQuery, campaign: Campaign | None) -> int:
     return bits
 
 
-def locate(request: Request, query: OffersQuery, state: Any) -> Location:
+def locate(scope: Scope, query: OffersQuery, state: dict[str, Any]) -> Location:
     """lat/lon given > postal code > client IP through GeoIP > nothing."""
     if query.lat is not None and query.lon is not None:
         # The country only decides who delivers there; the answer claims no finer place than asked.
         country = query.country.upper() if query.country else country_at(query.lat, query.lon)
         if country is None:
-            by_ip = _by_ip(request, state)
+            by_ip = _by_ip(scope, state)
             country = by_ip.country if by_ip else None
-            request.scope[IP_DEPENDENT] = True
+            scope[IP_DEPENDENT] = True
         return Location(lat=query.lat, lon=query.lon, source="query", country=country)
     if query.postal_code:
         place = lookup_postal_code(query.postal_code, (query.country or "FR").upper())
         if place is not None:
             return _location(place, "postal_code")
         return Location(source="none")
-    request.scope[IP_DEPENDENT] = True
-    place = _by_ip(request, state)
+    scope[IP_DEPENDENT] = True
+    place = _by_ip(scope, state)
     if place is not None:
         return _location(place, "ip")
     return Location(source="none")
 
 
-def _by_ip(request: Request, state: Any) -> Place | None:
-    geoip = state.geoip
-    return geoip.lookup(client_ip(request, state.settings.trusted_proxies)) if geoip is not None else None
+def _by_ip(scope: Scope, state: dict[str, Any]) -> Place | None:
+    geoip = state["geoip"]
+    return geoip.lookup(client_ip_of(scope, state["settings"].trusted_proxies)) if geoip is not None else None
 
 
 def _location(place: Place, source: str) -> Location:
@@ -242,11 +263,12 @@ def _location(place: Place, source: str) -> Location:
 def rank(
     answer: IndexAnswer, location: Location, limit: int, modes: int, campaign: Campaign | None,
     zones: Callable[[float, float], frozenset[str]], settings: Any, base_url: str, gtin: str,
-) -> tuple[list[Offer], bool]:
+    pieces: OfferPieces,
+) -> tuple[list[bytes], bool]:
     """Delivery offers first (at most half the list, cheapest first), then store offers nearest first.
 
     A campaign's `retailers.priority` pins its retailers ahead of the others within each group.
-    Offers are chosen first and built (and their links signed) only once kept. The flag says
+    Offers are chosen first and encoded (and their links signed) only once kept. The flag says
     whether the store hits ran out before the list was full: with a truncated answer, the
     caller must then ask Redis for more.
     """
@@ -257,22 +279,23 @@ def rank(
     # Minute granularity: links of one product near one place are signed once a minute, not per request.
     issued_at = int(time.time()) // 60 * 60
     pinned = len(priority)
+    secret = settings.secret
 
     def allowed(retailer: RetailerEntry) -> bool:
         rid = retailer.retailer_id
         return (not include or rid in include) and rid not in exclude
 
-    def link(retailer: RetailerEntry, store_id: str) -> str:
-        target = ClickTarget(retailer.retailer_id, store_id, gtin, campaign_id, issued_at)
-        key = (settings.secret, target)
-        token = _signed.get(key)
-        if token is None:
-            if len(_signed) >= SIGNED_LINKS_KEPT:
-                _signed.clear()
-            token = _signed[key] = sign_click(settings, target)
-        return click_url(base_url, token)
+    def link(retailer: RetailerEntry, store_id: str) -> bytes:
+        key = (base_url, secret, retailer.retailer_id, store_id, gtin, campaign_id, issued_at)
+        url = _links.get(key)
+        if url is None:
+            if len(_links) >= SIGNED_LINKS_KEPT:
+                _links.clear()
+            target = ClickTarget(retailer.retailer_id, store_id, gtin, campaign_id, issued_at)
+            url = _links[key] = link_json(base_url, sign_click(settings, target))
+        return url
 
-    listed: list[Offer] = []
+    listed: list[bytes] = []
     if modes & MODE_BITS["delivery"] and answer.delivery:
         inside: frozenset[str] = frozenset()
         if location.lat is not None and location.lon is not None and any(h.retailer.delivery_zones
@@ -283,9 +306,7 @@ def rank(
         ]
         online.sort(key=lambda hit: (priority.get(hit.retailer.retailer_id, pinned), hit.price_cents))
         listed = [
-            Offer(retailer=_retailer_ref(hit.retailer), mode="delivery", store=None,
-                  price=_price(hit.price_cents, hit.currency), availability=_availability(hit.quantity),
-                  url=link(hit.retailer, ""))
+            pieces.delivery_offer(hit.retailer, hit.price_cents, hit.currency, hit.quantity, link(hit.retailer, ""))
             for hit in online[: max(1, limit // 2)]
         ]
 
@@ -301,19 +322,13 @@ def rank(
         if not priority and len(candidates) >= wanted:
             break  # without pinned retailers Redis' nearest-first order is final
     candidates.sort(key=lambda c: (c[0], c[1]))
-    refs: dict[int, tuple[StoreRef, str]] = {}
+    urls: dict[int, bytes] = {}
     for _, position, hit, mode in candidates[:wanted]:
-        if position not in refs:
-            store = hit.store
-            refs[position] = (
-                StoreRef(id=store.store_id, name=store.name, address=store.address, postal_code=store.postal_code,
-                         city=store.city, lat=store.lat, lon=store.lon, distance_km=round(hit.distance_km, 3)),
-                link(hit.retailer, store.store_id),
-            )
-        ref, url = refs[position]
-        listed.append(Offer(retailer=_retailer_ref(hit.retailer), mode=mode, store=ref,
-                            price=_price(hit.price_cents, hit.currency), availability=_availability(hit.quantity),
-                            url=url))
+        url = urls.get(position)
+        if url is None:
+            url = urls[position] = link(hit.retailer, hit.store.store_id)
+        listed.append(pieces.store_offer(hit.retailer, mode, hit.store, hit.distance_km, hit.price_cents,
+                                         hit.currency, hit.quantity, url))
     return listed, len(candidates) < wanted
 
 
@@ -322,24 +337,6 @@ def _delivers(retailer: RetailerEntry, location: Location, inside_zones: frozens
         return retailer.retailer_id in inside_zones
     # Nothing tells the shopper's country: show online offers rather than hide them all.
     return location.country is None or location.country in retailer.delivery_countries
-
-
-def _retailer_ref(retailer: RetailerEntry) -> RetailerRef:
-    return _ref(retailer.retailer_id, retailer.name, retailer.logo_url)
-
-
-@functools.lru_cache(maxsize=4096)
-def _ref(retailer_id: str, name: str, logo_url: str) -> RetailerRef:
-    return RetailerRef(id=retailer_id, name=name, logo_url=logo_url)
-
-
-@functools.lru_cache(maxsize=8192)
-def _price(cents: int, currency: str) -> Price:
-    return Price(amount=f"{cents // 100}.{cents % 100:02d}", currency=currency)
-
-
-def _availability(quantity: int) -> Availability:
-    return "low_stock" if quantity <= LOW_STOCK_MAX else "in_stock"
 
 
 # Set in the request scope when the answer depends on the client's IP (so the front must not share it).
@@ -353,15 +350,20 @@ FrontEntry = tuple[str, tuple[tuple[bytes, bytes], ...], bytes]
 
 
 class OffersFront:
-    """Serves a repeated `/v1/offers` request from a cache before routing, middleware or parsing.
+    """Answers `GET /v1/offers` before routing: from a cache of whole answers, else directly.
 
     A campaign launch sends many shoppers to one product from the same postal codes and the
     same rounded positions; they send byte-identical query strings. The whole answer (status,
-    headers set by the CORS and other middleware, body) is kept under
-    the raw query string, Host and Origin, stamped like the micro-cache with the data it came
-    from (so a stock change announced for its GTIN retires it at once). Answers that depend on
-    the client's IP (no position given) are never kept here. A campaign's new rules reach these
-    answers within `micro_cache_live_ttl_s` (the front does not parse the query to see them).
+    headers, body) is kept under the raw query string, Host and Origin, stamped like the
+    micro-cache with the data it came from (so a stock change announced for its GTIN retires
+    it at once). Answers that depend on the client's IP (no position given) are never kept
+    here. A campaign's new rules reach these answers within `micro_cache_live_ttl_s` (the
+    front does not parse the query to see them).
+
+    A request the cache cannot answer is answered here too (`answer_offers`), with what the
+    middleware stack would add (per-campaign CORS headers, request metrics, a JSON 500 for
+    a bug) but without its layers: on this route they cost more than the answer itself.
+    Other methods and paths go down the stack as usual.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -369,7 +371,7 @@ class OffersFront:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state")
-        if scope["type"] != "http" or scope["path"] != "/v1/offers" or scope["method"] != "GET" or not state:
+        if scope["type"] != "http" or scope["path"] != ROUTE or scope["method"] != "GET" or not state:
             await self.app(scope, receive, send)
             return
         front: MicroCache[FrontEntry] = state["front_cache"]
@@ -388,20 +390,22 @@ class OffersFront:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        start: Message = {}
-
-        async def keep(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-            elif (message["type"] == "http.response.body" and start.get("status") == 200
-                  and not message.get("more_body") and not scope.get(IP_DEPENDENT) and ANSWER_STAMP in scope):
-                # Tuples of bytes: the collector stops tracking them, thousands of cached answers cost it nothing.
-                gtin, stamp = scope[ANSWER_STAMP]
-                front.put(key, stamp, (gtin, tuple((k, v) for k, v in start["headers"]), message["body"]))
-            await send(message)
-
-        await self.app(scope, receive, keep)
+        started = time.perf_counter()
+        try:
+            status, raw_headers, body = await answer_offers(scope)
+        except Exception:
+            log.exception("offers answer failed")
+            status, raw_headers, body = _from_response(error_response(500, "internal error"))
+        if origin and await origin_allowed(scope, origin.decode("latin-1")):
+            raw_headers = [*raw_headers, *cors_headers(origin.decode("latin-1"))]
+        # Tuples of bytes: the collector stops tracking them, thousands of cached answers cost it nothing.
+        headers = tuple(raw_headers)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        observe(ROUTE, "GET", status, started)
+        if status == 200 and not scope.get(IP_DEPENDENT) and ANSWER_STAMP in scope:
+            gtin, stamp = scope[ANSWER_STAMP]
+            front.put(key, stamp, (gtin, headers, body))
 
 
 routes: list[BaseRoute] = [Route("/v1/offers", offers, methods=["GET"], name="offers")]

@@ -17,6 +17,7 @@ from cache.index_reader import IndexReader
 from cache.keys import Keys
 from edge_api.campaigns import CampaignStore
 from edge_api.micro_cache import MicroCache
+from edge_api.offer_json import OfferPieces
 from edge_api.offers import DeliveryZoneCache, FrontEntry
 from edge_api.ratelimit import RateLimiter
 from edge_api.settings import Settings
@@ -38,6 +39,8 @@ class EdgeState:
     # Whole answers to byte-identical requests (edge_api.offers.OffersFront).
     front_cache: MicroCache[FrontEntry]
     zones: DeliveryZoneCache
+    # Encoded stores and retailers of offers answers (edge_api.offer_json).
+    offer_pieces: OfferPieces
 
     def as_lifespan_state(self) -> dict[str, Any]:
         """The dict the lifespan yields: each object by name, and this whole typed object as `edge`."""

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 import uvloop
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from cache.embedded import start_redis
 from cache.keys import Keys
@@ -71,3 +72,30 @@ async def test_pipe_fails_fast_while_redis_is_down_and_recovers_when_it_is_back(
 def _url(redis: aioredis.Redis) -> str:
     kwargs = redis.connection_pool.connection_kwargs
     return f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+
+async def test_calls_to_a_redis_that_never_answers_fail_at_their_own_deadline() -> None:
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1 << 20)  # reads the commands, never answers
+        await asyncio.sleep(10)
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pipe = RedisPipe(f"redis://127.0.0.1:{port}/0", timeout_s=0.1)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        first = asyncio.ensure_future(pipe.execute(("PING",)))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(pipe.execute(("PING",)))
+        done_at = {}
+        for name, call in (("first", first), ("second", second)):
+            with pytest.raises(RedisTimeoutError):
+                await call
+            done_at[name] = loop.time() - started
+        # Each call waits its own timeout (the second began 50 ms later), and then fails rather than hang.
+        assert 0.09 <= done_at["first"] < 1.0
+        assert 0.14 <= done_at["second"] < 1.0
+    finally:
+        pipe.close()
+        server.close()

@@ -1,0 +1,56 @@
+"""Answers assembled from pre-encoded pieces are byte for byte what the schema's encoder gives."""
+
+from __future__ import annotations
+
+import msgspec
+
+from cache.directory import RetailerEntry, StoreEntry
+from edge_api.offer_json import OfferPieces, answer_json, link_json
+from edge_api.schemas import Location, Offer, OffersAnswer, Price, RetailerRef, StoreRef
+from edge_api.tokens import click_url
+
+AWKWARD = 'Chez "Zoé" \\ Ünïcødé 🛒 </script>'
+
+
+def test_assembled_answer_equals_the_encoded_schema_even_with_characters_that_need_escaping() -> None:
+    retailer = RetailerEntry(1, "r-1", AWKWARD, "https://cdn.example/logo.png?a=1&b=\"2\"",
+                             "https://shop.example/{gtin}", ("FR",))
+    store = StoreEntry(7, 1, 's"7', AWKWARD, "1 rue d'Ici\n2e étage", "75001", "Paris", "FR", 48.8566, 2.3522)
+    base = 'http://host.example:8000"/'
+    pieces = OfferPieces()
+    pieces.reset(3)
+    parts = [
+        pieces.delivery_offer(retailer, 1299, "EUR", 2, link_json(base, "tok.en1")),
+        pieces.store_offer(retailer, "in_store", store, 1.23456, 5, "EUR", 40, link_json(base, "tok.en2")),
+        pieces.store_offer(retailer, "click_collect", store, 0.0, 100000, "CHF", 4, link_json(base, "tok.en2")),
+    ]
+    location = Location(lat=48.85, lon=2.35, source="query", country="FR")
+    body = answer_json("03017620422003", location, parts)
+
+    ref = RetailerRef(id="r-1", name=AWKWARD, logo_url=retailer.logo_url)
+
+    def store_ref(distance: float) -> StoreRef:
+        return StoreRef(id='s"7', name=AWKWARD, address=store.address, postal_code="75001", city="Paris",
+                        lat=48.8566, lon=2.3522, distance_km=distance)
+
+    expected = OffersAnswer(gtin="03017620422003", location=location, offers=[
+        Offer(retailer=ref, mode="delivery", store=None, price=Price(amount="12.99", currency="EUR"),
+              availability="low_stock", url=click_url(base, "tok.en1")),
+        Offer(retailer=ref, mode="in_store", store=store_ref(1.235), price=Price(amount="0.05", currency="EUR"),
+              availability="in_stock", url=click_url(base, "tok.en2")),
+        Offer(retailer=ref, mode="click_collect", store=store_ref(0.0),
+              price=Price(amount="1000.00", currency="CHF"), availability="in_stock", url=click_url(base, "tok.en2")),
+    ])
+    assert body == msgspec.json.encode(expected)
+    assert msgspec.json.decode(body, type=OffersAnswer) == expected
+
+
+def test_pieces_of_an_older_directory_are_not_reused() -> None:
+    pieces = OfferPieces()
+    pieces.reset(1)
+    old = StoreEntry(7, 1, "s7", "Old name", "a", "75001", "Paris", "FR", 48.0, 2.0)
+    new = StoreEntry(7, 1, "s7", "New name", "a", "75001", "Paris", "FR", 48.0, 2.0)
+    retailer = RetailerEntry(1, "r-1", "R", "", "https://shop.example/{gtin}", ())
+    assert b"Old name" in pieces.store_offer(retailer, "in_store", old, 1.0, 100, "EUR", 9, b'"u"')
+    pieces.reset(2)
+    assert b"New name" in pieces.store_offer(retailer, "in_store", new, 1.0, 100, "EUR", 9, b'"u"')
