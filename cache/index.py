@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
@@ -28,8 +29,11 @@ from cache.keys import Keys, delivery_value, store_member
 WRITER_LOCK = 0x6E6361_02
 _BATCH = 10_000
 _ANNOUNCED_PER_MESSAGE = 2_000
+# All the replies to one write of index commands (up to _BATCH of them), normally a few ms.
+_REPLIES_TIMEOUT_S = 30.0
 
 __all__ = [
+    "OfferWrites",
     "apply_offer_changes",
     "build_index",
     "index_writer_lock",
@@ -55,51 +59,103 @@ async def live_version(redis: aioredis.Redis, keys: Keys) -> int | None:
 
 
 async def apply_offer_changes(redis: aioredis.Redis, keys: Keys, changes: Sequence[OfferChange]) -> None:
-    """Bring the live index in line with changed offers; nothing to do before the first build.
+    """Bring the live index in line with changed offers; nothing to do before the first build."""
+    writes = OfferWrites()
+    for change in changes:
+        if change.store_num is None:
+            writes.delivery_offer(change.gtin, change.retailer_num, change.new)
+        else:
+            assert change.lon is not None and change.lat is not None
+            writes.store_offer(change.gtin, change.store_num, change.lon, change.lat, change.old, change.new)
+    await writes.apply(redis, keys)
+
+
+# (price cents, currency, quantity, mode bits), as in OfferState
+Offer = tuple[int, str, int, int]
+
+
+class OfferWrites:
+    """One batch of changed offers as index writes, grouped per GTIN.
 
     Commands are grouped per key (one ZREM, GEOADD, HDEL and HSET each): an offer appears once
     per batch, so removals then additions per key are equivalent to the per-offer order, and a
-    million changes cost a few thousand commands instead of a million.
+    million changes cost a few thousand commands instead of a million. Ingest fills it straight
+    from the rows PostgreSQL returns, without an OfferChange per row.
     """
-    version = await live_version(redis, keys)
-    if version is None or not changes:
-        return
-    removed: dict[str, list[str]] = defaultdict(list)
-    added: dict[str, list[object]] = defaultdict(list)
-    deleted: dict[str, list[int]] = defaultdict(list)
-    stored: dict[str, list[object]] = defaultdict(list)
-    for change in changes:
-        new = change.new
-        if change.store_num is None:
-            key = keys.delivery_offers(version, change.gtin)
-            if new.quantity > 0:
-                stored[key] += (
-                    change.retailer_num, delivery_value(new.price_cents, new.currency, new.quantity, new.mode_bits)
-                )
-            else:
-                deleted[key].append(change.retailer_num)
+
+    __slots__ = ("removed", "added", "deleted", "stored", "gtins")
+
+    def __init__(self) -> None:
+        self.removed: defaultdict[str, list[str]] = defaultdict(list)
+        self.added: defaultdict[str, list[object]] = defaultdict(list)
+        self.deleted: defaultdict[str, list[int]] = defaultdict(list)
+        self.stored: defaultdict[str, list[object]] = defaultdict(list)
+        self.gtins: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.gtins)
+
+    def store_offer(
+        self, gtin: str, store_num: int, lon: float | str, lat: float | str, old: Offer | None, new: Offer
+    ) -> None:
+        """A store offer changed. Coordinates may come as text, exactly as the float would be sent:
+        a store's offers repeat its coordinates, so the caller formats them once per store."""
+        self.gtins.add(gtin)
+        member = store_member(store_num, *new)
+        if old is not None:
+            old_member = store_member(store_num, *old)
+            if old_member != member or new[2] <= 0:
+                self.removed[gtin].append(old_member)
+        if new[2] > 0:
+            self.added[gtin] += (lon, lat, member)
+
+    def delivery_offer(self, gtin: str, retailer_num: int, new: Offer) -> None:
+        self.gtins.add(gtin)
+        if new[2] > 0:
+            self.stored[gtin] += (retailer_num, delivery_value(*new))
         else:
-            key = keys.store_offers(version, change.gtin)
-            member = store_member(change.store_num, new.price_cents, new.currency, new.quantity, new.mode_bits)
-            old = change.old
-            if old is not None:
-                old_member = store_member(change.store_num, old.price_cents, old.currency, old.quantity, old.mode_bits)
-                if old_member != member or new.quantity <= 0:
-                    removed[key].append(old_member)
-            if new.quantity > 0:
-                added[key] += (change.lon, change.lat, member)
-    pipe = redis.pipeline(transaction=False)
-    pending = 0
-    for command, groups in (("ZREM", removed), ("GEOADD", added), ("HDEL", deleted), ("HSET", stored)):
-        for key, args in groups.items():
-            pipe.execute_command(command, key, *args)
-            pending += 1
-            if pending >= _BATCH:
-                await pipe.execute()
-                pending = 0
-    if pending:
-        await pipe.execute()
-    await announce_changes(redis, keys, {change.gtin for change in changes})
+            self.deleted[gtin].append(retailer_num)
+
+    async def apply(self, redis: aioredis.Redis, keys: Keys) -> None:
+        """Write the batch to the live index and announce its GTINs; nothing to do before the first build."""
+        version = await live_version(redis, keys)
+        if version is None or not self.gtins:
+            return
+        commands: list[tuple[object, ...]] = []
+        for command, groups, key_of in (
+            ("ZREM", self.removed, keys.store_offers), ("GEOADD", self.added, keys.store_offers),
+            ("HDEL", self.deleted, keys.delivery_offers), ("HSET", self.stored, keys.delivery_offers),
+        ):
+            for gtin, args in groups.items():
+                commands.append((command, key_of(version, gtin), *args))
+                if len(commands) >= _BATCH:
+                    await _send(redis, commands)
+                    commands = []
+        if commands:
+            await _send(redis, commands)
+        await announce_changes(redis, keys, self.gtins)
+
+
+async def _send(redis: aioredis.Redis, commands: list[tuple[object, ...]]) -> None:
+    """Send `commands` in one write on one pooled connection, read their replies, raise the first error.
+
+    A redis-py pipeline reads each reply through several layers and under its own timeout: for the
+    thousands of commands of an ingest batch that cost more CPU than building them. One timeout covers
+    all the replies here. Any error leaves replies unread, so the connection is dropped, not reused.
+    """
+    pool = redis.connection_pool
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        await connection.send_packed_command(connection.pack_commands(commands))
+        async with asyncio.timeout(_REPLIES_TIMEOUT_S):
+            for _ in commands:
+                # A reply that is an error raises ResponseError here.
+                await connection.read_response(timeout=math.inf)
+    except BaseException:
+        await connection.disconnect()
+        raise
+    finally:
+        await pool.release(connection)
 
 
 async def announce_changes(redis: aioredis.Redis, keys: Keys, gtins: set[str]) -> None:

@@ -29,7 +29,7 @@ from redis.connection import HiredisRespSerializer
 from redis.exceptions import RedisError
 
 from cache.feeds import KINDS, FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
-from cache.index_types import OfferChange, OfferState
+from cache.index import OfferWrites
 from cache.keys import Keys
 from edge_api.settings import Settings
 
@@ -402,10 +402,12 @@ class _OfferLoader(_Loader):
     kind = "offers"
     parallel = True
     lanes: list[_Lane]
-    # retailer_id -> num; (retailer_id, store_id) -> (num, lat, lon): the index needs them for changed rows only,
+    # retailer_id -> num; (retailer_id, store_id) -> (num, lon, lat): the index needs them for changed rows only,
     # and a dict lookup here is cheaper than a join per batch in PostgreSQL (the busier process).
+    # Coordinates are kept as the text Redis is sent (repr, exact): formatting two floats per
+    # changed offer cost more than the rest of its GEOADD.
     retailer_nums: dict[str, int]
-    store_places: dict[tuple[str, str], tuple[int, float, float]]
+    store_places: dict[tuple[str, str], tuple[int, str, str]]
     # GTINs already in the products table: a feed repeats a few thousand GTINs over millions of rows,
     # and asking PostgreSQL to insert each batch's distinct GTINs cost a sort and a conflict per GTIN.
     products: set[str]
@@ -419,7 +421,7 @@ class _OfferLoader(_Loader):
         async with conn.transaction():
             async for row in conn.cursor("SELECT retailer_id, store_id, num, lat, lon FROM stores", prefetch=10_000):
                 stores.setdefault(row[0], set()).add(row[1])
-                places[row[0], row[1]] = (row[2], row[3], row[4])
+                places[row[0], row[1]] = (row[2], repr(row[4]), repr(row[3]))
         loader.validate = offer_validator(loader.retailer_nums, stores)
         loader.products = set()
         loader.lanes = []
@@ -497,9 +499,8 @@ class _OfferLoader(_Loader):
         applying: asyncio.Task[None] | None = None
         try:
             while (item := await lane.parts.get()) is not None:
-                changes = await self._upsert(lane, *item)
-                self.index_changes += len(changes)
-                previous, applying = applying, asyncio.create_task(self._apply(applying, changes))
+                writes = await self._upsert(lane, *item)
+                previous, applying = applying, asyncio.create_task(self._apply(applying, writes))
                 if previous is not None:
                     await previous
             if applying is not None:
@@ -512,7 +513,7 @@ class _OfferLoader(_Loader):
 
     async def _upsert(
         self, lane: _Lane, records: list[tuple[Any, ...]], unique: bool, products: list[str]
-    ) -> list[OfferChange]:
+    ) -> OfferWrites:
         conn = lane.conn
         async with conn.transaction():
             await conn.execute(_OFFER_BATCH_SETTINGS)
@@ -527,54 +528,52 @@ class _OfferLoader(_Loader):
                 await conn.execute("ANALYZE nearcart_offers_in")
                 lane.analyzed = len(records) >= BATCH_ROWS // (2 * len(self.lanes))
             rows = await conn.fetch(_OFFER_UPSERT_UNIQUE if unique else _OFFER_UPSERT)
-            changes, written, expected = self._changes(rows, records)
+            writes, changed, written, expected = self._changes(rows, records)
             if written != expected:
                 # Someone wrote offers without the index writer lock: the old values read are not
                 # what was replaced. Roll the batch back rather than patch the index wrongly.
                 raise RuntimeError(f"offers changed during the ingest ({written} rows written, {expected} expected)")
         self.loaded += written
+        self.index_changes += changed
         if len(self.products) + len(products) > _KNOWN_PRODUCTS:
             self.products.clear()
         self.products.update(products)
-        return changes
+        return writes
 
     def _changes(
         self, rows: Sequence[asyncpg.Record], records: list[tuple[Any, ...]]
-    ) -> tuple[list[OfferChange], int, int]:
-        """The index changes of one batch, how many offer rows it wrote, and how many it meant to write.
+    ) -> tuple[OfferWrites, int, int, int]:
+        """The index writes of one batch, how many offers changed, how many offer rows it wrote,
+        and how many it meant to write.
 
         PostgreSQL returns a changed row's staging `seq` and the values it replaced; the new values
         are the batch's own record (the one the dedupe kept), so they are not decoded a second time.
         """
         nums = self.retailer_nums
         places = self.store_places
-        make = tuple.__new__
+        writes = OfferWrites()
+        store_offer, delivery_offer = writes.store_offer, writes.delivery_offer
         # Only the count row when nothing changed (a re-sent feed): then no need to index the batch.
         by_seq = {record[0]: record for record in records} if len(rows) > 1 else {}
-        changes: list[OfferChange] = []
-        append = changes.append
         written = expected = 0
         for seq, old_cents, old_currency, old_quantity, old_modes, row_written, row_expected in rows:
             if seq is None:  # the count row
                 written, expected = row_written, row_expected
                 continue
-            _, retailer_id, store_id, gtin, cents, currency, quantity, modes, _ = by_seq[seq]
-            # tuple.__new__ skips the namedtuples' Python-level __new__ (a third of this loop's time).
-            old = None if old_cents is None else make(OfferState, (old_cents, old_currency, old_quantity, old_modes))
-            new = make(OfferState, (cents, currency, quantity, modes))
+            record = by_seq[seq]
+            store_id = record[2]
             if store_id:
-                num, lat, lon = places[retailer_id, store_id]
-                append(make(OfferChange, (gtin, nums[retailer_id], num, lat, lon, old, new)))
+                num, lon, lat = places[record[1], store_id]
+                old = None if old_cents is None else (old_cents, old_currency, old_quantity, old_modes)
+                store_offer(record[3], num, lon, lat, old, record[4:8])
             else:
-                append(make(OfferChange, (gtin, nums[retailer_id], None, None, None, old, new)))
-        return changes, written, expected
+                delivery_offer(record[3], nums[record[1]], record[4:8])
+        return writes, len(rows) - 1, written, expected
 
-    async def _apply(self, previous: asyncio.Task[None] | None, changes: list[OfferChange]) -> None:
-        from cache.index import apply_offer_changes
-
+    async def _apply(self, previous: asyncio.Task[None] | None, writes: OfferWrites) -> None:
         if previous is not None:
             await previous
-        await apply_offer_changes(self.redis, self.keys, changes)
+        await writes.apply(self.redis, self.keys)
 
     async def finish(self) -> None:
         for lane in self.lanes:

@@ -4,7 +4,9 @@ import asyncio
 import random
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from cache.index import apply_offer_changes, build_index, live_version
 from cache.index_reader import IndexReader
@@ -89,6 +91,27 @@ async def test_out_of_stock_change_removes_the_store_and_restock_brings_it_back(
     back = before._replace(quantity=4, price_cents=offer.price_cents + 100)
     await apply_offer_changes(redis, keys, [change(gone, back)])
     assert await offered() == [offer.price_cents + 100]
+
+
+async def test_an_index_write_refused_by_redis_raises_and_the_next_write_goes_through(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys
+) -> None:
+    catalog = await write_random_catalog(db, seed=5, stores=30, gtins=2)
+    version = await build_index(db, redis, keys, grace_s=0)
+    offer = next(o for o in catalog.offers if o.store_id and o.quantity > 0)
+    store = next(s for s in catalog.stores if s.store_id == offer.store_id)
+    retailer_num = await db.fetchval("SELECT num FROM retailers WHERE retailer_id = $1", offer.retailer_id)
+    store_num = await db.fetchval("SELECT num FROM stores WHERE store_id = $1", offer.store_id)
+    key = keys.store_offers(version, offer.gtin)
+    await redis.unlink(key)
+    await redis.set(key, "not a geo set")  # GEOADD fails with WRONGTYPE
+    new = OfferState(offer.price_cents, "EUR", 7, offer.mode_bits)
+    change = OfferChange(offer.gtin, retailer_num, store_num, store.lat, store.lon, None, new)
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await apply_offer_changes(redis, keys, [change])
+    await redis.unlink(key)
+    await apply_offer_changes(redis, keys, [change])
+    assert await redis.zcard(key) == 1
 
 
 async def test_rebuild_while_queries_run_never_shows_an_empty_or_partial_index(
