@@ -386,16 +386,21 @@ class _Lane:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
         self.analyzed = False
+        # Whether a batch of this run repeated an offer key: later ones are deduped at once.
+        self.repeats = False
         self.parts: asyncio.Queue[_Part | None] = asyncio.Queue(maxsize=1)
         self.worker: asyncio.Task[None] | None = None
 
 
-# A lane's share of a batch: its rows, whether no key repeats in them, and their GTINs that may be
-# missing from the products table.
-_Part = tuple[list[tuple[Any, ...]], bool, list[str]]
+# A lane's share of a batch: its rows, and their GTINs that may be missing from the products table.
+_Part = tuple[list[tuple[Any, ...]], list[str]]
 # GTINs the loader knows to be in the products table; bounded, so a feed of millions of distinct
 # GTINs cannot grow memory without limit (forgetting one only costs a redundant insert).
 _KNOWN_PRODUCTS = 100_000
+
+
+class _KeyRepeats(Exception):
+    """An offer key appears twice in one batch: it needs the upsert that dedupes."""
 
 
 class _OfferLoader(_Loader):
@@ -457,11 +462,6 @@ class _OfferLoader(_Loader):
 
     async def flush(self, records: list[tuple[Any, ...]]) -> None:
         lanes = self.lanes
-        # A full feed names each offer once: then PostgreSQL need not sort the batch to dedupe it,
-        # and a set of keys here costs a sixth of that sort.
-        keys = {record[1:4] for record in records}
-        unique = len(keys) == len(records)
-        del keys
         products = list({record[3] for record in records} - self.products)
         count = len(lanes)
         if count == 1:
@@ -479,7 +479,7 @@ class _OfferLoader(_Loader):
                 gtins[hash(gtin) % count].append(gtin)
         for lane, part, new in zip(lanes, parts, gtins, strict=True):
             if part:
-                await self._hand(lane, (part, unique, new))
+                await self._hand(lane, (part, new))
 
     async def _hand(self, lane: _Lane, part: _Part | None) -> None:
         """Queue `part` for `lane`, or raise what stopped the lane's worker."""
@@ -512,7 +512,7 @@ class _OfferLoader(_Loader):
                     await applying
 
     async def _upsert(
-        self, lane: _Lane, records: list[tuple[Any, ...]], unique: bool, products: list[str]
+        self, lane: _Lane, records: list[tuple[Any, ...]], products: list[str]
     ) -> OfferWrites:
         conn = lane.conn
         async with conn.transaction():
@@ -527,7 +527,10 @@ class _OfferLoader(_Loader):
                 # whose parts all fell short re-ran ANALYZE on every part (a tenth of PostgreSQL's time).
                 await conn.execute("ANALYZE nearcart_offers_in")
                 lane.analyzed = len(records) >= BATCH_ROWS // (2 * len(self.lanes))
-            rows = await conn.fetch(_OFFER_UPSERT_UNIQUE if unique else _OFFER_UPSERT)
+            rows = None if lane.repeats else await self._upsert_unique(conn)
+            if rows is None:
+                lane.repeats = True
+                rows = await conn.fetch(_OFFER_UPSERT)
             writes, changed, written, expected = self._changes(rows, records)
             if written != expected:
                 # Someone wrote offers without the index writer lock: the old values read are not
@@ -539,6 +542,25 @@ class _OfferLoader(_Loader):
             self.products.clear()
         self.products.update(products)
         return writes
+
+    async def _upsert_unique(self, conn: asyncpg.Connection) -> list[asyncpg.Record] | None:
+        """The upsert without the dedupe, or None, having written nothing, if a key repeats in the batch.
+
+        A full feed names each offer once: then PostgreSQL need not sort the batch to dedupe it, and
+        checking that here (a set of 25k key tuples) cost more Python time than the rare retry. A
+        repeated key shows anyway: a new one fails the INSERT on the primary key, a stored one is
+        counted twice where the UPDATE writes once. A key whose rows are all but one older than the
+        stored row needs no dedupe: those rows are left out as the dedupe would leave them out.
+        """
+        try:
+            async with conn.transaction():  # a savepoint: a repeat rolls back to it
+                rows: list[asyncpg.Record] = await conn.fetch(_OFFER_UPSERT_UNIQUE)
+                counts = next(row for row in reversed(rows) if row[0] is None)  # the count row, last
+                if counts["written"] != counts["expected"]:
+                    raise _KeyRepeats
+        except (asyncpg.UniqueViolationError, _KeyRepeats):
+            return None
+        return rows
 
     def _changes(
         self, rows: Sequence[asyncpg.Record], records: list[tuple[Any, ...]]
@@ -647,7 +669,7 @@ SELECT NULL, NULL, NULL, NULL, NULL,
     (SELECT count(*) FROM j WHERE o_ctid IS NULL OR o_updated_at < updated_at)
 """
 
-# A batch in which no key repeats needs no dedupe: the same statement without the sort.
+# A batch in which no key repeats needs no dedupe: the same statement without the sort (see _upsert_unique).
 _OFFER_UPSERT_UNIQUE = _OFFER_UPSERT.replace(
     """SELECT DISTINCT ON (retailer_id COLLATE "C", store_id COLLATE "C", gtin COLLATE "C")
         seq,""",

@@ -210,6 +210,40 @@ async def test_newest_row_of_a_feed_wins_whatever_its_position(
     assert str(await db.fetchval("SELECT price FROM offers WHERE store_id = 'paris-1'")) == "1.50"
 
 
+async def test_offer_repeated_within_a_batch_is_written_once_from_its_newest_row(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "BATCH_ROWS", 4)
+    for kind, text in (("retailers", RETAILERS), ("stores", STORES)):
+        await ingest(db, redis, keys, kind, write(tmp_path, f"{kind}.csv", text))
+    await build_index(db, redis, keys, grace_s=0)
+    feed = OFFER_HEADER + (
+        # first batch: no key repeats
+        "shopco,paris-1,3017620422003,2.00,EUR,5,in_store,2024-06-01T00:00:00Z\n"
+        "bigbox,paris-9,3017620422003,3.00,EUR,5,in_store,2024-06-01T00:00:00Z\n"
+        "shopco,paris-1,96385074,1.00,EUR,5,in_store,2024-06-01T00:00:00Z\n"
+        "bigbox,paris-9,96385074,1.00,EUR,5,in_store,2024-06-01T00:00:00Z\n"
+        # second batch: two newer rows of a stored offer, an older one, a new offer
+        "shopco,paris-1,3017620422003,2.50,EUR,5,in_store,2024-06-03T00:00:00Z\n"
+        "shopco,paris-1,3017620422003,2.20,EUR,5,in_store,2024-06-02T00:00:00Z\n"
+        "bigbox,paris-9,3017620422003,9.99,EUR,5,in_store,2024-05-01T00:00:00Z\n"
+        "shopco,lyon-1,3017620422003,4.00,EUR,2,in_store,2024-06-01T00:00:00Z\n"
+        # third batch: a new offer twice, the first of two rows of the same time wins
+        "bigbox,,3017620422003,5.00,EUR,1,delivery,2024-06-01T00:00:00Z\n"
+        "bigbox,,3017620422003,5.50,EUR,1,delivery,2024-06-01T00:00:00Z\n"
+    )
+    report = await ingest(db, redis, keys, "offers", write(tmp_path, "repeats.csv", feed))
+    assert (report.exit_code, report.rows_read, report.rows_loaded, report.rows_unchanged) == (0, 10, 7, 3)
+    stored = await db.fetch("SELECT store_id, gtin, price FROM offers ORDER BY gtin, store_id")
+    assert [(r["store_id"], r["gtin"], str(r["price"])) for r in stored] == [
+        ("paris-1", "00000096385074", "1.00"), ("paris-9", "00000096385074", "1.00"),
+        ("", NUTELLA, "5.00"), ("lyon-1", NUTELLA, "4.00"), ("paris-1", NUTELLA, "2.50"), ("paris-9", NUTELLA, "3.00"),
+    ]
+    answer = await near_paris(redis, keys)
+    assert store_offers(answer) == [("paris-1", 250, 5), ("paris-9", 300, 5)]
+    assert [(hit.retailer.retailer_id, hit.price_cents) for hit in answer.delivery] == [("bigbox", 500)]
+
+
 async def test_moved_store_takes_its_offers_to_the_new_place(
     db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, tmp_path: Path
 ) -> None:
