@@ -45,6 +45,9 @@ REQUIRED: dict[str, frozenset[str]] = {
 # A JSON line may carry a retailer's delivery zones (a country's outline is a few MB); nothing needs more.
 MAX_JSON_LINE = 16 * 1024 * 1024
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+# Text the CSV reader takes at a time: a damaged file loses the rows of the block its damage is in
+# (TextIOWrapper decoded 8 kB at a time, so a few rows were lost before too).
+_CSV_BLOCK = 32 * 1024
 # Errors a damaged .gz or a non-UTF-8 byte raises half-way through a file.
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError)
 
@@ -151,11 +154,64 @@ class FeedReader:
         return [names.index(c) if c in names else len(header) for c in self.columns]
 
     def _csv_rows(self) -> Iterator[Row]:
-        reader = self._csv
+        """Rows of the CSV body, read a block of text at a time.
+
+        A line without a double quote, carriage return or NUL is what csv.reader makes of it when
+        split on commas, at half its cost (the feed parser is the ingest's busiest loop). From the
+        first block holding one of them, the rest of the file goes through csv.reader as before.
+        """
+        fh = self._fh
         width = self._width
         pad = any(i == width for i in self._index)
         pick = _picker(self._index)
-        previous = reader.line_num
+        limit = csv.field_size_limit()
+        line = self._csv.line_num
+        tail = ""
+        while True:
+            try:
+                chunk = fh.read(_CSV_BLOCK)
+            except _STREAM_ERRORS as exc:
+                yield line + 1, (), ("file", f"unreadable from here on: {_describe(exc)}")
+                return
+            text = tail + chunk
+            if not text:
+                return
+            # Whole lines only; at the end of the file, the last line may lack its newline.
+            cut = text.rfind("\n") + 1 if chunk else len(text)
+            block, tail = text[:cut], text[cut:]
+            if '"' in block or "\0" in block or ("\r" in block and block.count("\r") != block.count("\r\n")):
+                yield from self._csv_reader_rows(_lines_from(text, fh), line)
+                return
+            if "\r" in block:
+                block = block.replace("\r\n", "\n")
+            lines = block.split("\n")
+            if chunk:
+                lines.pop()  # the empty string after the block's last newline
+            for row_text in lines:
+                line += 1
+                row = row_text.split(",")
+                if len(row_text) > limit:
+                    problem = _csv_error(row_text)
+                    if problem is not None:
+                        yield line, (), ("row", problem)
+                        continue
+                if len(row) != width:
+                    if not row_text:
+                        continue  # blank line
+                    # More fields than the header is nearly always an unquoted comma (2,99): misread columns.
+                    yield line, (), ("row", f"{len(row)} columns where the header has {width}")
+                    continue
+                if pad:
+                    row.append("")
+                yield line, pick(row), None
+
+    def _csv_reader_rows(self, lines: Iterator[str], offset: int) -> Iterator[Row]:
+        """Rows through csv.reader (quoted fields, line breaks within them); `offset` lines came before."""
+        reader = csv.reader(lines)
+        width = self._width
+        pad = any(i == width for i in self._index)
+        pick = _picker(self._index)
+        previous = offset
         while True:
             try:
                 row = next(reader)
@@ -163,13 +219,13 @@ class FeedReader:
                 return
             except csv.Error as exc:
                 yield previous + 1, (), ("row", f"not valid CSV: {exc}")
-                previous = reader.line_num
+                previous = offset + reader.line_num
                 continue
             except _STREAM_ERRORS as exc:
                 yield previous + 1, (), ("file", f"unreadable from here on: {_describe(exc)}")
                 return
             line = previous + 1
-            previous = reader.line_num
+            previous = offset + reader.line_num
             if len(row) != width:
                 if not row or row == [""]:
                     continue  # blank line
@@ -226,6 +282,23 @@ class FeedReader:
             except _STREAM_ERRORS as exc:
                 yield line + 1, (), ("file", f"unreadable from here on: {_describe(exc)}")
                 return
+
+
+def _lines_from(text: str, fh: IO[str]) -> Iterator[str]:
+    """The lines of `text` (whose last line may go on in `fh`), then the rest of `fh`."""
+    if text and not text.endswith("\n"):
+        text += fh.readline()  # a line is never cut in two (nor a \r\n)
+    yield from io.StringIO(text, newline="")
+    yield from fh
+
+
+def _csv_error(row_text: str) -> str | None:
+    """csv.reader's complaint about one line without quotes, if any (a field over its size limit)."""
+    try:
+        next(csv.reader([row_text]))
+    except csv.Error as exc:
+        return f"not valid CSV: {exc}"
+    return None
 
 
 def _picker(index: list[int]) -> Callable[[list[str]], tuple[Any, ...]]:

@@ -217,3 +217,58 @@ def test_store_outside_the_globe_is_refused() -> None:
         validate(1, good[:7] + ("98.85", "2.35"))
     with pytest.raises(RowError, match="country"):
         validate(1, good[:6] + ("France", "48.85", "2.35"))
+
+
+def _csv_reference(path: Path) -> list[tuple[int, tuple[str, ...] | None, str | None]]:
+    """What csv.reader makes of a whole offers file: (line, values, problem) per non-blank row."""
+    import csv
+    import io
+
+    found: list[tuple[int, tuple[str, ...] | None, str | None]] = []
+    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+        reader = csv.reader(text)
+        next(reader)
+        previous = reader.line_num
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return found
+            except csv.Error as exc:
+                found.append((previous + 1, None, f"not valid CSV: {exc}"))
+                previous = reader.line_num
+                continue
+            line, previous = previous + 1, reader.line_num
+            if row and row != [""]:
+                found.append((line, tuple(row) if len(row) == 8 else None, None if len(row) == 8 else "width"))
+
+
+@pytest.mark.parametrize(
+    "trouble",
+    [
+        "",  # plain comma-separated lines all along
+        'shopco,paris-1,3017620422003,"2.99",EUR,5,in_store,2024-05-01T10:00:00Z\n',
+        'shopco,"paris\n-1",3017620422003,2.99,EUR,5,in_store,2024-05-01T10:00:00Z\n',
+        "shopco,paris-1,3017620422003,2.99,EUR,5,in_store,2024-05-01T10:00:00Z\r",  # a lone carriage return
+        "shopco,paris-1,3017620422003,2.99,EUR,5,in\0store,2024-05-01T10:00:00Z\n",
+        "shopco,paris-1," + "9" * 140_000 + ",2.99,EUR,5,in_store,2024-05-01T10:00:00Z\n",  # over csv's field limit
+        "\n\n  \nshopco,paris-1\n",
+    ],
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("ending", ["", "\n"])
+def test_csv_reader_reads_what_csv_module_reads_wherever_the_trouble_is(
+    tmp_path: Path, trouble: str, newline: str, ending: str
+) -> None:
+    good = [",".join(offer(price=f"{i // 100}.{i % 100:02d}")) + newline for i in range(3000)]
+    for where in (5, 1500, 2999):  # in the first text block, a later one, the last line
+        body = "".join(good[:where]) + trouble + "".join(good[where:])
+        feed = tmp_path / "offers.csv"
+        feed.write_bytes(("\ufeff" + OFFER_HEADER.replace("\n", newline) + body.rstrip("\r\n") + ending).encode())
+        expected = _csv_reference(feed)
+        got = [
+            (line, values, None) if problem is None
+            else (line, None, "width" if "columns where" in problem[1] else problem[1])
+            for line, values, problem in rows(feed)
+        ]
+        assert got == expected
