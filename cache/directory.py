@@ -30,7 +30,9 @@ class StoreEntry(msgspec.Struct, array_like=True, frozen=True, gc=False):
     lon: float
 
 
-class RetailerEntry(msgspec.Struct, array_like=True, frozen=True):
+# gc=False: directory entries hold no reference cycles, and per-worker caches keep many tuples that
+# point at them; untracked, those tuples are never walked by the collector's full scans.
+class RetailerEntry(msgspec.Struct, array_like=True, frozen=True, gc=False):
     num: int
     retailer_id: str
     name: str

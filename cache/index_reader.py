@@ -13,6 +13,7 @@ import contextlib
 import logging
 from typing import NamedTuple, cast
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -24,7 +25,9 @@ from cache.tasks import stop_task
 log = logging.getLogger("nearcart.index")
 
 
-class StoreHit(NamedTuple):
+class StoreHit(msgspec.Struct, frozen=True, gc=False):
+    """A store offer found near the shopper (a Struct: cheaper to build than a NamedTuple, and built per row)."""
+
     store: StoreEntry
     retailer: RetailerEntry
     distance_km: float
@@ -32,6 +35,13 @@ class StoreHit(NamedTuple):
     currency: str
     quantity: int
     mode_bits: int
+
+
+# Index members resolved through the directory, kept per worker: a member's text names its
+# store, price, quantity and modes, so the same bytes always resolve the same way while the
+# directory stays. Bounded (entries are small: a member and references to directory objects).
+RESOLVED_MEMBERS_KEPT = 100_000
+_Resolved = tuple[StoreEntry, RetailerEntry, int, str, int, int]
 
 
 class DeliveryHit(NamedTuple):
@@ -76,6 +86,8 @@ class IndexReader:
         self.changes_live = False
         self.epoch = 0
         self.generations: dict[str, int] = {}
+        self._resolved: dict[bytes, _Resolved] = {}
+        self._resolved_for = self.directory
         self._task: asyncio.Task[None] | None = None
         self._changes_task: asyncio.Task[None] | None = None
 
@@ -175,25 +187,41 @@ class IndexReader:
         return self.decode([], rows, 1)
 
     def decode(self, store_rows: list[list[bytes]], delivery_rows: dict[bytes, bytes], count: int) -> IndexAnswer:
-        stores_get, retailers_get = self.directory.stores.get, self.directory.retailers.get
+        directory = self.directory
+        if directory is not self._resolved_for:
+            self._resolved.clear()
+            self._resolved_for = directory
+        resolved = self._resolved
         stores: list[StoreHit] = []
         append = stores.append
         for member, distance in store_rows:
-            # Inlined `parse_store_member`: this loop runs for every store of every answer.
-            num, cents, currency, quantity, bits = member.split(b":")
-            store = stores_get(int(num))
-            retailer = retailers_get(store.retailer_num) if store else None
-            if store is None or retailer is None:
-                continue  # the directory reload is still on its way
-            append(StoreHit(store, retailer, float(distance), int(cents), _text(currency), int(quantity), int(bits)))
+            found = resolved.get(member)
+            if found is None:
+                found = self._resolve(member)
+                if found is None:
+                    continue  # the directory reload is still on its way
+            store, retailer, cents, currency, quantity, bits = found
+            append(StoreHit(store, retailer, float(distance), cents, currency, quantity, bits))
         delivery: list[DeliveryHit] = []
+        retailers_get = directory.retailers.get
         for field, value in delivery_rows.items():
-            retailer = retailers_get(int(field))
-            if retailer is None:
+            seller = retailers_get(int(field))
+            if seller is None:
                 continue
             d_cents, d_currency, d_quantity, d_bits = value.split(b":")
-            delivery.append(DeliveryHit(retailer, int(d_cents), _text(d_currency), int(d_quantity), int(d_bits)))
+            delivery.append(DeliveryHit(seller, int(d_cents), _text(d_currency), int(d_quantity), int(d_bits)))
         return IndexAnswer(stores, delivery, len(store_rows) >= count)
+
+    def _resolve(self, member: bytes) -> _Resolved | None:
+        num, cents, currency, quantity, bits = parse_store_member(member)
+        store = self.directory.stores.get(num)
+        retailer = self.directory.retailers.get(store.retailer_num) if store else None
+        if store is None or retailer is None:
+            return None
+        if len(self._resolved) >= RESOLVED_MEMBERS_KEPT:
+            self._resolved.clear()
+        found = self._resolved[member] = (store, retailer, cents, currency, quantity, bits)
+        return found
 
 
 _texts: dict[bytes, str] = {}

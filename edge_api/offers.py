@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -42,9 +43,12 @@ log = logging.getLogger("nearcart.offers")
 FRONT_HITS = Counter("nearcart_offers_front_hits_total", "Offers answers replayed whole from the front cache")
 MICRO_CACHE = Counter("nearcart_offers_micro_cache_total", "Offers answers from the micro-cache or not", ["result"])
 MICRO_CACHE_HITS, MICRO_CACHE_MISSES = MICRO_CACHE.labels("hit"), MICRO_CACHE.labels("miss")
-# Signed click links (JSON strings) kept per worker, by (base URL, secret, retailer, store, GTIN, campaign, minute).
-SIGNED_LINKS_KEPT = 50_000
-_links: dict[tuple[str, str, str, str, str, str, int], bytes] = {}
+# Signed click links (JSON strings) of the current minute kept per worker, by (base URL, secret, GTIN,
+# campaign), then (retailer, store); at most this many.
+SIGNED_LINKS_KEPT = 20_000
+_links: dict[tuple[str, str, str, str], dict[tuple[str, str], bytes]] = {}
+_links_minute = 0
+_links_count = 0
 # Most store hits a query may read when filters keep asking for more.
 MAX_FETCH = 2000
 STORE_MODES: tuple[Mode, ...] = ("in_store", "click_collect")
@@ -272,31 +276,28 @@ def rank(
     whether the store hits ran out before the list was full: with a truncated answer, the
     caller must then ask Redis for more.
     """
-    include = set(campaign.retailers.include) if campaign else set()
-    exclude = set(campaign.retailers.exclude) if campaign else set()
+    include = frozenset(campaign.retailers.include) if campaign else frozenset()
+    exclude = frozenset(campaign.retailers.exclude) if campaign else frozenset()
     priority = {rid: i for i, rid in enumerate(campaign.retailers.priority)} if campaign else {}
     campaign_id = campaign.id if campaign else ""
+    pinned = len(priority)
     # Minute granularity: links of one product near one place are signed once a minute, not per request.
     issued_at = int(time.time()) // 60 * 60
-    pinned = len(priority)
-    secret = settings.secret
+    links = _links_for(base_url, settings.secret, gtin, campaign_id, issued_at)
 
     def allowed(retailer: RetailerEntry) -> bool:
         rid = retailer.retailer_id
         return (not include or rid in include) and rid not in exclude
 
     def link(retailer: RetailerEntry, store_id: str) -> bytes:
-        key = (base_url, secret, retailer.retailer_id, store_id, gtin, campaign_id, issued_at)
-        url = _links.get(key)
+        url = links.get((retailer.retailer_id, store_id))
         if url is None:
-            if len(_links) >= SIGNED_LINKS_KEPT:
-                _links.clear()
             target = ClickTarget(retailer.retailer_id, store_id, gtin, campaign_id, issued_at)
-            url = _links[key] = link_json(base_url, sign_click(settings, target))
+            url = links[(retailer.retailer_id, store_id)] = _signed_link(settings, base_url, target)
         return url
 
     listed: list[bytes] = []
-    if modes & MODE_BITS["delivery"] and answer.delivery:
+    if modes & DELIVERY_BIT and answer.delivery:
         inside: frozenset[str] = frozenset()
         if location.lat is not None and location.lon is not None and any(h.retailer.delivery_zones
                                                                           for h in answer.delivery):
@@ -311,25 +312,53 @@ def rank(
         ]
 
     wanted = limit - len(listed)
+    store_bits = modes & (IN_STORE_BIT | CLICK_COLLECT_BIT)
     candidates: list[tuple[int, int, StoreHit, Mode]] = []
+    add = candidates.append
     for position, hit in enumerate(answer.stores):
-        if not allowed(hit.retailer):
+        bits = hit.mode_bits & store_bits
+        rid = hit.retailer.retailer_id
+        if not bits or (include and rid not in include) or rid in exclude:
             continue
-        rank_of = priority.get(hit.retailer.retailer_id, pinned)
-        for mode in STORE_MODES:
-            if hit.mode_bits & modes & MODE_BITS[mode]:
-                candidates.append((rank_of, position, hit, mode))
+        rank_of = priority.get(rid, pinned) if priority else pinned
+        if bits & IN_STORE_BIT:
+            add((rank_of, position, hit, "in_store"))
+        if bits & CLICK_COLLECT_BIT:
+            add((rank_of, position, hit, "click_collect"))
         if not priority and len(candidates) >= wanted:
-            break  # without pinned retailers Redis' nearest-first order is final
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    urls: dict[int, bytes] = {}
+            break  # without pinned retailers Redis' nearest-first order is final (and the list already in it)
+    if priority:
+        candidates.sort(key=_BY_RANK_THEN_POSITION)
+    last_position, url = -1, b""
     for _, position, hit, mode in candidates[:wanted]:
-        url = urls.get(position)
-        if url is None:
-            url = urls[position] = link(hit.retailer, hit.store.store_id)
+        if position != last_position:  # both modes of one store share its link
+            last_position, url = position, link(hit.retailer, hit.store.store_id)
         listed.append(pieces.store_offer(hit.retailer, mode, hit.store, hit.distance_km, hit.price_cents,
                                          hit.currency, hit.quantity, url))
     return listed, len(candidates) < wanted
+
+
+_BY_RANK_THEN_POSITION = operator.itemgetter(0, 1)
+IN_STORE_BIT, CLICK_COLLECT_BIT, DELIVERY_BIT = MODE_BITS["in_store"], MODE_BITS["click_collect"], MODE_BITS["delivery"]
+
+
+def _links_for(base_url: str, secret: str, gtin: str, campaign_id: str, issued_at: int) -> dict[tuple[str, str], bytes]:
+    """This request's signed links by (retailer, store): shared by requests for the same product and minute."""
+    global _links_minute, _links_count
+    if issued_at != _links_minute or _links_count >= SIGNED_LINKS_KEPT:
+        _links.clear()  # links of an earlier minute are never asked for again
+        _links_minute, _links_count = issued_at, 0
+    key = (base_url, secret, gtin, campaign_id)
+    links = _links.get(key)
+    if links is None:
+        links = _links[key] = {}
+    return links
+
+
+def _signed_link(settings: Any, base_url: str, target: ClickTarget) -> bytes:
+    global _links_count
+    _links_count += 1
+    return link_json(base_url, sign_click(settings, target))
 
 
 def _delivers(retailer: RetailerEntry, location: Location, inside_zones: frozenset[str]) -> bool:
