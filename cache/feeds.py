@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from cache.gtin import GtinError, normalize_gtin
+from cache.gtin import GtinError, normalize_gtin, normalized_gtins
 from cache.keys import MODE_BITS
 
 KINDS = ("retailers", "stores", "offers")
@@ -517,6 +517,9 @@ def offer_validator(
     prices: dict[str, int] = {}
     modes_seen: dict[str, int] = {}
     stamps: dict[str, int] = {}
+    # Stock counts are small numbers: a dict lookup costs a third of the checks and int() it saves.
+    quantities = {str(n): n for n in range(1000)}
+    normalized = normalized_gtins()
     known_currencies = currencies()
     price_match = _PRICE.fullmatch
     no_stores: frozenset[str] = frozenset()
@@ -537,10 +540,12 @@ def offer_validator(
             store_id = store_id.strip()
             if store_id and store_id not in stores.get(retailer_id, no_stores):
                 raise RowError("store_id", f"unknown store {quote(store_id)} of retailer {quote(retailer_id)}")
-        try:
-            gtin = normalize_gtin(gtin)
-        except GtinError as exc:
-            raise RowError("gtin", str(exc) if gtin.strip() else "missing") from None
+        gtin14 = normalized.get(gtin)
+        if gtin14 is None:
+            try:
+                gtin14 = normalize_gtin(gtin)
+            except GtinError as exc:
+                raise RowError("gtin", str(exc) if gtin.strip() else "missing") from None
         cents = prices.get(price)
         if cents is None:
             cents = _price_cents(price, price_match)
@@ -551,10 +556,12 @@ def offer_validator(
             currency = currency.strip().upper()
             if currency not in known_currencies:
                 raise RowError("currency", f"{quote(currency)} is not an ISO 4217 currency code")
-        if quantity.isdigit() and quantity.isascii() and len(quantity) < 10:
-            count = int(quantity)
-        else:
-            count = _quantity(quantity)
+        count = quantities.get(quantity)
+        if count is None:
+            if quantity.isdigit() and quantity.isascii() and len(quantity) < 10:
+                count = int(quantity)
+            else:
+                count = _quantity(quantity)
         bits = modes_seen.get(modes)
         if bits is None:
             bits = _mode_bits(modes)
@@ -570,7 +577,7 @@ def offer_validator(
             if len(stamps) > 100_000:
                 stamps.clear()
             stamps[updated_at] = stamp
-        return line, retailer_id, store_id, gtin, cents, currency, count, bits, stamp
+        return line, retailer_id, store_id, gtin14, cents, currency, count, bits, stamp
 
     return validate
 

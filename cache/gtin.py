@@ -6,6 +6,8 @@ are memoised: the check digit is computed once per distinct code, not once per r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
 GTIN_LENGTHS = (8, 12, 13, 14)
@@ -43,6 +45,11 @@ def normalize_gtin(raw: str) -> str:
         _cache.clear()
     _cache[raw] = full
     return full
+
+
+def normalized_gtins() -> Mapping[str, str]:
+    """The memo of `normalize_gtin` (raw code -> 14 digits), for a hot loop to look up before calling it."""
+    return _cache
 
 
 def is_gtin(raw: str) -> bool:
