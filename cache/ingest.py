@@ -629,6 +629,8 @@ _PRODUCTS_INSERT = "INSERT INTO products (gtin) SELECT unnest($1::text[]) ON CON
 # a re-sent feed writes nothing; the UPDATE's `updated_at <` still guards the order. Should the lock
 # ever be bypassed, a duplicate key fails the INSERT, and a row changed meanwhile is skipped by the
 # UPDATE and caught by the `written` = `expected` check: either way the batch rolls back.
+# Prices go back to numeric as `cents * 0.01`: as exact as `/ 100.0` (numeric arithmetic is decimal),
+# a third of its cost.
 # The changes for the index come from `j`: the kept row's seq and the values it replaced (the new ones are
 # in the batch's record already); rows out of stock before and after are left out (the index never held them).
 _OFFER_UPSERT = """
@@ -647,11 +649,11 @@ WITH s AS (
     ) o ON true
 ), added AS (
     INSERT INTO offers (retailer_id, store_id, gtin, price, currency, quantity, modes, updated_at)
-    SELECT retailer_id, store_id, gtin, price_cents / 100.0, currency, quantity, modes, updated_at
+    SELECT retailer_id, store_id, gtin, price_cents * 0.01, currency, quantity, modes, updated_at
     FROM j WHERE o_ctid IS NULL
     RETURNING 1
 ), updated AS (
-    UPDATE offers o SET price = j.price_cents / 100.0, currency = j.currency, quantity = j.quantity,
+    UPDATE offers o SET price = j.price_cents * 0.01, currency = j.currency, quantity = j.quantity,
         modes = j.modes, updated_at = j.updated_at
     FROM j
     WHERE j.o_updated_at < j.updated_at AND o.ctid = j.o_ctid AND o.updated_at < j.updated_at
