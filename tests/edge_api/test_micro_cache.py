@@ -1,0 +1,27 @@
+"""The per-worker answer cache: exact while its stamp holds, and it keeps what shoppers keep asking for."""
+
+from __future__ import annotations
+
+import time
+
+from edge_api.micro_cache import MicroCache
+
+
+def test_an_answer_is_served_only_under_the_stamp_it_was_computed_from_and_while_young() -> None:
+    cache: MicroCache[bytes] = MicroCache(10)
+    cache.put("paris", (1, 0), b"answer")
+    assert cache.get("paris", (1, 0), max_age_s=60) == b"answer"
+    assert cache.get("paris", (1, 1), max_age_s=60) is None  # the product's offers changed since
+    time.sleep(0.02)
+    assert cache.get("paris", (1, 0), max_age_s=0.01) is None
+    assert cache.get_stale("paris", max_age_s=60) == b"answer"  # what Redis-down answers may still use
+
+
+def test_a_hot_answer_survives_a_long_tail_of_one_off_queries() -> None:
+    cache: MicroCache[str] = MicroCache(100)
+    cache.put("hot", 0, "hot answer")
+    for i in range(1000):
+        cache.put(f"tail-{i}", 0, "rare answer")
+        assert cache.get("hot", 0, max_age_s=60) == "hot answer", f"evicted after {i} one-off queries"
+    assert cache.get("tail-0", 0, max_age_s=60) is None  # the least recently used went instead
+    assert cache.get("tail-999", 0, max_age_s=60) == "rare answer"
