@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from typing import NamedTuple, cast
 
 import msgspec
@@ -86,7 +87,8 @@ class IndexReader:
         self.changes_live = False
         self.epoch = 0
         self.generations: dict[str, int] = {}
-        self._resolved: dict[bytes, _Resolved] = {}
+        # Oldest first out, one at a time: clearing 100k entries at once would stall the worker.
+        self._resolved: OrderedDict[bytes, _Resolved] = OrderedDict()
         self._resolved_for = self.directory
         self._task: asyncio.Task[None] | None = None
         self._changes_task: asyncio.Task[None] | None = None
@@ -219,7 +221,7 @@ class IndexReader:
         if store is None or retailer is None:
             return None
         if len(self._resolved) >= RESOLVED_MEMBERS_KEPT:
-            self._resolved.clear()
+            self._resolved.popitem(last=False)
         found = self._resolved[member] = (store, retailer, cents, currency, quantity, bits)
         return found
 

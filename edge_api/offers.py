@@ -10,6 +10,7 @@ import functools
 import logging
 import operator
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
@@ -63,7 +64,8 @@ class DeliveryZoneCache:
     def __init__(self) -> None:
         self.version = -1
         self.zones = DeliveryZones({})
-        self._inside: dict[tuple[float, float], frozenset[str]] = {}
+        # Oldest first out, one at a time (clearing 50k entries at once would stall the worker).
+        self._inside: OrderedDict[tuple[float, float], frozenset[str]] = OrderedDict()
         self._answers: dict[frozenset[str], frozenset[str]] = {}
 
     def get(self, reader: IndexReader) -> DeliveryZones:
@@ -83,7 +85,7 @@ class DeliveryZoneCache:
         found = self._inside.get((lat, lon))
         if found is None:
             if len(self._inside) >= 50_000:
-                self._inside.clear()
+                self._inside.popitem(last=False)
             found = zones.delivers_to(lat, lon)
             # Few distinct answers exist (a handful of zones): keep one object per answer, not per point.
             found = self._inside[(lat, lon)] = self._answers.setdefault(found, found)

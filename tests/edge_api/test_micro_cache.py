@@ -25,3 +25,13 @@ def test_a_hot_answer_survives_a_long_tail_of_one_off_queries() -> None:
         assert cache.get("hot", 0, max_age_s=60) == "hot answer", f"evicted after {i} one-off queries"
     assert cache.get("tail-0", 0, max_age_s=60) is None  # the least recently used went instead
     assert cache.get("tail-999", 0, max_age_s=60) == "rare answer"
+
+
+def test_answers_cached_together_do_not_all_expire_together() -> None:
+    cache: MicroCache[int] = MicroCache(1000)
+    for i in range(200):
+        cache.put(i, 0, i)
+    time.sleep(0.87)  # each lives 75-100 % of max_age_s: about half are gone by now
+    alive = sum(cache.get(i, 0, max_age_s=1.0) is not None for i in range(200))
+    assert 0 < alive < 200
+    assert all(cache.get(i, 0, max_age_s=10.0) == i for i in range(200))  # none beyond its stamp's age limit
