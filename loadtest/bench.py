@@ -7,7 +7,8 @@ Rows, each against a real server process on 127.0.0.1 (same uvicorn loop/http se
 request (every cache misses); (c) `/v1/offers` with shoppers' locality (the 30 largest
 towns, postal codes and widget-rounded positions, a few hot products); (d) (c) on 2
 workers. Each row gives wrk's req/s, p50 and p99, the ratio to (a) and, for (a), (b) and (c),
-p99 at 70 % of that row's own maximum rate (wrk paced by its Lua `delay()`). Absolute
+p99 at 70 % of that row's own maximum rate (wrk paced by its Lua `delay()`); for (b) and (c),
+the share of answers that came from the server's caches (its `/metrics` counters). Absolute
 figures drift on a shared machine; the ratios of one run hold. Answers are checked
 (status 200, JSON with offers, some non-empty) so a fast stream of errors cannot pass.
 """
@@ -20,6 +21,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -88,6 +90,8 @@ class Row(msgspec.Struct):
     vs_bare: float = 0.0
     paced_rps: float | None = None
     paced_p99_ms: float | None = None
+    # Share of the measured answers replayed from the front cache or the micro-cache (one worker only).
+    cached: float | None = None
     errors: int = 0
     error_kinds: str = ""
     checked: str = ""
@@ -236,19 +240,23 @@ class Bench:
         self.data_file = data_file
         self.data = data
 
-    def measure(self, base_url: str, mode: str, connections: int, rate: float = 0.0) -> WrkResult:
+    def measure(self, base_url: str, mode: str, connections: int, rate: float = 0.0,
+                count_cached: bool = False) -> tuple[WrkResult, float | None]:
+        """wrk's result and, if asked, the share of its answers that came from a cache."""
         args = self.args
         if args.warmup > 0:
             run_wrk(base_url, self.data_file, mode, args.warmup, connections, args.threads, rate)
-        return run_wrk(base_url, self.data_file, mode, args.duration, connections, args.threads, rate)
+        before = cache_counts(base_url) if count_cached else None
+        result = run_wrk(base_url, self.data_file, mode, args.duration, connections, args.threads, rate)
+        return result, (cached_share(before, cache_counts(base_url)) if before is not None else None)
 
     def row(self, key: str, scenario: str, workers: int, base_url: str, mode: str, expect_offers: bool,
-            paced: bool) -> Row:
+            paced: bool, count_cached: bool = False) -> Row:
         problem = check_answers(base_url, self.data, mode, expect_offers)
-        result = self.measure(base_url, mode, self.args.connections)
+        result, cached = self.measure(base_url, mode, self.args.connections, count_cached=count_cached)
         row = Row(key=key, scenario=scenario, workers=workers, rps=result.rate, p50_ms=result.p50_us / 1000,
-                  p99_ms=result.p99_us / 1000, errors=result.errors, error_kinds=result.error_kinds(),
-                  checked=problem or "ok")
+                  p99_ms=result.p99_us / 1000, cached=cached, errors=result.errors,
+                  error_kinds=result.error_kinds(), checked=problem or "ok")
         _progress(f"{key} {scenario}, {workers} worker(s): {row.rps:,.0f} req/s, p99 {row.p99_ms:.2f} ms")
         if paced and not problem:
             row.paced_rps, row.paced_p99_ms = self.paced(base_url, mode, result)
@@ -257,8 +265,29 @@ class Bench:
 
     def paced(self, base_url: str, mode: str, flat_out: WrkResult) -> tuple[float, float]:
         """(rate reached, p99) when requests leave at 70 % of the flat-out rate, whatever the latency."""
-        result = self.measure(base_url, mode, PACED_CONNECTIONS, flat_out.rate * PACED_SHARE)
+        result, _ = self.measure(base_url, mode, PACED_CONNECTIONS, flat_out.rate * PACED_SHARE)
         return result.rate, result.p99_us / 1000
+
+
+_CACHE_COUNTERS = re.compile(
+    r'^nearcart_offers_(?:front_hits_total|micro_cache_total\{result="(hit|miss)"\}) (\S+)$', re.MULTILINE)
+
+
+def cache_counts(base_url: str) -> tuple[float, float]:
+    """(answers from a cache, answers computed) so far, from the worker's `/metrics`."""
+    text = httpx.get(base_url + "/metrics", timeout=5).text
+    cached = computed = 0.0
+    for result, value in _CACHE_COUNTERS.findall(text):
+        if result == "miss":
+            computed += float(value)
+        else:
+            cached += float(value)
+    return cached, computed
+
+
+def cached_share(before: tuple[float, float], after: tuple[float, float]) -> float | None:
+    cached, computed = after[0] - before[0], after[1] - before[1]
+    return cached / (cached + computed) if cached + computed > 0 else None
 
 
 def _progress(text: str) -> None:
@@ -277,9 +306,10 @@ def run(args: argparse.Namespace) -> list[Row]:
             # Paced too: the generator's own share of p99 at 70 % shows on the ceiling's row.
             rows.append(bench.row("a", "bare Starlette JSON route", 1, url, "unique", False, True))
         with serve_nearcart(settings, workers=1) as url:
-            rows.append(bench.row("b", "/v1/offers, unique locations", 1, url, "unique", True, not args.no_paced))
+            rows.append(bench.row("b", "/v1/offers, unique locations", 1, url, "unique", True, not args.no_paced,
+                                  count_cached=True))
             rows.append(bench.row("c", "/v1/offers, shoppers' locality", 1, url, "locality", True,
-                                  not args.no_paced))
+                                  not args.no_paced, count_cached=True))
         with serve_nearcart(settings, workers=2) as url:
             rows.append(bench.row("d", "/v1/offers, shoppers' locality", 2, url, "locality", True, False))
     bare = rows[0].rps
@@ -289,16 +319,17 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| scenario | workers | req/s | p50 ms | p99 ms | vs bare | p99 ms at 70 % (req/s) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| scenario | workers | req/s | p50 ms | p99 ms | vs bare | p99 ms at 70 % (req/s) | cached |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     notes = []
     for r in rows:
         paced = f"{r.paced_p99_ms:.2f} ({r.paced_rps:,.0f})" if r.paced_p99_ms is not None else "-"
         problems = [p for p in (r.error_kinds, "" if r.checked == "ok" else f"check: {r.checked[:300]}") if p]
         if problems:
             notes.append(f"- ({r.key}) NOT VALID: {'; '.join(problems)}")
+        cached = f"{r.cached:.0%}" if r.cached is not None else "-"
         lines.append(f"| ({r.key}) {r.scenario}{' **(!)**' if problems else ''} | {r.workers} | {r.rps:,.0f} | "
-                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.vs_bare:.0%} | {paced} |")
+                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.vs_bare:.0%} | {paced} | {cached} |")
     return "\n".join(lines + ([""] + notes if notes else []))
 
 

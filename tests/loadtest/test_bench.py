@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 
 from edge_api.settings import Settings
-from loadtest.bench import LoadData, Row, check_answers, load_data, run_wrk, table, to_lua
+from loadtest.bench import LoadData, Row, cache_counts, cached_share, check_answers, load_data, run_wrk, table, to_lua
 from loadtest.stack import serve_bare
 
 
@@ -52,3 +53,14 @@ def test_table_flags_a_row_with_error_answers() -> None:
     assert "| (a) bare | 1 | 1,000 | 1.00 | 2.00 | 100% | - |" in printed
     assert "(b) offers **(!)**" in printed
     assert "- (b) NOT VALID: 12 status" in printed
+
+
+def test_the_cached_share_counts_what_the_server_answered_from_its_caches(server: str, data: LoadData) -> None:
+    # A position nobody else asks for: computed once, then replayed.
+    query = {"gtin": data.hot[0], "campaign": data.campaign, "lat": "47.123457", "lon": "1.234567"}
+    before = cache_counts(server)
+    for _ in range(3):
+        assert httpx.get(server + "/v1/offers", params=query).status_code == 200
+    after = cache_counts(server)
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 1)
+    assert cached_share(before, after) == 2 / 3
