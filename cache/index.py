@@ -92,9 +92,6 @@ class OfferWrites:
         self.stored: defaultdict[str, list[object]] = defaultdict(list)
         self.gtins: set[str] = set()
 
-    def __len__(self) -> int:
-        return len(self.gtins)
-
     def store_offer(
         self, gtin: str, store_num: int, lon: float | str, lat: float | str, old: Offer | None, new: Offer
     ) -> None:
