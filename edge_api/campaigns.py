@@ -31,6 +31,9 @@ from edge_api.schemas import Campaign, CampaignId, public_part
 from edge_api.settings import Settings
 
 CACHE_TTL_S = 5.0
+# Past its TTL a kept campaign is still served while one background read refreshes it; past
+# this age (PostgreSQL unreachable all along) requests wait for PostgreSQL again.
+CACHE_STALE_S = 300.0
 CACHE_LIMIT = 10_000
 # Browsers and CDNs may keep the public part a minute; an ETag makes the re-check cheap.
 PUBLIC_CACHE_CONTROL = "public, max-age=60, stale-while-revalidate=300"
@@ -186,6 +189,12 @@ async def store_campaign(conn: asyncpg.Connection | asyncpg.Pool, campaign: Camp
     return etag
 
 
+def _ignore_failure(task: asyncio.Future[Any]) -> None:
+    # A failed background refresh keeps the stale entry; the next request past its TTL tries again.
+    if not task.cancelled():
+        task.exception()
+
+
 async def run_push_command(settings: Settings, path: Path) -> int:
     """`nearcart campaign push FILE`: validate, then store in PostgreSQL. Exit codes as `validate`."""
     try:
@@ -219,20 +228,45 @@ class StoredCampaign:
 
 
 class CampaignStore:
-    """Campaigns read from PostgreSQL, kept per worker for `ttl_s` (misses too, so unknown ids stay cheap)."""
+    """Campaigns read from PostgreSQL, kept per worker for `ttl_s` (misses too, so unknown ids stay cheap).
 
-    def __init__(self, pool: asyncpg.Pool, timeout_s: float, ttl_s: float = CACHE_TTL_S) -> None:
+    A kept campaign past its TTL is served as it is while a single background read refreshes
+    it (stale-while-revalidate): no request waits for PostgreSQL on a campaign already known,
+    and a PostgreSQL hiccup does not turn a launch's traffic into 503s. Concurrent first
+    reads of one campaign share one query.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, timeout_s: float, ttl_s: float = CACHE_TTL_S,
+                 stale_s: float = CACHE_STALE_S) -> None:
         self.pool = pool
         self.timeout_s = timeout_s
         self.ttl_s = ttl_s
+        self.stale_s = stale_s
+        # id -> (fresh until, campaign or None for "no such campaign")
         self._cache: dict[str, tuple[float, StoredCampaign | None]] = {}
+        self._loading: dict[str, asyncio.Future[StoredCampaign | None]] = {}
         self._origins: tuple[float, frozenset[str]] = (0.0, frozenset())
 
     async def get(self, campaign_id: str) -> StoredCampaign | None:
-        now = time.monotonic()
         hit = self._cache.get(campaign_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        if hit is not None:
+            now = time.monotonic()
+            if hit[0] > now:
+                return hit[1]
+            if now - hit[0] < self.stale_s:
+                if campaign_id not in self._loading:
+                    self._load(campaign_id).add_done_callback(_ignore_failure)
+                return hit[1]
+        return await asyncio.shield(self._loading.get(campaign_id) or self._load(campaign_id))
+
+    def _load(self, campaign_id: str) -> asyncio.Future[StoredCampaign | None]:
+        """One read of `campaign_id` from PostgreSQL, shared by everyone who asks meanwhile."""
+        task = asyncio.ensure_future(self._read(campaign_id))
+        self._loading[campaign_id] = task
+        task.add_done_callback(lambda _: self._loading.pop(campaign_id, None))
+        return task
+
+    async def _read(self, campaign_id: str) -> StoredCampaign | None:
         async with asyncio.timeout(self.timeout_s):
             row = await self.pool.fetchrow("SELECT body::text AS body, etag FROM campaigns WHERE id = $1", campaign_id)
         found = None
@@ -241,7 +275,7 @@ class CampaignStore:
             found = StoredCampaign(campaign, public_json(campaign), row["etag"])
         if len(self._cache) >= CACHE_LIMIT:
             self._cache.clear()
-        self._cache[campaign_id] = (now + self.ttl_s, found)
+        self._cache[campaign_id] = (time.monotonic() + self.ttl_s, found)
         return found
 
     async def any_origins(self) -> frozenset[str]:

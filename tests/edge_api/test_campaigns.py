@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,9 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from edge_api.app import create_app
+from edge_api.campaigns import CampaignStore, store_campaign
 from edge_api.cli import main
+from edge_api.schemas import Campaign
 from edge_api.settings import Settings
 
 BRAND_SITE = "https://brand.example"
@@ -158,3 +161,47 @@ def test_beacons_are_allowed_from_any_campaigns_origin(pushed: TestClient) -> No
     assert pushed.options("/v1/events", headers=headers).status_code == 204
     headers["Origin"] = "https://elsewhere.example"
     assert pushed.options("/v1/events", headers=headers).status_code == 403
+
+
+async def test_a_known_campaign_is_served_while_postgresql_is_slow_or_gone(settings: Settings,
+                                                                           db: asyncpg.Connection) -> None:
+    await store_campaign(db, Campaign(**campaign()), 2.0)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    store = CampaignStore(pool, timeout_s=2.0, ttl_s=0.05)
+    try:
+        first = await store.get("spring")
+        assert first is not None and first.campaign.theme.primary_color == "#123456"
+        # Changed in PostgreSQL: past the TTL the kept copy still answers at once, and the
+        # refresh it started brings the change in shortly after.
+        await store_campaign(db, Campaign(**campaign(theme={"primary_color": "#abcdef"})), 2.0)
+        await asyncio.sleep(0.06)
+        stale = await store.get("spring")
+        assert stale is not None and stale.campaign.theme.primary_color == "#123456"
+        for _ in range(100):
+            fresh = await store.get("spring")
+            if fresh is not None and fresh.campaign.theme.primary_color == "#abcdef":
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the refreshed campaign never showed")
+    finally:
+        await pool.close()
+    # PostgreSQL gone (the pool closed): the campaign already known keeps answering.
+    await asyncio.sleep(0.06)
+    kept = await store.get("spring")
+    assert kept is not None and kept.campaign.theme.primary_color == "#abcdef"
+    # One never seen cannot be answered without PostgreSQL.
+    with pytest.raises(asyncpg.InterfaceError):
+        await store.get("autumn")
+
+
+async def test_concurrent_first_reads_of_a_campaign_share_one_query(settings: Settings,
+                                                                    db: asyncpg.Connection) -> None:
+    await store_campaign(db, Campaign(**campaign()), 2.0)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+    store = CampaignStore(pool, timeout_s=2.0)
+    try:
+        found = await asyncio.gather(*(store.get("spring") for _ in range(20)))
+    finally:
+        await pool.close()
+    assert len({id(f) for f in found}) == 1  # one object: one read
