@@ -26,6 +26,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+# A deadline timer this late means the worker itself was held up.
+LATE_WAKE_S = 0.005
+
 
 class _Call:
     """One caller's batch: its future resolves when all `count` replies have arrived, or fails at `deadline`."""
@@ -40,7 +43,8 @@ class _Call:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, on_lost: Any) -> None:
+    def __init__(self, on_lost: Any, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
         self.reader = hiredis.Reader()
         self.waiting: collections.deque[_Call] = collections.deque()
         self.transport: asyncio.Transport | None = None
@@ -55,11 +59,17 @@ class _Protocol(asyncio.Protocol):
         oldest pending deadline (a per-call timeout costs more than the call's parsing).
         """
         if self._sweeper is None:
-            self._sweeper = loop.call_at(deadline, self._sweep, loop)
+            self._sweeper = loop.call_at(deadline, self._sweep, loop, deadline)
 
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _sweep(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         self._sweeper = None
         now = loop.time()
+        if now - due > LATE_WAKE_S:
+            # This worker, not Redis, was late (a long callback, a collection, the CPU taken away):
+            # commands may not even have been written yet, or replies be waiting unread. The
+            # timeout is Redis's lateness: it gets its full time again from now.
+            for call in self.waiting:
+                call.deadline = max(call.deadline, now + self.timeout_s)
         for call in self.waiting:
             if call.future.done():
                 continue
@@ -120,7 +130,7 @@ class RedisPipe:
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         _, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: _Protocol(self._lost), self.host, self.port), self.timeout_s
+            loop.create_connection(lambda: _Protocol(self._lost, self.timeout_s), self.host, self.port), self.timeout_s
         )
         setup: list[tuple[Any, ...]] = []
         if self.password is not None:

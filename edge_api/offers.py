@@ -44,6 +44,9 @@ log = logging.getLogger("nearcart.offers")
 FRONT_HITS = Counter("nearcart_offers_front_hits_total", "Offers answers replayed whole from the front cache")
 MICRO_CACHE = Counter("nearcart_offers_micro_cache_total", "Offers answers from the micro-cache or not", ["result"])
 MICRO_CACHE_HITS, MICRO_CACHE_MISSES = MICRO_CACHE.labels("hit"), MICRO_CACHE.labels("miss")
+# Per request, not logged: a Redis outage would write thousands of lines a second.
+READ_FAILURES = Counter("nearcart_offers_read_failures_total", "Offers requests whose index or campaign read failed",
+                        ["source"])
 # Signed click links (JSON strings) of the current minute kept per worker, by (base URL, secret, GTIN,
 # campaign), then (retailer, store); at most this many.
 SIGNED_LINKS_KEPT = 20_000
@@ -139,6 +142,7 @@ async def answer_offers(scope: Scope) -> OffersResult:
         try:
             stored = await state["campaigns"].get(query.campaign)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            READ_FAILURES.labels("campaign").inc()
             # Answering without the brand's include/exclude rules would break its contract: say "later".
             return _from_response(error_response(503, "campaign rules are briefly unavailable, retry shortly",
                                                  code="unavailable", headers={"Retry-After": "1"}))
@@ -185,6 +189,7 @@ async def answer_offers(scope: Scope) -> OffersResult:
         else:
             answer = await reader.query(gtin, location.lat, location.lon, radius_km, count)
     except (TimeoutError, RedisError, OSError):
+        READ_FAILURES.labels("index").inc()
         stale = micro_cache.get_stale(cache_key, STALE_IF_ERROR_S)
         if stale is not None:
             return _json_result(stale)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,24 @@ async def test_calls_to_a_redis_that_never_answers_fail_at_their_own_deadline() 
     finally:
         pipe.close()
         server.close()
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_worker_held_up_past_the_deadline_still_takes_the_reply_that_came_in_time(
+    services: tuple[str, str], loop: str
+) -> None:
+    # The timeout is Redis's lateness, not the worker's: a collection or a long callback that
+    # holds the loop past a call's deadline must not turn a reply already received into a 503.
+    async def held_up() -> list[object]:
+        pipe = RedisPipe(services[0], timeout_s=0.05)
+        try:
+            await pipe.execute(("PING",))  # connected
+            call = asyncio.ensure_future(pipe.execute(("ECHO", "in time")))
+            await asyncio.sleep(0)  # the call is made and its write is due next
+            time.sleep(0.15)  # noqa: ASYNC251 - the worker is held up past the deadline before Redis even hears
+            return await call
+        finally:
+            pipe.close()
+
+    run = uvloop.run if loop == "uvloop" else asyncio.run
+    assert run(held_up()) == [b"in time"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,12 @@ def wait_until(check: object, timeout_s: float = 10.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
+def index_read_failures(client: TestClient) -> float:
+    found = re.search(r'^nearcart_offers_read_failures_total\{source="index"\} (\S+)$', client.get("/metrics").text,
+                      re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
 async def test_redis_killed_then_back_offers_degrade_and_recover(
     db: asyncpg.Connection, own_redis: EmbeddedRedis, settings: Settings, tmp_path: Path
 ) -> None:
@@ -53,6 +60,7 @@ async def test_redis_killed_then_back_offers_degrade_and_recover(
         assert fresh.status_code == 200 and fresh.json()["offers"]
         assert client.get("/readyz").status_code == 200
 
+        failures_before = index_read_failures(client)
         own_redis.process.kill()
         own_redis.process.wait()
 
@@ -67,6 +75,8 @@ async def test_redis_killed_then_back_offers_degrade_and_recover(
 
         stale = client.get("/v1/offers", params=cached)
         assert stale.status_code == 200 and stale.json() == fresh.json()
+        # Counted where the SRE looks, not logged per request.
+        assert index_read_failures(client) >= failures_before + 1
 
         wait_until(lambda: client.get("/readyz").status_code == 503)
 
