@@ -96,6 +96,8 @@ class Row(msgspec.Struct):
     paced_p99_ms: float | None = None
     # Share of the measured answers replayed from the front cache or the micro-cache (one worker only).
     cached: float | None = None
+    # CPU time the server's processes spent per answer in the measured run (user + system).
+    cpu_us: float | None = None
     errors: int = 0
     error_kinds: str = ""
     checked: str = ""
@@ -245,21 +247,24 @@ class Bench:
         self.data = data
 
     def measure(self, base_url: str, mode: str, connections: int, rate: float = 0.0,
-                count_cached: bool = False) -> tuple[WrkResult, float | None]:
-        """wrk's result and, if asked, the share of its answers that came from a cache."""
+                count_cached: bool = False) -> tuple[WrkResult, float | None, float | None]:
+        """wrk's result, the server's CPU µs per answer and, if asked, the share of answers from a cache."""
         args = self.args
         if args.warmup > 0:
             run_wrk(base_url, self.data_file, mode, args.warmup, connections, args.threads, rate)
         before = cache_counts(base_url) if count_cached else None
+        port = int(base_url.rsplit(":", 1)[1])
+        cpu_before = server_cpu_s(port)
         result = run_wrk(base_url, self.data_file, mode, args.duration, connections, args.threads, rate)
-        return result, (cached_share(before, cache_counts(base_url)) if before is not None else None)
+        cpu_us = (server_cpu_s(port) - cpu_before) / result.requests * 1e6 if result.requests else None
+        return result, cpu_us, (cached_share(before, cache_counts(base_url)) if before is not None else None)
 
     def row(self, key: str, scenario: str, workers: int, base_url: str, mode: str, expect_offers: bool,
             paced: bool, count_cached: bool = False) -> Row:
         problem = check_answers(base_url, self.data, mode, expect_offers)
-        result, cached = self.measure(base_url, mode, self.args.connections, count_cached=count_cached)
+        result, cpu_us, cached = self.measure(base_url, mode, self.args.connections, count_cached=count_cached)
         row = Row(key=key, scenario=scenario, workers=workers, rps=result.rate, p50_ms=result.p50_us / 1000,
-                  p99_ms=result.p99_us / 1000, cached=cached, errors=result.errors,
+                  p99_ms=result.p99_us / 1000, cached=cached, cpu_us=cpu_us, errors=result.errors,
                   error_kinds=result.error_kinds(), checked=problem or "ok")
         _progress(f"{key} {scenario}, {workers} worker(s): {row.rps:,.0f} req/s, p99 {row.p99_ms:.2f} ms")
         if paced and not problem:
@@ -269,8 +274,33 @@ class Bench:
 
     def paced(self, base_url: str, mode: str, flat_out: WrkResult) -> tuple[float, float]:
         """(rate reached, p99) when requests leave at 70 % of the flat-out rate, whatever the latency."""
-        result, _ = self.measure(base_url, mode, PACED_CONNECTIONS, flat_out.rate * PACED_SHARE)
+        result, _, _ = self.measure(base_url, mode, PACED_CONNECTIONS, flat_out.rate * PACED_SHARE)
         return result.rate, result.p99_us / 1000
+
+
+def server_cpu_s(port: int) -> float:
+    """CPU seconds (user + system) used so far by the server listening on `port` and its workers.
+
+    Less sensitive than req/s to other jobs on a shared machine: what the server spent per
+    answer, whoever else was running.
+    """
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            stats[int(entry.name)] = (cmdline, int(fields[1]), int(fields[11]) + int(fields[12]))
+    roots = {pid for pid, (cmdline, _, _) in stats.items() if b"--port" in cmdline
+             and str(port).encode() in cmdline[cmdline.index(b"--port") + 1:cmdline.index(b"--port") + 2]}
+    tree, grew = set(roots), True
+    while grew:
+        children = {pid for pid, (_, parent, _) in stats.items() if parent in tree} - tree
+        tree |= children
+        grew = bool(children)
+    return sum(stats[pid][2] for pid in tree) / os.sysconf("SC_CLK_TCK")
 
 
 _CACHE_COUNTERS = re.compile(
@@ -323,8 +353,9 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| scenario | workers | req/s | p50 ms | p99 ms | vs bare | p99 ms at 70 % (req/s) | cached |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| scenario | workers | req/s | p50 ms | p99 ms | vs bare | p99 ms at 70 % (req/s) | cached "
+             "| server CPU µs/answer |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     notes = []
     for r in rows:
         paced = f"{r.paced_p99_ms:.2f} ({r.paced_rps:,.0f})" if r.paced_p99_ms is not None else "-"
@@ -332,8 +363,9 @@ def table(rows: list[Row]) -> str:
         if problems:
             notes.append(f"- ({r.key}) NOT VALID: {'; '.join(problems)}")
         cached = f"{r.cached:.0%}" if r.cached is not None else "-"
+        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
         lines.append(f"| ({r.key}) {r.scenario}{' **(!)**' if problems else ''} | {r.workers} | {r.rps:,.0f} | "
-                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.vs_bare:.0%} | {paced} | {cached} |")
+                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.vs_bare:.0%} | {paced} | {cached} | {cpu} |")
     return "\n".join(lines + ([""] + notes if notes else []))
 
 

@@ -9,7 +9,18 @@ import msgspec
 import pytest
 
 from edge_api.settings import Settings
-from loadtest.bench import LoadData, Row, cache_counts, cached_share, check_answers, load_data, run_wrk, table, to_lua
+from loadtest.bench import (
+    LoadData,
+    Row,
+    cache_counts,
+    cached_share,
+    check_answers,
+    load_data,
+    run_wrk,
+    server_cpu_s,
+    table,
+    to_lua,
+)
 from loadtest.stack import serve_bare
 
 
@@ -64,3 +75,14 @@ def test_the_cached_share_counts_what_the_server_answered_from_its_caches(server
     after = cache_counts(server)
     assert (after[0] - before[0], after[1] - before[1]) == (2, 1)
     assert cached_share(before, after) == 2 / 3
+
+
+def test_server_cpu_counts_the_work_of_the_server_on_that_port_only(server: str, data: LoadData) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    before = server_cpu_s(port)
+    assert before > 0  # it loaded its app, at least
+    for i in range(300):
+        query = {"gtin": data.gtins[i % len(data.gtins)], "lat": f"{45 + i / 1000:.6f}", "lon": "4.85"}
+        assert httpx.get(server + "/v1/offers", params=query).status_code == 200
+    assert server_cpu_s(port) > before
+    assert server_cpu_s(1) == 0  # nothing listens there
