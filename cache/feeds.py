@@ -196,10 +196,8 @@ class FeedReader:
                         yield line, (), ("row", problem)
                         continue
                 if len(row) != width:
-                    if not row_text:
-                        continue  # blank line
-                    # More fields than the header is nearly always an unquoted comma (2,99): misread columns.
-                    yield line, (), ("row", f"{len(row)} columns where the header has {width}")
+                    if row_text:  # else a blank line
+                        yield line, (), _wrong_width(len(row), width)
                     continue
                 if pad:
                     row.append("")
@@ -227,10 +225,8 @@ class FeedReader:
             line = previous + 1
             previous = offset + reader.line_num
             if len(row) != width:
-                if not row or row == [""]:
-                    continue  # blank line
-                # More fields than the header is nearly always an unquoted comma (2,99): misread columns.
-                yield line, (), ("row", f"{len(row)} columns where the header has {width}")
+                if row and row != [""]:  # else a blank line
+                    yield line, (), _wrong_width(len(row), width)
                 continue
             if pad:
                 row.append("")
@@ -282,6 +278,11 @@ class FeedReader:
             except _STREAM_ERRORS as exc:
                 yield line + 1, (), ("file", f"unreadable from here on: {_describe(exc)}")
                 return
+
+
+def _wrong_width(columns: int, width: int) -> tuple[str, str]:
+    # More fields than the header is nearly always an unquoted comma (2,99): misread columns.
+    return "row", f"{columns} columns where the header has {width}"
 
 
 def _lines_from(text: str, fh: IO[str]) -> Iterator[str]:
