@@ -6,6 +6,7 @@ Redis round trip), apply the campaign's rules, rank, sign the links, encode.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import operator
@@ -42,6 +43,7 @@ from geo.zones import DeliveryZones
 
 log = logging.getLogger("nearcart.offers")
 FRONT_HITS = Counter("nearcart_offers_front_hits_total", "Offers answers replayed whole from the front cache")
+COALESCED = Counter("nearcart_offers_coalesced_total", "Offers answers shared with identical requests made meanwhile")
 MICRO_CACHE = Counter("nearcart_offers_micro_cache_total", "Offers answers from the micro-cache or not", ["result"])
 MICRO_CACHE_HITS, MICRO_CACHE_MISSES = MICRO_CACHE.labels("hit"), MICRO_CACHE.labels("miss")
 # Per request, not logged: a Redis outage would write thousands of lines a second.
@@ -399,11 +401,16 @@ class OffersFront:
     A request the cache cannot answer is answered here too (`answer_offers`), with what the
     middleware stack would add (per-campaign CORS headers, request metrics, a JSON 500 for
     a bug) but without its layers: on this route they cost more than the answer itself.
-    Other methods and paths go down the stack as usual.
+    Identical requests that arrive while it is computed wait for it and get the same bytes
+    (unless it turns out to be an error or to depend on the client's IP: then each computes
+    its own). Other methods and paths go down the stack as usual.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Answers being computed, by front key: identical requests arriving meanwhile (a TV spot's
+        # first second) wait for that one instead of each asking Redis. None: not shareable.
+        self._computing: dict[tuple[bytes, bytes, bytes], asyncio.Future[FrontEntry | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state")
@@ -426,6 +433,27 @@ class OffersFront:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
+        computing = self._computing.get(key)
+        if computing is not None:
+            shared = await asyncio.shield(computing)
+            if shared is not None:
+                COALESCED.inc()
+                await send({"type": "http.response.start", "status": 200, "headers": shared[1]})
+                await send({"type": "http.response.body", "body": shared[2]})
+                return
+        mine: asyncio.Future[FrontEntry | None] = asyncio.get_running_loop().create_future()
+        self._computing.setdefault(key, mine)
+        kept: FrontEntry | None = None
+        try:
+            kept = await self._compute(scope, send, key, origin)
+        finally:
+            if self._computing.get(key) is mine:
+                del self._computing[key]
+            mine.set_result(kept)
+
+    async def _compute(self, scope: Scope, send: Send, key: tuple[bytes, bytes, bytes],
+                       origin: bytes) -> FrontEntry | None:
+        """Answer a request no cache held; the answer, if others may share it."""
         started = time.perf_counter()
         try:
             status, raw_headers, body = await answer_offers(scope)
@@ -439,9 +467,12 @@ class OffersFront:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         observe(ROUTE, "GET", status, started)
-        if status == 200 and not scope.get(IP_DEPENDENT) and ANSWER_STAMP in scope:
-            gtin, stamp = scope[ANSWER_STAMP]
-            front.put(key, stamp, (gtin, headers, body))
+        if status != 200 or scope.get(IP_DEPENDENT) or ANSWER_STAMP not in scope:
+            return None  # an error, or an answer that depends on this client's address
+        gtin, stamp = scope[ANSWER_STAMP]
+        entry = (gtin, headers, body)
+        scope["state"]["front_cache"].put(key, stamp, entry)
+        return entry
 
 
 routes: list[BaseRoute] = [Route("/v1/offers", offers, methods=["GET"], name="offers")]

@@ -304,11 +304,12 @@ def server_cpu_s(port: int) -> float:
 
 
 _CACHE_COUNTERS = re.compile(
-    r'^nearcart_offers_(?:front_hits_total|micro_cache_total\{result="(hit|miss)"\}) (\S+)$', re.MULTILINE)
+    r'^nearcart_offers_(?:front_hits_total|coalesced_total|micro_cache_total\{result="(hit|miss)"\}) (\S+)$',
+    re.MULTILINE)
 
 
 def cache_counts(base_url: str) -> tuple[float, float]:
-    """(answers from a cache, answers computed) so far, from the worker's `/metrics`."""
+    """(answers from a cache or shared with an identical request, answers computed) so far, from `/metrics`."""
     text = httpx.get(base_url + "/metrics", timeout=5).text
     cached = computed = 0.0
     for result, value in _CACHE_COUNTERS.findall(text):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -10,6 +11,7 @@ import asyncpg
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from cache.index import apply_offer_changes, build_index
@@ -253,3 +255,53 @@ def wait_until(check: Any, timeout_s: float = 5.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "condition not reached in time"
         time.sleep(0.02)
+
+
+async def _concurrent_answers(settings: Settings, requests: list[tuple[bytes, list[tuple[bytes, bytes]]]]
+                              ) -> list[bytes]:
+    """Bodies of requests (query string, extra headers) sent at once to one worker, as uvicorn would pass them."""
+    front = create_app(settings)
+    starlette = front.app  # type: ignore[attr-defined]
+    async with starlette.router.lifespan_context(starlette) as state:
+
+        async def one(query: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                     "scheme": "http", "path": "/v1/offers", "raw_path": b"/v1/offers", "query_string": query,
+                     "root_path": "", "headers": [(b"host", b"edge.test"), *headers],
+                     "client": ("127.0.0.1", 5000), "server": ("edge.test", 80), "state": dict(state)}
+            sent: list[dict[str, Any]] = []
+
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": b"", "more_body": False}
+
+            async def send(message: dict[str, Any]) -> None:
+                sent.append(message)
+
+            await front(scope, receive, send)
+            assert sent[0]["status"] == 200
+            return bytes(sent[1]["body"])
+
+        return list(await asyncio.gather(*(one(query, headers) for query, headers in requests)))
+
+
+def _computed_answers() -> float:
+    return REGISTRY.get_sample_value("nearcart_offers_micro_cache_total", {"result": "miss"}) or 0.0
+
+
+async def test_identical_requests_at_once_are_computed_once(catalog: RandomCatalog, settings: Settings) -> None:
+    query = f"gtin={catalog.gtins[0]}&lat=48.8512&lon=2.3456".encode()
+    misses = _computed_answers()
+    bodies = await _concurrent_answers(settings, [(query, [])] * 20)
+    assert _computed_answers() == misses + 1  # one read of Redis for the twenty
+    assert len(set(bodies)) == 1 and json.loads(bodies[0])["offers"]
+
+
+async def test_requests_at_once_located_by_ip_each_get_their_own_place(
+    catalog: RandomCatalog, settings: Settings
+) -> None:
+    trusting = msgspec.structs.replace(settings, trusted_proxies=("127.0.0.1/32",))
+    query = f"gtin={catalog.gtins[0]}".encode()
+    bodies = await _concurrent_answers(trusting, [(query, [(b"x-forwarded-for", b"81.2.69.160")]),
+                                                     (query, [(b"x-forwarded-for", b"8.8.8.8")])])
+    british, american = (json.loads(body)["location"] for body in bodies)
+    assert british["country"] == "GB" and american["country"] != "GB"
