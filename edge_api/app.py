@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,7 +24,7 @@ from cache.index_reader import IndexReader
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
-from edge_api import admin, campaigns, clicks, events, health, offers, openapi, pages
+from edge_api import admin, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
 from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
 from edge_api.errors import error_response, server_error
 from edge_api.event_counts import aggregate_forever
@@ -59,10 +58,6 @@ async def database_pool(settings: Settings) -> asyncpg.Pool:
         return await catalog_db.create_pool(settings.database_url, timeout_s=settings.database_timeout_s, min_size=0)
 
 
-# Middle-generation collections between two full ones (CPython's default is 10).
-FULL_COLLECTION_EVERY = 1000
-
-
 def make_lifespan(settings: Settings) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -87,16 +82,8 @@ def make_lifespan(settings: Settings) -> Any:
             zones=DeliveryZoneCache(),
             offer_pieces=OfferPieces(),
         )
-        # Everything loaded so far lives as long as the worker: take it out of the collector's full
-        # scans, which otherwise pause the loop for tens of milliseconds under load.
-        gc.collect()
-        gc.freeze()
-        # Full collections walk every tracked object of the worker (caches included) and pause it
-        # for 10-40 ms: under load they ran every second or two and set the p99. The young
-        # generations still collect as usual (most cyclic garbage dies young); a full collection
-        # now waits for 1,000 middle-generation ones instead of 10.
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
+        gc_policy.settle_for_serving()
+        young_collector = asyncio.create_task(gc_policy.collect_young_forever(), name="nearcart-gc")
         # Statistics: every worker drains the event stream into `event_counts` (a consumer group shares it).
         aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool)) if settings.aggregate_events else None
         try:
@@ -104,6 +91,7 @@ def make_lifespan(settings: Settings) -> Any:
         finally:
             if aggregator is not None:
                 await stop_task(aggregator)
+            await stop_task(young_collector)
             await index.stop()
             pipe.close()
             geoip.close()
