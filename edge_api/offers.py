@@ -443,18 +443,22 @@ class OffersFront:
                 return
         mine: asyncio.Future[FrontEntry | None] = asyncio.get_running_loop().create_future()
         self._computing.setdefault(key, mine)
-        kept: FrontEntry | None = None
+        shareable: FrontEntry | None = None
         try:
-            kept = await self._compute(scope, send, key, origin)
+            started = time.perf_counter()
+            status, headers, body, shareable = await self._compute(scope, key, origin)
         finally:
+            # Before sending: a slow client must not hold up the requests waiting for this answer.
             if self._computing.get(key) is mine:
                 del self._computing[key]
-            mine.set_result(kept)
+            mine.set_result(shareable)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        observe(ROUTE, "GET", status, started)
 
-    async def _compute(self, scope: Scope, send: Send, key: tuple[bytes, bytes, bytes],
-                       origin: bytes) -> FrontEntry | None:
-        """Answer a request no cache held; the answer, if others may share it."""
-        started = time.perf_counter()
+    async def _compute(self, scope: Scope, key: tuple[bytes, bytes, bytes], origin: bytes
+                       ) -> tuple[int, tuple[tuple[bytes, bytes], ...], bytes, FrontEntry | None]:
+        """(status, headers, body) for a request no cache held, and the entry others may share, if any."""
         try:
             status, raw_headers, body = await answer_offers(scope)
         except Exception:
@@ -464,15 +468,12 @@ class OffersFront:
             raw_headers = [*raw_headers, *cors_headers(origin.decode("latin-1"))]
         # Tuples of bytes: the collector stops tracking them, thousands of cached answers cost it nothing.
         headers = tuple(raw_headers)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        observe(ROUTE, "GET", status, started)
         if status != 200 or scope.get(IP_DEPENDENT) or ANSWER_STAMP not in scope:
-            return None  # an error, or an answer that depends on this client's address
+            return status, headers, body, None  # an error, or an answer that depends on this client's address
         gtin, stamp = scope[ANSWER_STAMP]
         entry = (gtin, headers, body)
         scope["state"]["front_cache"].put(key, stamp, entry)
-        return entry
+        return status, headers, body, entry
 
 
 routes: list[BaseRoute] = [Route("/v1/offers", offers, methods=["GET"], name="offers")]
