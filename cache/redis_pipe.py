@@ -35,7 +35,7 @@ class _Call:
 
     __slots__ = ("future", "count", "replies", "deadline")
 
-    def __init__(self, future: asyncio.Future[list[Any]], count: int, deadline: float = 0.0) -> None:
+    def __init__(self, future: asyncio.Future[list[Any]], count: int, deadline: float) -> None:
         self.future = future
         self.count = count
         self.replies: list[Any] = []
@@ -138,7 +138,7 @@ class RedisPipe:
         if self.db:
             setup.append(("SELECT", self.db))
         if setup:
-            call = _Call(loop.create_future(), len(setup))
+            call = _Call(loop.create_future(), len(setup), loop.time() + self.timeout_s)
             protocol.waiting.append(call)
             assert protocol.transport is not None
             protocol.transport.write(b"".join(hiredis.pack_command(command) for command in setup))

@@ -11,7 +11,6 @@ answer costs a join of bytes instead of a tree of structs. The bytes are exactly
 from __future__ import annotations
 
 import functools
-from typing import Literal
 
 import msgspec
 
@@ -19,16 +18,12 @@ from cache.directory import RetailerEntry, StoreEntry
 from edge_api.schemas import Location, Price, RetailerRef, StoreRef
 from edge_api.tokens import click_url
 
-Availability = Literal["in_stock", "low_stock"]
 # At or below this many units an offer shows as "low_stock".
 LOW_STOCK_MAX = 3
 
 _encode = msgspec.json.Encoder().encode
 _DISTANCE_PLACEHOLDER = b"0.0}"
 
-
-def availability(quantity: int) -> Availability:
-    return "low_stock" if quantity <= LOW_STOCK_MAX else "in_stock"
 
 
 @functools.lru_cache(maxsize=8192)

@@ -57,7 +57,6 @@ _links_minute = 0
 _links_count = 0
 # Most store hits a query may read when filters keep asking for more.
 MAX_FETCH = 2000
-STORE_MODES: tuple[Mode, ...] = ("in_store", "click_collect")
 # Seconds a cached answer may still be served while Redis is unreachable.
 STALE_IF_ERROR_S = 30.0
 ROUTE = "/v1/offers"
@@ -326,10 +325,9 @@ def rank(
     add = candidates.append
     for position, hit in enumerate(answer.stores):
         bits = hit.mode_bits & store_bits
-        rid = hit.retailer.retailer_id
-        if not bits or (include and rid not in include) or rid in exclude:
+        if not bits or not allowed(hit.retailer):
             continue
-        rank_of = priority.get(rid, pinned) if priority else pinned
+        rank_of = priority.get(hit.retailer.retailer_id, pinned) if priority else pinned
         if bits & IN_STORE_BIT:
             add((rank_of, position, hit, "in_store"))
         if bits & CLICK_COLLECT_BIT:
