@@ -161,8 +161,9 @@ async def answer_offers(scope: Scope) -> OffersResult:
     modes = _modes(query, campaign)
     # The Host header as sent: links in the answer point back at it.
     host = _header(scope, b"host")
-    cache_key = (gtin, location.lat, location.lon, location.country, radius_km, query.limit, modes,
-                 query.campaign, stored.etag if stored else "", host)
+    # The whole location is in the answer: a GeoIP town and a postal code can share a point, not a source.
+    cache_key = (gtin, location.lat, location.lon, location.country, location.source, location.postal_code,
+                 location.city, radius_km, query.limit, modes, query.campaign, stored.etag if stored else "", host)
     reader: IndexReader = state["index"]
     micro_cache: MicroCache[bytes] = state["micro_cache"]
     # Taken before reading Redis: a change announced during the read makes this answer stale at once.

@@ -20,6 +20,8 @@ from cache.keys import Keys
 from edge_api.app import create_app
 from edge_api.settings import Settings
 from geo.distance import great_circle_km
+from geo.geoip import GeoIP
+from geo.postal import lookup_postal_code
 from tests.random_catalog import RandomCatalog, in_stock_within, write_random_catalog
 
 BOUNDARY_KM = 0.002
@@ -221,6 +223,27 @@ def test_answers_located_by_ip_are_not_shared_between_shoppers(
         british, american = located("81.2.69.160"), located("8.8.8.8")
         assert british["country"] == "GB"
         assert american["country"] != "GB"
+
+
+def test_an_answer_located_by_ip_does_not_say_postal_code_for_the_same_spot(
+    catalog: RandomCatalog, settings: Settings
+) -> None:
+    # Postal code centroids and GeoIP towns can be the very same point: the answers still differ
+    # in how the shopper was located, so neither may be served for the other.
+    geoip = GeoIP()
+    ip = "90.73.140.65"
+    place = geoip.lookup(ip)
+    assert place is not None and place.postal_code
+    by_code = lookup_postal_code(place.postal_code, "FR")
+    assert by_code is not None and (by_code.lat, by_code.lon) == (place.lat, place.lon)
+    trusting = msgspec.structs.replace(settings, trusted_proxies=("127.0.0.1/32",))
+    with TestClient(create_app(trusting), client=("127.0.0.1", 5000)) as client:
+        gtin = catalog.gtins[0]
+        for _ in range(2):
+            coded = client.get("/v1/offers", params={"gtin": gtin, "postal_code": place.postal_code})
+            located = client.get("/v1/offers", params={"gtin": gtin}, headers={"X-Forwarded-For": ip})
+            assert coded.json()["location"]["source"] == "postal_code"
+            assert located.json()["location"]["source"] == "ip"
 
 
 async def test_stock_change_retires_cached_answers_at_once(
