@@ -132,7 +132,56 @@ def country_at(lat: float, lon: float) -> str | None:
     """
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         return None
-    cells, countries = _neighbourhood(int(lat // _CELL_DEG), int(lon // _CELL_DEG))
+    row, col = int(lat // _CELL_DEG), int(lon // _CELL_DEG)
+    sub_row = min(max(int((lat - row * _CELL_DEG) // _SUB_DEG), 0), _SUBS - 1)
+    sub_col = min(max(int((lon - col * _CELL_DEG) // _SUB_DEG), 0), _SUBS - 1)
+    settled = _settled(row, col, sub_row, sub_col)
+    if settled is not _UNSETTLED:
+        return settled
+    return _country_near(lat, lon, row, col)
+
+
+# Most sub-cells have one answer for all their points: `_settled` finds it once, so a shopper's
+# position costs a dict lookup instead of a scan of the centres around it (near a border, that
+# scan is hundreds of distances).
+_SUBS = 5
+_SUB_DEG = _CELL_DEG / _SUBS
+# Float slack on the sub-cell's bounds (km), far above rounding, far below any distance that matters.
+_SLACK_KM = 0.01
+_UNSETTLED = "?"
+
+
+@functools.lru_cache(maxsize=65_536)
+def _settled(row: int, col: int, sub_row: int, sub_col: int) -> str | None:
+    """What `country_at` gives every point of this sub-cell, or `_UNSETTLED` if points may differ.
+
+    A point lies within `half_diagonal` of the sub-cell's centre, so its distance to a country's
+    nearest centre is that country's distance from the sub-cell's centre, give or take as much
+    (triangle inequality): a country nearer by more than twice that wins everywhere.
+    """
+    cells, _ = _neighbourhood(row, col)
+    south, west = row * _CELL_DEG + sub_row * _SUB_DEG, col * _CELL_DEG + sub_col * _SUB_DEG
+    mid_lat, mid_lon = south + _SUB_DEG / 2, west + _SUB_DEG / 2
+    slack = _SLACK_KM + max(great_circle_km(mid_lat, mid_lon, corner_lat, corner_lon)
+                            for corner_lat in (south, south + _SUB_DEG) for corner_lon in (west, west + _SUB_DEG))
+    nearest: dict[str, float] = {}
+    for cell in cells:
+        for c_lat, c_lon, country in cell:
+            km = great_circle_km(mid_lat, mid_lon, c_lat, c_lon)
+            if km < nearest.get(country, COUNTRY_REACH_KM + slack):
+                nearest[country] = km
+    if not nearest:
+        return None  # no centre within reach of any point
+    ranked = sorted(nearest.items(), key=lambda item: item[1])
+    best, best_km = ranked[0]
+    if best_km + slack < COUNTRY_REACH_KM and (len(ranked) == 1 or best_km + slack < ranked[1][1] - slack):
+        return best
+    return _UNSETTLED
+
+
+def _country_near(lat: float, lon: float, row: int, col: int) -> str | None:
+    """`country_at` the long way: the centres of the 3x3 cells around the position."""
+    cells, countries = _neighbourhood(row, col)
     if len(countries) == 1:
         # Inland (the common case): any centre within reach settles it, no need for the nearest.
         for cell in cells:

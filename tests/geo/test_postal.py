@@ -1,5 +1,8 @@
+import random
+
 import pytest
 
+from geo import postal
 from geo.distance import great_circle_km
 from geo.postal import country_at, lookup_postal_code
 
@@ -55,3 +58,25 @@ def test_a_shared_position_tells_its_country() -> None:
     assert country_at(46.2044, 6.1432) == "CH"  # Geneva
     assert country_at(40.4168, -3.7038) is None  # Madrid: no covered code within reach
     assert country_at(0.0, -160.0) is None  # the Pacific
+
+
+def test_country_shortcut_gives_the_same_country_as_the_full_scan() -> None:
+    # Whole sub-cells are settled at once; every position must still get what scanning the
+    # centres around it gives: inland, near borders, on the coast, out at sea.
+    rng = random.Random(9)
+    points = [(rng.uniform(41.0, 51.5), rng.uniform(-5.5, 10.0)) for _ in range(40_000)]
+    # Along the Franco-Belgian and Franco-Swiss borders, densely.
+    points += [(rng.uniform(50.2, 50.9), rng.uniform(2.5, 4.5)) for _ in range(10_000)]
+    points += [(rng.uniform(46.0, 46.6), rng.uniform(5.9, 6.9)) for _ in range(10_000)]
+    for lat, lon in points:
+        row, col = int(lat // postal._CELL_DEG), int(lon // postal._CELL_DEG)
+        assert country_at(lat, lon) == postal._country_near(lat, lon, row, col), (lat, lon)
+    # The shortcut must actually serve inland France, or it is only a slower scan.
+    inland = [(rng.uniform(45.0, 48.5), rng.uniform(0.0, 4.5)) for _ in range(2_000)]
+    settled = 0
+    for lat, lon in inland:
+        row, col = int(lat // postal._CELL_DEG), int(lon // postal._CELL_DEG)
+        sub_row = min(max(int((lat - row * postal._CELL_DEG) // postal._SUB_DEG), 0), postal._SUBS - 1)
+        sub_col = min(max(int((lon - col * postal._CELL_DEG) // postal._SUB_DEG), 0), postal._SUBS - 1)
+        settled += postal._settled(row, col, sub_row, sub_col) is not None
+    assert settled > 0.9 * len(inland), settled
