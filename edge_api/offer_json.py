@@ -96,5 +96,11 @@ def answer_json(gtin: str, location: Location, offers: list[bytes]) -> bytes:
 
 
 def link_json(base_url: str, token: str) -> bytes:
-    """A click link as a JSON string (the Host a request names may need escaping)."""
-    return _encode(click_url(base_url, token))
+    """A click link as a JSON string (the Host a request names may need escaping, a token never does)."""
+    return _link_head(base_url) + token.encode("ascii") + b'"'
+
+
+@functools.lru_cache(maxsize=64)
+def _link_head(base_url: str) -> bytes:
+    """`"<base>/v1/go/` as JSON: the part of every link an edge serves that stays the same."""
+    return _encode(click_url(base_url, ""))[:-1]

@@ -142,9 +142,15 @@ def test_unknown_retailer_gets_an_error_page(client: TestClient, settings: Setti
 def test_a_token_is_its_payload_signed_with_hmac_sha256_of_the_secret(settings: Settings) -> None:
     # The documented format, checked with the standard library alone: another service holding
     # NEARCART_SECRET can verify a click link without this code.
-    token = sign_click(settings, ClickTarget("shop", "s1", GTIN, "spring", int(time.time())))
-    body, signature = token.split(".")
-    payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    expected = hmac.new(settings.secret.encode(), payload, hashlib.sha256).digest()
-    assert base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)) == expected
-    assert msgspec.msgpack.decode(payload)[1:5] == ["shop", "s1", GTIN, "spring"]
+    # Many tokens, so that signatures use the URL-safe alphabet's "-" and "_" and every padding length.
+    seen = set()
+    for n in range(300):
+        token = sign_click(settings, ClickTarget("shop", f"s{n}", GTIN, "spring" * (n % 3), int(time.time())))
+        body, signature = token.split(".")
+        payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        expected = hmac.new(settings.secret.encode(), payload, hashlib.sha256).digest()
+        assert base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)) == expected
+        assert body == base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+        assert msgspec.msgpack.decode(payload)[1:5] == ["shop", f"s{n}", GTIN, "spring" * (n % 3)]
+        seen.update(token)
+    assert {"-", "_"} <= seen and not {"=", "+", "/"} & seen
