@@ -49,11 +49,13 @@ MICRO_CACHE_HITS, MICRO_CACHE_MISSES = MICRO_CACHE.labels("hit"), MICRO_CACHE.la
 # Per request, not logged: a Redis outage would write thousands of lines a second.
 READ_FAILURES = Counter("nearcart_offers_read_failures_total", "Offers requests whose index or campaign read failed",
                         ["source"])
-# Signed click links (JSON strings) of the current minute kept per worker, by (base URL, secret, GTIN,
-# campaign), then (retailer, store); at most this many.
-SIGNED_LINKS_KEPT = 20_000
-_links: dict[tuple[str, str, str, str], dict[tuple[str, str], bytes]] = {}
-_links_minute = 0
+# Signed click links (JSON strings) kept per worker, in groups by (base URL, secret, GTIN, campaign,
+# minute), then by (retailer, store); about this many in all (some 35 MB). A link depends on no
+# position, so shoppers anywhere reuse it for its minute. Least recently used groups go first, one
+# at a time: groups of past minutes age out without a stall, a hot product keeps its links.
+SIGNED_LINKS_KEPT = 100_000
+_LinkGroupKey = tuple[str, str, str, str, int]
+_links: OrderedDict[_LinkGroupKey, dict[tuple[str, str], bytes]] = OrderedDict()
 _links_count = 0
 # Most store hits a query may read when filters keep asking for more.
 MAX_FETCH = 2000
@@ -352,14 +354,15 @@ IN_STORE_BIT, CLICK_COLLECT_BIT, DELIVERY_BIT = MODE_BITS["in_store"], MODE_BITS
 
 def _links_for(base_url: str, secret: str, gtin: str, campaign_id: str, issued_at: int) -> dict[tuple[str, str], bytes]:
     """This request's signed links by (retailer, store): shared by requests for the same product and minute."""
-    global _links_minute, _links_count
-    if issued_at != _links_minute or _links_count >= SIGNED_LINKS_KEPT:
-        _links.clear()  # links of an earlier minute are never asked for again
-        _links_minute, _links_count = issued_at, 0
-    key = (base_url, secret, gtin, campaign_id)
+    global _links_count
+    key = (base_url, secret, gtin, campaign_id, issued_at)
     links = _links.get(key)
     if links is None:
+        while _links_count >= SIGNED_LINKS_KEPT and _links:
+            _links_count -= len(_links.popitem(last=False)[1])
         links = _links[key] = {}
+    else:
+        _links.move_to_end(key)
     return links
 
 

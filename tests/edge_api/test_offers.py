@@ -328,3 +328,22 @@ async def test_requests_at_once_located_by_ip_each_get_their_own_place(
                                                      (query, [(b"x-forwarded-for", b"8.8.8.8")])])
     british, american = (json.loads(body)["location"] for body in bodies)
     assert british["country"] == "GB" and american["country"] != "GB"
+
+
+def test_signed_links_kept_stay_bounded_and_still_lead_to_the_retailer(
+    client: TestClient, catalog: RandomCatalog, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edge_api import offers as offers_module
+    from edge_api.tokens import verify_click
+
+    monkeypatch.setattr(offers_module, "SIGNED_LINKS_KEPT", 40)
+    biggest = 0
+    for gtin in catalog.gtins:
+        body = client.get("/v1/offers", params={"gtin": gtin, "lat": 48.85, "lon": 2.35, "radius_km": 10}).json()
+        biggest = max(biggest, len(body["offers"]))
+        # A group (one product, one minute) is only dropped whole, before another is started.
+        assert offers_module._links_count <= 40 + biggest
+        for offer in body["offers"]:
+            target = verify_click(settings, offer["url"].rsplit("/", 1)[1])
+            assert (target.retailer_id, target.gtin) == (offer["retailer"]["id"], gtin)
+    assert biggest > 0
