@@ -358,11 +358,11 @@ def _links_for(base_url: str, secret: str, gtin: str, campaign_id: str, issued_a
     key = (base_url, secret, gtin, campaign_id, issued_at)
     links = _links.get(key)
     if links is None:
-        while _links_count >= SIGNED_LINKS_KEPT and _links:
-            _links_count -= len(_links.popitem(last=False)[1])
         links = _links[key] = {}
     else:
         _links.move_to_end(key)
+    while _links_count >= SIGNED_LINKS_KEPT and len(_links) > 1:
+        _links_count -= len(_links.popitem(last=False)[1])
     return links
 
 
