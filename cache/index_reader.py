@@ -161,8 +161,13 @@ class IndexReader:
                 # Keep serving what we know; the offers route reports Redis trouble per request.
                 log.debug("index refresh failed: %s", exc)
 
-    async def query(self, gtin: str, lat: float, lon: float, radius_km: float, count: int) -> IndexAnswer:
-        """Store offers within `radius_km` nearest first (at most `count`), and every delivery offer of `gtin`."""
+    async def query(self, gtin: str, lat: float, lon: float, radius_km: float, count: int,
+                    with_delivery: bool = True) -> IndexAnswer:
+        """Store offers within `radius_km` nearest first (at most `count`), and every delivery offer of `gtin`.
+
+        `with_delivery=False` leaves the delivery offers out (the caller already has them) and
+        reads only the geo index.
+        """
         version = self.version
         if version is None:
             return IndexAnswer([], [], False)
@@ -172,13 +177,17 @@ class IndexReader:
         )
         delivery = ("HGETALL", self.keys.delivery_offers(version, gtin))
         if self.pipe is not None:
+            if not with_delivery:
+                (store_rows,) = await self.pipe.execute(search)
+                return self.decode(store_rows, {}, count)
             store_rows, flat = await self.pipe.execute(search, delivery)
             return self.decode(store_rows, dict(zip(flat[::2], flat[1::2], strict=True)), count)
         pipe = self.redis.pipeline(transaction=False)
         pipe.execute_command(*search)
-        pipe.execute_command(*delivery)
-        store_rows, delivery_rows = await pipe.execute()
-        return self.decode(store_rows, delivery_rows, count)
+        if with_delivery:
+            pipe.execute_command(*delivery)
+        replies = await pipe.execute()
+        return self.decode(replies[0], replies[1] if with_delivery else {}, count)
 
     async def query_delivery(self, gtin: str) -> IndexAnswer:
         """Only the delivery offers of `gtin`: for a shopper whose position is unknown."""

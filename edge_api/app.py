@@ -80,6 +80,7 @@ def make_lifespan(settings: Settings) -> Any:
             micro_cache=MicroCache(settings.micro_cache_entries),
             front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
+            delivery_cache=MicroCache(settings.micro_cache_entries),
             offer_pieces=OfferPieces(),
         )
         gc_policy.settle_for_serving()

@@ -70,29 +70,34 @@ class OfferPieces:
             found = self._stores[store.num] = encoded[: -len(_DISTANCE_PLACEHOLDER)]
         return found
 
-    def store_offer(self, retailer: RetailerEntry, mode: str, store: StoreEntry, distance_km: float,
-                    cents: int, currency: str, quantity: int, url: bytes) -> bytes:
+    def store_offer(self, out: list[bytes], retailer: RetailerEntry, mode: str, store: StoreEntry,
+                    distance_km: float, cents: int, currency: str, quantity: int, url: bytes) -> None:
+        """Append one store offer's pieces to `out`, the answer's offers that `answer_json` joins once."""
         head = self._heads.get((store.num, mode))
         if head is None:
             head = self._heads[(store.num, mode)] = (self.retailer(retailer) + _MODES[mode] + b'","store":'
                                                      + self.store(store))
-        return b"".join((head, _encode(round(distance_km, 3)), b"}",
-                         price_and_availability(cents, currency, quantity <= LOW_STOCK_MAX), url, b"}"))
+        if out:
+            out.append(b",")
+        out += (head, _encode(round(distance_km, 3)), b"}",
+                price_and_availability(cents, currency, quantity <= LOW_STOCK_MAX), url, b"}")
 
-    def delivery_offer(self, retailer: RetailerEntry, cents: int, currency: str, quantity: int, url: bytes) -> bytes:
-        return b"".join((
-            self.retailer(retailer), b'delivery","store":null',
-            price_and_availability(cents, currency, quantity <= LOW_STOCK_MAX), url, b"}",
-        ))
+    def delivery_offer(self, out: list[bytes], retailer: RetailerEntry, cents: int, currency: str, quantity: int,
+                       url: bytes) -> None:
+        """Append one delivery offer's pieces to `out`."""
+        if out:
+            out.append(b",")
+        out += (self.retailer(retailer), b'delivery","store":null',
+                price_and_availability(cents, currency, quantity <= LOW_STOCK_MAX), url, b"}")
 
 
 _MODES = {"in_store": b"in_store", "click_collect": b"click_collect", "delivery": b"delivery"}
 
 
 def answer_json(gtin: str, location: Location, offers: list[bytes]) -> bytes:
-    """The whole `OffersAnswer` body around offers already encoded."""
+    """The whole `OffersAnswer` body around the offers' pieces (one join: no bytes per offer)."""
     return b"".join((b'{"gtin":', _encode(gtin), b',"location":', _encode(location), b',"offers":[',
-                     b",".join(offers), b"]}"))
+                     *offers, b"]}"))
 
 
 def link_json(base_url: str, token: str) -> bytes:

@@ -12,7 +12,7 @@ import logging
 import operator
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cache.directory import RetailerEntry
 from cache.gtin import GtinError, normalize_gtin
-from cache.index_reader import IndexAnswer, IndexReader, StoreHit
+from cache.index_reader import DeliveryHit, IndexAnswer, IndexReader, StoreHit
 from cache.keys import MODE_BITS
 from edge_api.campaigns import cors_headers, origin_allowed
 from edge_api.client_ip import client_ip_of
@@ -188,10 +188,8 @@ async def answer_offers(scope: Scope) -> OffersResult:
                 answer = IndexAnswer([], [], False)
             else:
                 raise RedisError("index unavailable")
-        elif location.lat is None or location.lon is None or not (modes & 3):
-            answer = await reader.query_delivery(gtin)
         else:
-            answer = await reader.query(gtin, location.lat, location.lon, radius_km, count)
+            answer = await _read_index(state, reader, gtin, stamp, location, radius_km, count, modes)
     except (TimeoutError, RedisError, OSError):
         READ_FAILURES.labels("index").inc()
         stale = micro_cache.get_stale(cache_key, STALE_IF_ERROR_S)
@@ -209,7 +207,7 @@ async def answer_offers(scope: Scope) -> OffersResult:
         # Filters (campaign retailers, modes) left too few of the nearest stores: look further out.
         count = min(count * 4, MAX_FETCH)
         try:
-            answer = await reader.query(gtin, location.lat or 0.0, location.lon or 0.0, radius_km, count)
+            answer = await _read_index(state, reader, gtin, stamp, location, radius_km, count, modes)
         except (TimeoutError, RedisError, OSError):
             break  # the nearest part already found is still a right answer, only shorter
         listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin,
@@ -217,6 +215,28 @@ async def answer_offers(scope: Scope) -> OffersResult:
     body = answer_json(gtin, location, listed)
     micro_cache.put(cache_key, stamp, body)
     return _json_result(body)
+
+
+async def _read_index(state: dict[str, Any], reader: IndexReader, gtin: str, stamp: Hashable, location: Location,
+                      radius_km: float, count: int, modes: int) -> IndexAnswer:
+    """The index's answer for this query; a product's delivery offers come from Redis once per stamp.
+
+    They depend on the product alone (not on where the shopper is), so every query about it
+    within `max_age` of the same data shares one read of them, kept like answers are.
+    """
+    known: MicroCache[list[DeliveryHit]] = state["delivery_cache"]
+    delivery = known.get(gtin, stamp, max_age(state["settings"], reader))
+    if location.lat is None or location.lon is None or not (modes & 3):
+        if delivery is None:
+            delivery = (await reader.query_delivery(gtin)).delivery
+            known.put(gtin, stamp, delivery)
+        return IndexAnswer([], delivery, False)
+    if delivery is not None:
+        answer = await reader.query(gtin, location.lat, location.lon, radius_km, count, with_delivery=False)
+        return answer._replace(delivery=delivery)
+    answer = await reader.query(gtin, location.lat, location.lon, radius_km, count)
+    known.put(gtin, stamp, answer.delivery)
+    return answer
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -283,7 +303,8 @@ def rank(
     """Delivery offers first (at most half the list, cheapest first), then store offers nearest first.
 
     A campaign's `retailers.priority` pins its retailers ahead of the others within each group.
-    Offers are chosen first and encoded (and their links signed) only once kept. The flag says
+    Offers are chosen first and encoded (and their links signed) only once kept, as pieces for
+    `answer_json` to join (commas included). The flag says
     whether the store hits ran out before the list was full: with a truncated answer, the
     caller must then ask Redis for more.
     """
@@ -308,6 +329,7 @@ def rank(
         return url
 
     listed: list[bytes] = []
+    delivered = 0
     if modes & DELIVERY_BIT and answer.delivery:
         inside: frozenset[str] = frozenset()
         if location.lat is not None and location.lon is not None and any(h.retailer.delivery_zones
@@ -317,12 +339,13 @@ def rank(
             hit for hit in answer.delivery if allowed(hit.retailer) and _delivers(hit.retailer, location, inside)
         ]
         online.sort(key=lambda hit: (priority.get(hit.retailer.retailer_id, pinned), hit.price_cents))
-        listed = [
-            pieces.delivery_offer(hit.retailer, hit.price_cents, hit.currency, hit.quantity, link(hit.retailer, ""))
-            for hit in online[: max(1, limit // 2)]
-        ]
+        online = online[: max(1, limit // 2)]
+        for seller in online:
+            pieces.delivery_offer(listed, seller.retailer, seller.price_cents, seller.currency, seller.quantity,
+                                  link(seller.retailer, ""))
+        delivered = len(online)
 
-    wanted = limit - len(listed)
+    wanted = limit - delivered
     store_bits = modes & (IN_STORE_BIT | CLICK_COLLECT_BIT)
     candidates: list[tuple[int, int, StoreHit, Mode]] = []
     add = candidates.append
@@ -343,8 +366,8 @@ def rank(
     for _, position, hit, mode in candidates[:wanted]:
         if position != last_position:  # both modes of one store share its link
             last_position, url = position, link(hit.retailer, hit.store.store_id)
-        listed.append(pieces.store_offer(hit.retailer, mode, hit.store, hit.distance_km, hit.price_cents,
-                                         hit.currency, hit.quantity, url))
+        pieces.store_offer(listed, hit.retailer, mode, hit.store, hit.distance_km, hit.price_cents, hit.currency,
+                           hit.quantity, url)
     return listed, len(candidates) < wanted
 
 

@@ -13,7 +13,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
 
-from cache.index_reader import IndexReader
+from cache.index_reader import DeliveryHit, IndexReader
 from cache.keys import Keys
 from edge_api.campaigns import CampaignStore
 from edge_api.micro_cache import MicroCache
@@ -39,6 +39,8 @@ class EdgeState:
     # Whole answers to byte-identical requests (edge_api.offers.OffersFront).
     front_cache: MicroCache[FrontEntry]
     zones: DeliveryZoneCache
+    # Each product's delivery offers, by GTIN, under the index stamp they were read at.
+    delivery_cache: MicroCache[list[DeliveryHit]]
     # Encoded stores and retailers of offers answers (edge_api.offer_json).
     offer_pieces: OfferPieces
 

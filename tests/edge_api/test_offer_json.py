@@ -19,11 +19,10 @@ def test_assembled_answer_equals_the_encoded_schema_even_with_characters_that_ne
     base = 'http://host.example:8000"/'
     pieces = OfferPieces()
     pieces.reset(3)
-    parts = [
-        pieces.delivery_offer(retailer, 1299, "EUR", 2, link_json(base, "tok.en1")),
-        pieces.store_offer(retailer, "in_store", store, 1.23456, 5, "EUR", 40, link_json(base, "tok.en2")),
-        pieces.store_offer(retailer, "click_collect", store, 0.0, 100000, "CHF", 4, link_json(base, "tok.en2")),
-    ]
+    parts: list[bytes] = []
+    pieces.delivery_offer(parts, retailer, 1299, "EUR", 2, link_json(base, "tok.en1"))
+    pieces.store_offer(parts, retailer, "in_store", store, 1.23456, 5, "EUR", 40, link_json(base, "tok.en2"))
+    pieces.store_offer(parts, retailer, "click_collect", store, 0.0, 100000, "CHF", 4, link_json(base, "tok.en2"))
     location = Location(lat=48.85, lon=2.35, source="query", country="FR")
     body = answer_json("03017620422003", location, parts)
 
@@ -51,6 +50,12 @@ def test_pieces_of_an_older_directory_are_not_reused() -> None:
     old = StoreEntry(7, 1, "s7", "Old name", "a", "75001", "Paris", "FR", 48.0, 2.0)
     new = StoreEntry(7, 1, "s7", "New name", "a", "75001", "Paris", "FR", 48.0, 2.0)
     retailer = RetailerEntry(1, "r-1", "R", "", "https://shop.example/{gtin}", ())
-    assert b"Old name" in pieces.store_offer(retailer, "in_store", old, 1.0, 100, "EUR", 9, b'"u"')
+
+    def encoded(store: StoreEntry) -> bytes:
+        out: list[bytes] = []
+        pieces.store_offer(out, retailer, "in_store", store, 1.0, 100, "EUR", 9, b'"u"')
+        return b"".join(out)
+
+    assert b"Old name" in encoded(old)
     pieces.reset(2)
-    assert b"New name" in pieces.store_offer(retailer, "in_store", new, 1.0, 100, "EUR", 9, b'"u"')
+    assert b"New name" in encoded(new)

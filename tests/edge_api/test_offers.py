@@ -273,6 +273,31 @@ async def test_stock_change_retires_cached_answers_at_once(
         wait_until(lambda: prices(client) == [f"{after.price_cents / 100:.2f}"], timeout_s=2.0)
 
 
+async def test_delivery_price_change_reaches_shoppers_anywhere_at_once(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, catalog: RandomCatalog, settings: Settings
+) -> None:
+    # Delivery offers are read once per product and shared by every position: a change must still
+    # show at once, and at positions never asked before.
+    offer = next(o for o in catalog.offers if not o.store_id and o.quantity > 3)
+    retailer_num = await db.fetchval("SELECT num FROM retailers WHERE retailer_id = $1", offer.retailer_id)
+    before = OfferState(offer.price_cents, "EUR", offer.quantity, offer.mode_bits)
+    after = before._replace(price_cents=offer.price_cents + 7)
+
+    def prices(client: TestClient, lat: float) -> list[str]:
+        body = client.get("/v1/offers", params={"gtin": offer.gtin, "lat": lat, "lon": 2.35, "country": "FR"}).json()
+        return [o["price"]["amount"] for o in body["offers"]
+                if o["mode"] == "delivery" and o["retailer"]["id"] == offer.retailer_id]
+
+    with TestClient(create_app(settings)) as client:
+        wait_until(lambda: client.app_state["index"].changes_live)
+        assert prices(client, 48.80) == prices(client, 48.81) == [f"{before.price_cents / 100:.2f}"]
+        await apply_offer_changes(redis, keys, [
+            OfferChange(offer.gtin, retailer_num, None, None, None, before, after),
+        ])
+        wait_until(lambda: prices(client, 48.82) == [f"{after.price_cents / 100:.2f}"], timeout_s=2.0)
+        assert prices(client, 48.83) == prices(client, 48.80) == [f"{after.price_cents / 100:.2f}"]
+
+
 def wait_until(check: Any, timeout_s: float = 5.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
