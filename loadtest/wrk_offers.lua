@@ -62,8 +62,11 @@ end
 
 local build = mode == "locality" and locality_path or unique_path
 
+-- What Chromium sends: every browser takes gzip (wrk itself never decompresses; it counts bytes).
+local headers = {["Accept-Encoding"] = "gzip, deflate, br, zstd"}
+
 function request()
-  return wrk.format("GET", build())
+  return wrk.format("GET", build(), headers)
 end
 
 if rate > 0 then

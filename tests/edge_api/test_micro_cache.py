@@ -23,8 +23,31 @@ def test_a_hot_answer_survives_a_long_tail_of_one_off_queries() -> None:
     for i in range(1000):
         cache.put(f"tail-{i}", 0, "rare answer")
         assert cache.get("hot", 0, max_age_s=60) == "hot answer", f"evicted after {i} one-off queries"
-    assert cache.get("tail-0", 0, max_age_s=60) is None  # the least recently used went instead
-    assert cache.get("tail-999", 0, max_age_s=60) == "rare answer"
+    assert cache.get("tail-98", 0, max_age_s=60) == "rare answer"  # stored while there was room
+    assert cache.get("tail-999", 0, max_age_s=60) is None  # asked once, once the cache was full
+
+
+def test_the_least_recently_used_answer_makes_room() -> None:
+    cache: MicroCache[str] = MicroCache(3)
+    for key in ("a", "b", "c"):
+        cache.put(key, 0, key)
+    assert cache.get("a", 0, max_age_s=60) == "a"
+    cache.put("d", 0, "d")
+    cache.put("d", 0, "d")  # second sight: admitted, evicting "b", the least recently used
+    assert [cache.get(key, 0, max_age_s=60) for key in "abcd"] == ["a", None, "c", "d"]
+
+
+def test_once_full_an_answer_gets_in_on_its_second_sight_only() -> None:
+    cache: MicroCache[str] = MicroCache(3)
+    for key in ("a", "b", "c"):
+        cache.put(key, 0, key)  # room to spare: stored at once
+    for i in range(500):
+        cache.put(f"one-off-{i}", 0, "rare")  # a stream of unique positions
+    assert [cache.get(key, 0, max_age_s=60) for key in ("a", "b", "c")] == ["a", "b", "c"]
+    assert cache.get("one-off-499", 0, max_age_s=60) is None
+    cache.put("one-off-499", 0, "asked again")
+    assert cache.get("one-off-499", 0, max_age_s=60) == "asked again"
+    assert sum(cache.get(key, 0, max_age_s=60) is not None for key in ("a", "b", "c")) == 2
 
 
 def test_answers_cached_together_do_not_all_expire_together() -> None:
