@@ -31,7 +31,6 @@ from cache.index_reader import DeliveryHit, IndexAnswer, IndexReader, StoreHit
 from cache.keys import MODE_BITS
 from edge_api.campaigns import cors_headers, origin_allowed
 from edge_api.client_ip import client_ip_of
-from edge_api.compression import accepts_gzip, gunzip_body, gzip_body
 from edge_api.errors import bad_parameter, error_response, validation_error
 from edge_api.http_metrics import observe
 from edge_api.micro_cache import MicroCache
@@ -112,35 +111,21 @@ def _from_response(response: Response) -> OffersResult:
 
 
 def _json_result(body: bytes) -> OffersResult:
-    # The headers Starlette's Response(body, media_type="application/json", no-store) would send; the
-    # answer varies with Accept-Encoding (`_cached_result`).
+    # The headers Starlette's Response(body, media_type="application/json", no-store) would send.
     return OffersResult(200, [(b"cache-control", b"no-store"), (b"content-length", str(len(body)).encode()),
-                              (b"content-type", b"application/json"), (b"vary", b"Accept-Encoding")], body)
-
-
-def _cached_result(encoded: bytes, gzip_ok: bool) -> OffersResult:
-    """A cached answer (kept gzip-compressed): sent as is where gzip is accepted, else as JSON."""
-    if not gzip_ok:
-        return _json_result(gunzip_body(encoded))
-    return OffersResult(200, [(b"cache-control", b"no-store"), (b"content-encoding", b"gzip"),
-                              (b"content-length", str(len(encoded)).encode()),
-                              (b"content-type", b"application/json"), (b"vary", b"Accept-Encoding")], encoded)
+                              (b"content-type", b"application/json")], body)
 
 
 async def offers(request: Request) -> Response:
     """The routed endpoint (HEAD, and GET when called without `OffersFront`)."""
-    result = await answer_offers(request.scope, accepts_gzip(request.headers.get("accept-encoding", "").encode()))
+    result = await answer_offers(request.scope)
     response = Response(result.body, status_code=result.status)
     response.raw_headers = result.headers
     return response
 
 
-async def answer_offers(scope: Scope, gzip_ok: bool = False) -> OffersResult:
-    """`/v1/offers` for one request scope (its state is the worker's `EdgeState` dict).
-
-    `gzip_ok`: the client accepts gzip, so an answer from (or going into) the micro-cache may
-    be sent compressed.
-    """
+async def answer_offers(scope: Scope) -> OffersResult:
+    """`/v1/offers` for one request scope (its state is the worker's `EdgeState` dict)."""
     state = scope["state"]
     settings = state["settings"]
     params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
@@ -189,7 +174,7 @@ async def answer_offers(scope: Scope, gzip_ok: bool = False) -> OffersResult:
     cached = micro_cache.get(cache_key, stamp, max_age(settings, reader))
     if cached is not None:
         MICRO_CACHE_HITS.inc()
-        return _cached_result(cached, gzip_ok)
+        return _json_result(cached)
     MICRO_CACHE_MISSES.inc()
 
     # One store hit gives one or two offers; campaign retailer rules may drop some, so read more at once
@@ -209,7 +194,7 @@ async def answer_offers(scope: Scope, gzip_ok: bool = False) -> OffersResult:
         READ_FAILURES.labels("index").inc()
         stale = micro_cache.get_stale(cache_key, STALE_IF_ERROR_S)
         if stale is not None:
-            return _cached_result(stale, gzip_ok)
+            return _json_result(stale)
         return _from_response(error_response(503, "offers are briefly unavailable, retry shortly",
                                              code="unavailable", headers={"Retry-After": "1"}))
 
@@ -228,11 +213,8 @@ async def answer_offers(scope: Scope, gzip_ok: bool = False) -> OffersResult:
         listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin,
                              pieces)
     body = answer_json(gtin, location, listed)
-    if not micro_cache.admit(cache_key):
-        return _json_result(body)  # asked once so far: not worth compressing and keeping
-    encoded = gzip_body(body)
-    micro_cache.put(cache_key, stamp, encoded)
-    return _cached_result(encoded, True) if gzip_ok else _json_result(body)
+    micro_cache.put(cache_key, stamp, body)
+    return _json_result(body)
 
 
 async def _read_index(state: dict[str, Any], reader: IndexReader, gtin: str, stamp: Hashable, location: Location,
@@ -428,8 +410,6 @@ ANSWER_STAMP = "nearcart.answer_stamp"
 
 # (GTIN, response headers, body) of a whole answer.
 FrontEntry = tuple[str, tuple[tuple[bytes, bytes], ...], bytes]
-# (raw query string, Host, Origin, whether the client accepts gzip).
-FrontKey = tuple[bytes, bytes, bytes, bool]
 
 
 class OffersFront:
@@ -437,8 +417,7 @@ class OffersFront:
 
     A campaign launch sends many shoppers to one product from the same postal codes and the
     same rounded positions; they send byte-identical query strings. The whole answer (status,
-    headers, body) is kept under the raw query string, Host, Origin and whether the client takes
-    gzip (answers kept are gzip-compressed, `edge_api.compression`), stamped like the
+    headers, body) is kept under the raw query string, Host and Origin, stamped like the
     micro-cache with the data it came from (so a stock change announced for its GTIN retires
     it at once). Answers that depend on the client's IP (no position given) are never kept
     here. A campaign's new rules reach these answers within `micro_cache_live_ttl_s` (the
@@ -456,7 +435,7 @@ class OffersFront:
         self.app = app
         # Answers being computed, by front key: identical requests arriving meanwhile (a TV spot's
         # first second) wait for that one instead of each asking Redis. None: not shareable.
-        self._computing: dict[FrontKey, asyncio.Future[FrontEntry | None]] = {}
+        self._computing: dict[tuple[bytes, bytes, bytes], asyncio.Future[FrontEntry | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state")
@@ -466,15 +445,12 @@ class OffersFront:
         front: MicroCache[FrontEntry] = state["front_cache"]
         reader: IndexReader = state["index"]
         host = origin = b""
-        gzip_ok = False
         for name, value in scope["headers"]:
             if name == b"host":
                 host = value
             elif name == b"origin":
                 origin = value
-            elif name == b"accept-encoding":
-                gzip_ok = accepts_gzip(value)
-        key = (scope["query_string"], host, origin, gzip_ok)
+        key = (scope["query_string"], host, origin)
         found = front.lookup(key, max_age(state["settings"], reader))
         if found is not None and found[0] == reader.stamp(found[1][0]):
             FRONT_HITS.inc()
@@ -495,7 +471,7 @@ class OffersFront:
         shareable: FrontEntry | None = None
         try:
             started = time.perf_counter()
-            status, headers, body, shareable = await self._compute(scope, key, origin, gzip_ok)
+            status, headers, body, shareable = await self._compute(scope, key, origin)
         finally:
             # Before sending: a slow client must not hold up the requests waiting for this answer.
             if self._computing.get(key) is mine:
@@ -505,11 +481,11 @@ class OffersFront:
         await send({"type": "http.response.body", "body": body})
         observe(ROUTE, "GET", status, started)
 
-    async def _compute(self, scope: Scope, key: FrontKey, origin: bytes, gzip_ok: bool
+    async def _compute(self, scope: Scope, key: tuple[bytes, bytes, bytes], origin: bytes
                        ) -> tuple[int, tuple[tuple[bytes, bytes], ...], bytes, FrontEntry | None]:
         """(status, headers, body) for a request no cache held, and the entry others may share, if any."""
         try:
-            status, raw_headers, body = await answer_offers(scope, gzip_ok)
+            status, raw_headers, body = await answer_offers(scope)
         except Exception:
             log.exception("offers answer failed")
             status, raw_headers, body = _from_response(error_response(500, "internal error"))

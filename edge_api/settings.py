@@ -47,9 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # change retires the answers of its GTIN at once), and while it is not.
     micro_cache_live_ttl_s: float = 30.0
     micro_cache_ttl_s: float = 0.5
-    # Answers kept per worker, gzip-compressed (about 2 KB each, plus 1 KB of keys; the front and
-    # the micro-cache share the bytes): 50,000 take about 150 MB.
-    micro_cache_entries: int = 50_000
+    # Answers kept per worker (each about 10 KB; the front and the micro-cache share the bytes).
+    micro_cache_entries: int = 20_000
     # Each worker drains the event stream into PostgreSQL counts; off for a deployment that runs
     # one dedicated aggregator, and in tests that read the stream itself.
     aggregate_events: bool = True

@@ -11,9 +11,6 @@ p99 at 70 % of that row's own maximum rate (wrk paced by its Lua `delay()`); for
 the share of answers that came from the server's caches (its `/metrics` counters). Absolute
 figures drift on a shared machine; the ratios of one run hold. Answers are checked
 (status 200, JSON with offers, some non-empty) so a fast stream of errors cannot pass.
-Every request carries a browser's `Accept-Encoding` (gzip among others), as shoppers' do:
-`/v1/offers` sends the answers it keeps gzip-compressed to such clients; the bare route
-ignores the header.
 """
 
 from __future__ import annotations

@@ -62,11 +62,8 @@ end
 
 local build = mode == "locality" and locality_path or unique_path
 
--- What Chromium sends: every browser takes gzip (wrk itself never decompresses; it counts bytes).
-local headers = {["Accept-Encoding"] = "gzip, deflate, br, zstd"}
-
 function request()
-  return wrk.format("GET", build(), headers)
+  return wrk.format("GET", build())
 end
 
 if rate > 0 then

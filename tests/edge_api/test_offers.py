@@ -374,19 +374,3 @@ def test_signed_links_kept_stay_bounded_and_still_lead_to_the_retailer(
             target = verify_click(settings, offer["url"].rsplit("/", 1)[1])
             assert (target.retailer_id, target.gtin) == (offer["retailer"]["id"], gtin)
     assert biggest > 0
-
-
-def test_browsers_get_cached_answers_gzipped_and_others_get_the_same_json(
-    client: TestClient, catalog: RandomCatalog
-) -> None:
-    params = {"gtin": catalog.gtins[0], "lat": 48.85, "lon": 2.35, "radius_km": 10}
-    zipped = [client.get("/v1/offers", params=params, headers={"Accept-Encoding": "gzip, br"}) for _ in range(2)]
-    plain = client.get("/v1/offers", params=params, headers={"Accept-Encoding": "identity"})
-    for answer in zipped:
-        assert answer.headers["content-encoding"] == "gzip"
-        assert answer.headers["vary"] == "Accept-Encoding"
-        # httpx has decoded it: the wire carried a fraction of the JSON.
-        assert answer.num_bytes_downloaded * 3 < len(answer.content)
-    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
-    assert plain.json()["offers"] and zipped[0].content == zipped[1].content == plain.content
-    assert int(plain.headers["content-length"]) == len(plain.content)
