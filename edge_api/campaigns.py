@@ -259,6 +259,24 @@ class CampaignStore:
                 return hit[1]
         return await asyncio.shield(self._loading.get(campaign_id) or self._load(campaign_id))
 
+    def known_etag(self, campaign_id: str) -> str | None:
+        """The campaign's ETag as this worker knows it, without waiting; None if it knows none.
+
+        For answers kept with the campaign they were computed for: they hold while this says
+        the same. Past the TTL a background read refreshes it, as `get` does, so a pushed
+        change is seen within about `ttl_s` even while every request is answered from a cache.
+        """
+        hit = self._cache.get(campaign_id)
+        if hit is None:
+            return None
+        now = time.monotonic()
+        if hit[0] <= now:
+            if now - hit[0] >= self.stale_s:
+                return None
+            if campaign_id not in self._loading:
+                self._load(campaign_id).add_done_callback(_ignore_failure)
+        return hit[1].etag if hit[1] is not None else None
+
     def _load(self, campaign_id: str) -> asyncio.Future[StoredCampaign | None]:
         """One read of `campaign_id` from PostgreSQL, shared by everyone who asks meanwhile."""
         task = asyncio.ensure_future(self._read(campaign_id))

@@ -29,7 +29,7 @@ from cache.directory import RetailerEntry
 from cache.gtin import GtinError, normalize_gtin
 from cache.index_reader import DeliveryHit, IndexAnswer, IndexReader, StoreHit
 from cache.keys import MODE_BITS
-from edge_api.campaigns import cors_headers, origin_allowed
+from edge_api.campaigns import CampaignStore, cors_headers, origin_allowed
 from edge_api.client_ip import client_ip_of
 from edge_api.errors import bad_parameter, error_response, validation_error
 from edge_api.http_metrics import observe
@@ -170,7 +170,7 @@ async def answer_offers(scope: Scope) -> OffersResult:
     micro_cache: MicroCache[bytes] = state["micro_cache"]
     # Taken before reading Redis: a change announced during the read makes this answer stale at once.
     stamp = reader.stamp(gtin)
-    scope[ANSWER_STAMP] = (gtin, stamp)
+    scope[ANSWER_STAMP] = (gtin, stamp, query.campaign, stored.etag if stored else "")
     cached = micro_cache.get(cache_key, stamp, max_age(settings, reader))
     if cached is not None:
         MICRO_CACHE_HITS.inc()
@@ -404,12 +404,12 @@ def _delivers(retailer: RetailerEntry, location: Location, inside_zones: frozens
 
 # Set in the request scope when the answer depends on the client's IP (so the front must not share it).
 IP_DEPENDENT = "nearcart.ip_dependent"
-# (GTIN, IndexReader.stamp) of the data an answer was computed from, for the front cache.
+# (GTIN, IndexReader.stamp, campaign id, its ETag) of the data an answer was computed from, for the front.
 ANSWER_STAMP = "nearcart.answer_stamp"
 
 
-# (GTIN, response headers, body) of a whole answer.
-FrontEntry = tuple[str, tuple[tuple[bytes, bytes], ...], bytes]
+# (GTIN, campaign id, its ETag, response headers, body) of a whole answer.
+FrontEntry = tuple[str, str, str, tuple[tuple[bytes, bytes], ...], bytes]
 
 
 class OffersFront:
@@ -419,9 +419,10 @@ class OffersFront:
     same rounded positions; they send byte-identical query strings. The whole answer (status,
     headers, body) is kept under the raw query string, Host and Origin, stamped like the
     micro-cache with the data it came from (so a stock change announced for its GTIN retires
-    it at once). Answers that depend on the client's IP (no position given) are never kept
-    here. A campaign's new rules reach these answers within `micro_cache_live_ttl_s` (the
-    front does not parse the query to see them).
+    it at once), and with the ETag of the campaign it applied: a pushed campaign retires its
+    answers as soon as this worker's campaign store has read it (within a few seconds), not
+    at the end of their lifetime. Answers that depend on the client's IP (no position given)
+    are never kept here.
 
     A request the cache cannot answer is answered here too (`answer_offers`), with what the
     middleware stack would add (per-campaign CORS headers, request metrics, a JSON 500 for
@@ -452,9 +453,9 @@ class OffersFront:
                 origin = value
         key = (scope["query_string"], host, origin)
         found = front.lookup(key, max_age(state["settings"], reader))
-        if found is not None and found[0] == reader.stamp(found[1][0]):
+        if found is not None and _still_true(found[0], found[1], reader, state["campaigns"]):
             FRONT_HITS.inc()
-            _, headers, body = found[1]
+            headers, body = found[1][3:]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
@@ -463,8 +464,8 @@ class OffersFront:
             shared = await asyncio.shield(computing)
             if shared is not None:
                 COALESCED.inc()
-                await send({"type": "http.response.start", "status": 200, "headers": shared[1]})
-                await send({"type": "http.response.body", "body": shared[2]})
+                await send({"type": "http.response.start", "status": 200, "headers": shared[3]})
+                await send({"type": "http.response.body", "body": shared[4]})
                 return
         mine: asyncio.Future[FrontEntry | None] = asyncio.get_running_loop().create_future()
         self._computing.setdefault(key, mine)
@@ -495,10 +496,15 @@ class OffersFront:
         headers = tuple(raw_headers)
         if status != 200 or scope.get(IP_DEPENDENT) or ANSWER_STAMP not in scope:
             return status, headers, body, None  # an error, or an answer that depends on this client's address
-        gtin, stamp = scope[ANSWER_STAMP]
-        entry = (gtin, headers, body)
+        gtin, stamp, campaign_id, etag = scope[ANSWER_STAMP]
+        entry = (gtin, campaign_id, etag, headers, body)
         scope["state"]["front_cache"].put(key, stamp, entry)
         return status, headers, body, entry
+
+
+def _still_true(stamp: Hashable, entry: FrontEntry, reader: IndexReader, campaigns: CampaignStore) -> bool:
+    """Whether a kept answer was computed from the index data and campaign rules of now."""
+    return stamp == reader.stamp(entry[0]) and (not entry[1] or campaigns.known_etag(entry[1]) == entry[2])
 
 
 routes: list[BaseRoute] = [Route("/v1/offers", offers, methods=["GET"], name="offers")]

@@ -44,8 +44,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     index_grace_s: float = 3.0
     events_per_minute: int = 600
     # How long a cached offers answer serves: while the index change feed is followed (a stock
-    # change retires the answers of its GTIN at once), and while it is not.
-    micro_cache_live_ttl_s: float = 30.0
+    # change retires the answers of its GTIN at once, a pushed campaign its own within seconds:
+    # the lifetime is only a backstop), and while it is not.
+    micro_cache_live_ttl_s: float = 300.0
     micro_cache_ttl_s: float = 0.5
     # Answers kept per worker (each about 10 KB; the front and the micro-cache share the bytes).
     micro_cache_entries: int = 20_000

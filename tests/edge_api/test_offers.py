@@ -374,3 +374,31 @@ def test_signed_links_kept_stay_bounded_and_still_lead_to_the_retailer(
             target = verify_click(settings, offer["url"].rsplit("/", 1)[1])
             assert (target.retailer_id, target.gtin) == (offer["retailer"]["id"], gtin)
     assert biggest > 0
+
+
+async def test_a_pushed_campaign_retires_its_cached_answers_within_seconds(
+    db: asyncpg.Connection, catalog: RandomCatalog, settings: Settings
+) -> None:
+    # Cached answers live minutes while the change feed is followed; campaign rules must not wait that long.
+    from edge_api.campaigns import store_campaign
+    from edge_api.schemas import Campaign
+    from tests.edge_api.test_campaigns import campaign
+
+    gtin = catalog.gtins[0]
+    await store_campaign(db, Campaign(**campaign(modes=["in_store"], retailers={})), 2.0)
+    params = {"gtin": gtin, "campaign": "spring", "lat": 48.85, "lon": 2.35, "radius_km": 10}
+
+    def retailers(client: TestClient) -> set[str]:
+        return {o["retailer"]["id"] for o in client.get("/v1/offers", params=params).json()["offers"]}
+
+    with TestClient(create_app(settings)) as client:
+        wait_until(lambda: client.app_state["index"].changes_live)
+        first = retailers(client)
+        hits = _front_hits(client)
+        assert retailers(client) == first and _front_hits(client) == hits + 1  # kept, and served from the front
+        dropped = sorted(first)[0]
+        await store_campaign(db, Campaign(**campaign(modes=["in_store"], retailers={"exclude": [dropped]})), 2.0)
+        started = time.monotonic()
+        wait_until(lambda: dropped not in retailers(client), timeout_s=10.0)
+        assert time.monotonic() - started < 10.0
+        assert retailers(client) == first - {dropped}
