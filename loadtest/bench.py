@@ -11,6 +11,9 @@ p99 at 70 % of that row's own maximum rate (wrk paced by its Lua `delay()`); for
 the share of answers that came from the server's caches (its `/metrics` counters). Absolute
 figures drift on a shared machine; the ratios of one run hold. Answers are checked
 (status 200, JSON with offers, some non-empty) so a fast stream of errors cannot pass.
+Locality rows start after `--locality-warmup` seconds (30) of the same load: the caches of
+a server that has been up a while, not of one just started (or just flooded with (b)'s
+unique positions, which its caches keep until answers asked twice push them out).
 """
 
 from __future__ import annotations
@@ -247,11 +250,12 @@ class Bench:
         self.data = data
 
     def measure(self, base_url: str, mode: str, connections: int, rate: float = 0.0,
-                count_cached: bool = False) -> tuple[WrkResult, float | None, float | None]:
+                count_cached: bool = False, warmup_s: float | None = None) -> tuple[WrkResult, float | None, float | None]:
         """wrk's result, the server's CPU µs per answer and, if asked, the share of answers from a cache."""
         args = self.args
-        if args.warmup > 0:
-            run_wrk(base_url, self.data_file, mode, args.warmup, connections, args.threads, rate)
+        warmup_s = args.warmup if warmup_s is None else warmup_s
+        if warmup_s > 0:
+            run_wrk(base_url, self.data_file, mode, warmup_s, connections, args.threads, rate)
         before = cache_counts(base_url) if count_cached else None
         port = int(base_url.rsplit(":", 1)[1])
         cpu_before = server_cpu_s(port)
@@ -262,7 +266,10 @@ class Bench:
     def row(self, key: str, scenario: str, workers: int, base_url: str, mode: str, expect_offers: bool,
             paced: bool, count_cached: bool = False) -> Row:
         problem = check_answers(base_url, self.data, mode, expect_offers)
-        result, cpu_us, cached = self.measure(base_url, mode, self.args.connections, count_cached=count_cached)
+        # Shoppers' locality is measured on warm caches, as a server that has been up a while has them.
+        warmup_s = max(self.args.warmup, self.args.locality_warmup) if mode == "locality" else None
+        result, cpu_us, cached = self.measure(base_url, mode, self.args.connections, count_cached=count_cached,
+                                              warmup_s=warmup_s)
         row = Row(key=key, scenario=scenario, workers=workers, rps=result.rate, p50_ms=result.p50_us / 1000,
                   p99_ms=result.p99_us / 1000, cached=cached, cpu_us=cpu_us, errors=result.errors,
                   error_kinds=result.error_kinds(), checked=problem or "ok")
@@ -375,6 +382,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load before each run")
+    parser.add_argument("--locality-warmup", type=float, default=30.0,
+                        help="seconds of unmeasured load before the first locality run on a server, for caches to "
+                             "reach their steady state (default 30; 0: just --warmup)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections for flat-out runs")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (keep low: 2 cores)")
     parser.add_argument("--no-paced", action="store_true", help="skip the p99-at-70 %% runs")
