@@ -249,8 +249,8 @@ class Bench:
         self.data_file = data_file
         self.data = data
 
-    def measure(self, base_url: str, mode: str, connections: int, rate: float = 0.0,
-                count_cached: bool = False, warmup_s: float | None = None) -> tuple[WrkResult, float | None, float | None]:
+    def measure(self, base_url: str, mode: str, connections: int, rate: float = 0.0, count_cached: bool = False,
+                warmup_s: float | None = None) -> tuple[WrkResult, float | None, float | None]:
         """wrk's result, the server's CPU µs per answer and, if asked, the share of answers from a cache."""
         args = self.args
         warmup_s = args.warmup if warmup_s is None else warmup_s
