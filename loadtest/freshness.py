@@ -163,14 +163,15 @@ async def measure(settings: Settings, base_url: str, repeat: int) -> list[Run]:
     return runs
 
 
-def summary(runs: list[Run], workers: int, ttl_s: float) -> str:
+def summary(runs: list[Run], workers: int, ttl_s: float, live_ttl_s: float) -> str:
     def line(label: str, values: list[float]) -> str:
         return f"  {label:<34} median {statistics.median(values) * 1000:5.0f} ms   max {max(values) * 1000:5.0f} ms"
 
     worst = max(r.all_seen_s for r in runs)
     verdict = "met" if worst < TARGET_S else "MISSED"
     return "\n".join([
-        f"offer update -> /v1/offers, {len(runs)} runs, {workers} worker(s), micro-cache {ttl_s:g} s:",
+        f"offer update -> /v1/offers, {len(runs)} runs, {workers} worker(s), answers kept up to {live_ttl_s:g} s "
+        f"while the change feed is followed ({ttl_s:g} s otherwise):",
         line("ingest_files (one-row feed)", [r.ingest_s for r in runs]),
         line("first answer with the new price", [r.first_seen_s for r in runs]),
         line("every answer with the new price", [r.all_seen_s for r in runs]),
@@ -189,9 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         runs = asyncio.run(measure(settings, url, args.repeat))
     if args.json:
         print(msgspec.json.encode({"workers": args.workers, "micro_cache_ttl_s": settings.micro_cache_ttl_s,
+                                   "micro_cache_live_ttl_s": settings.micro_cache_live_ttl_s,
                                    "target_s": TARGET_S, "runs": runs}).decode())
     else:
-        print(summary(runs, args.workers, settings.micro_cache_ttl_s))
+        print(summary(runs, args.workers, settings.micro_cache_ttl_s, settings.micro_cache_live_ttl_s))
     return 0 if max(r.all_seen_s for r in runs) < TARGET_S else 1
 
 
