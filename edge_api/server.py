@@ -1,4 +1,4 @@
-"""`nearcart serve`: uvicorn with uvloop and httptools, N worker processes.
+"""`nearcart serve`: uvicorn with uvloop and httptools (heads and bodies joined), N worker processes.
 
 Workers are fresh processes that build the app from `NEARCART_*` variables, so the
 settings this process was given (CLI overrides, embedded service URLs) are written
@@ -12,6 +12,7 @@ import os
 import msgspec
 import uvicorn
 
+from edge_api.http_protocol import JoinedWritesProtocol
 from edge_api.settings import PREFIX, Settings
 
 
@@ -33,7 +34,8 @@ def run_server(settings: Settings, host: str = "127.0.0.1", port: int = 8000, wo
         port=port,
         workers=max(1, workers),
         loop="uvloop",
-        http="httptools",
+        # httptools, with each response's head and body sent in one write (edge_api.http_protocol).
+        http=JoinedWritesProtocol,
         log_level=settings.log_level,
         # The access log would write whole client IPs; we log nothing per request (privacy), metrics count instead.
         access_log=False,

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from edge_api.http_protocol import JoinedWritesProtocol
+
 
 async def offers(request: Request) -> Response:
     return JSONResponse({"gtin": request.query_params.get("gtin", ""), "offers": []})
@@ -34,7 +36,8 @@ def main() -> None:
     args = parser.parse_args()
     # Same knobs as edge_api.server.run_server: only the app differs between the two rows.
     uvicorn.run("loadtest.bare_app:app", host="127.0.0.1", port=args.port, workers=args.workers, loop="uvloop",
-                http="httptools", log_level="warning", access_log=False, proxy_headers=False, server_header=False)
+                http=JoinedWritesProtocol, log_level="warning", access_log=False, proxy_headers=False,
+                server_header=False)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""The server's HTTP protocol: a response's head and body leave in one write, and HTTP still works."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from cache.embedded import free_port
+from edge_api.http_protocol import JoinedWrites, JoinedWritesProtocol
+
+
+class RecordingTransport:
+    """Stands for the socket: records what reaches it, in which calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[bytes]]] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(("write", [data]))
+
+    def writelines(self, chunks: list[bytes]) -> None:
+        self.calls.append(("writelines", list(chunks)))
+
+    def close(self) -> None:
+        self.calls.append(("close", []))
+        self.closing = True
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+async def test_head_and_body_written_in_one_step_leave_in_one_call_and_in_order() -> None:
+    real = RecordingTransport()
+    joined = JoinedWrites(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+    joined.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    joined.write(b"{}")
+    assert real.calls == [] and joined.get_write_buffer_size() == 40
+    await asyncio.sleep(0)
+    assert real.calls == [("writelines", [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", b"{}"])]
+    joined.write(b"last words")
+    joined.close()  # what is held goes out before the connection closes
+    assert real.calls[1:] == [("writelines", [b"last words"]), ("close", [])]
+
+
+async def _stream() -> AsyncIterator[bytes]:
+    for i in range(64):
+        if i % 8 == 0:
+            await asyncio.sleep(0)
+        yield bytes([65 + i % 26]) * 16384
+
+
+def _app() -> Starlette:
+    async def small(request: Request) -> Response:
+        return JSONResponse({"n": request.query_params.get("n", "")})
+
+    async def stream(request: Request) -> Response:
+        return StreamingResponse(_stream(), media_type="application/octet-stream")
+
+    async def closing(request: Request) -> Response:
+        return Response(b"bye", headers={"connection": "close"})
+
+    return Starlette(routes=[Route("/small", small, methods=["GET", "HEAD"]), Route("/stream", stream),
+                             Route("/close", closing)])
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = free_port()
+    config = uvicorn.Config(_app(), host="127.0.0.1", port=port, loop="uvloop", http=JoinedWritesProtocol,
+                            log_level="warning", lifespan="off")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not instance.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(timeout=10)
+
+
+def _exchange(url: str, raw: bytes, until: bytes, count: int) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(raw)
+        received = b""
+        while received.count(until) < count:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+def test_pipelined_requests_on_one_connection_get_their_answers_in_order(server: str) -> None:
+    raw = b"".join(b"GET /small?n=%d HTTP/1.1\r\nHost: t\r\n\r\n" % n for n in range(3))
+    received = _exchange(server, raw, b"}", 3)
+    assert received.count(b"HTTP/1.1 200 OK") == 3
+    assert [received.index(b'{"n":"%d"}' % n) for n in range(3)] == sorted(
+        received.index(b'{"n":"%d"}' % n) for n in range(3))
+
+
+def test_head_answers_headers_only_and_the_connection_goes_on(server: str) -> None:
+    raw = b"HEAD /small HTTP/1.1\r\nHost: t\r\n\r\nGET /small?n=7 HTTP/1.1\r\nHost: t\r\n\r\n"
+    received = _exchange(server, raw, b"}", 1)
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"content-length: 8" in head
+    assert rest.startswith(b"HTTP/1.1 200 OK") and rest.endswith(b'{"n":"7"}')
+
+
+def test_a_streamed_megabyte_arrives_whole_and_a_closing_answer_closes(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        body = client.get("/stream").content
+        assert len(body) == 64 * 16384 and body[:16384] == b"A" * 16384 and body[-1:] == bytes([65 + 63 % 26])
+    # Read until the server hangs up: the answer it wrote just before closing is all there.
+    received = _exchange(server, b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n", b"never", 1)
+    assert received.endswith(b"bye") and b"connection: close" in received
