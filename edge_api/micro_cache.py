@@ -68,14 +68,10 @@ class MicroCache(Generic[V]):
         found = self.lookup(key, max_age_s)
         return None if found is None else found[1]
 
-    def admit(self, key: Hashable) -> bool:
-        """Whether `put(key, ...)` would keep its value: there is room, the key is in, or it was
-        offered lately (and is marked as offered now). Callers ask before preparing a value to keep."""
-        return len(self._entries) < self.max_entries or key in self._entries or self._seen_before(key)
-
     def put(self, key: Hashable, stamp: Hashable, value: V) -> None:
-        if not self.admit(key):
-            return
+        """Keep `value` if there is room, the key is in already, or it was offered lately."""
+        if len(self._entries) >= self.max_entries and key not in self._entries and not self._seen_before(key):
+            return  # marked: its next offer gets in
         entries = self._entries
         entries.pop(key, None)
         while len(entries) >= self.max_entries:

@@ -304,9 +304,8 @@ def rank(
 
     A campaign's `retailers.priority` pins its retailers ahead of the others within each group.
     Offers are chosen first and encoded (and their links signed) only once kept, as pieces for
-    `answer_json` to join (commas included). The flag says
-    whether the store hits ran out before the list was full: with a truncated answer, the
-    caller must then ask Redis for more.
+    `answer_json` to join (commas included). The flag says whether the store hits ran out
+    before the list was full: with a truncated answer, the caller must then ask Redis for more.
     """
     include = frozenset(campaign.retailers.include) if campaign else frozenset()
     exclude = frozenset(campaign.retailers.exclude) if campaign else frozenset()
