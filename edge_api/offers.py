@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import operator
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -35,7 +34,7 @@ from edge_api.errors import bad_parameter, error_response, validation_error
 from edge_api.http_metrics import observe
 from edge_api.micro_cache import MicroCache
 from edge_api.offer_json import OfferPieces, answer_json, link_json
-from edge_api.schemas import Campaign, Location, Mode, OffersQuery
+from edge_api.schemas import Campaign, Location, OffersQuery
 from edge_api.tokens import ClickTarget, sign_click
 from geo.place import Place
 from geo.postal import country_at, lookup_postal_code
@@ -307,18 +306,12 @@ def rank(
     `answer_json` to join (commas included). The flag says whether the store hits ran out
     before the list was full: with a truncated answer, the caller must then ask Redis for more.
     """
-    include = frozenset(campaign.retailers.include) if campaign else frozenset()
-    exclude = frozenset(campaign.retailers.exclude) if campaign else frozenset()
-    priority = {rid: i for i, rid in enumerate(campaign.retailers.priority)} if campaign else {}
-    campaign_id = campaign.id if campaign else ""
-    pinned = len(priority)
+    rules = _rules_of(campaign)
+    places, place_of, pinned = rules.places, rules.place, rules.pinned
+    campaign_id = rules.campaign_id
     # Minute granularity: links of one product near one place are signed once a minute, not per request.
     issued_at = int(time.time()) // 60 * 60
     links = _links_for(base_url, settings.secret, gtin, campaign_id, issued_at)
-
-    def allowed(retailer: RetailerEntry) -> bool:
-        rid = retailer.retailer_id
-        return (not include or rid in include) and rid not in exclude
 
     def link(retailer: RetailerEntry, store_id: str) -> bytes:
         url = links.get((retailer.retailer_id, store_id))
@@ -334,43 +327,95 @@ def rank(
         if location.lat is not None and location.lon is not None and any(h.retailer.delivery_zones
                                                                           for h in answer.delivery):
             inside = zones(location.lat, location.lon)
-        online = [
-            hit for hit in answer.delivery if allowed(hit.retailer) and _delivers(hit.retailer, location, inside)
-        ]
-        online.sort(key=lambda hit: (priority.get(hit.retailer.retailer_id, pinned), hit.price_cents))
-        online = online[: max(1, limit // 2)]
-        for seller in online:
+        online = [(place, hit) for hit in answer.delivery
+                  if (place := place_of(hit.retailer)) is not None and _delivers(hit.retailer, location, inside)]
+        online.sort(key=lambda item: (item[0], item[1].price_cents))
+        for _, seller in online[: max(1, limit // 2)]:
             pieces.delivery_offer(listed, seller.retailer, seller.price_cents, seller.currency, seller.quantity,
                                   link(seller.retailer, ""))
-        delivered = len(online)
+            delivered += 1
 
     wanted = limit - delivered
     store_bits = modes & (IN_STORE_BIT | CLICK_COLLECT_BIT)
-    candidates: list[tuple[int, int, StoreHit, Mode]] = []
-    add = candidates.append
-    for position, hit in enumerate(answer.stores):
+    # Stores by place (priority retailers first, in their order), nearest first within each: Redis
+    # gave them nearest first, so filling the groups in that order needs no sort.
+    groups: list[list[StoreHit]] = [[] for _ in range(pinned + 1)]
+    found = 0
+    for hit in answer.stores:
         bits = hit.mode_bits & store_bits
-        if not bits or not allowed(hit.retailer):
+        if not bits:
             continue
-        rank_of = priority.get(hit.retailer.retailer_id, pinned) if priority else pinned
-        if bits & IN_STORE_BIT:
-            add((rank_of, position, hit, "in_store"))
-        if bits & CLICK_COLLECT_BIT:
-            add((rank_of, position, hit, "click_collect"))
-        if not priority and len(candidates) >= wanted:
-            break  # without pinned retailers Redis' nearest-first order is final (and the list already in it)
-    if priority:
-        candidates.sort(key=_BY_RANK_THEN_POSITION)
-    last_position, url = -1, b""
-    for _, position, hit, mode in candidates[:wanted]:
-        if position != last_position:  # both modes of one store share its link
-            last_position, url = position, link(hit.retailer, hit.store.store_id)
-        pieces.store_offer(listed, hit.retailer, mode, hit.store, hit.distance_km, hit.price_cents, hit.currency,
-                           hit.quantity, url)
-    return listed, len(candidates) < wanted
+        place = places.get(hit.retailer.retailer_id, _UNPLACED)
+        if place == _UNPLACED:
+            place = place_of(hit.retailer)
+        if place is None:
+            continue
+        groups[place].append(hit)
+        found += 2 if bits == IN_STORE_BIT | CLICK_COLLECT_BIT else 1
+        if not pinned and found >= wanted:
+            break  # without pinned retailers Redis' nearest-first order is final
+    kept = 0
+    for group in groups:
+        for hit in group:
+            if kept >= wanted:
+                break
+            bits = hit.mode_bits & store_bits
+            url = link(hit.retailer, hit.store.store_id)  # both modes of one store share it
+            if bits & IN_STORE_BIT:
+                pieces.store_offer(listed, hit.retailer, "in_store", hit.store, hit.distance_km, hit.price_cents,
+                                   hit.currency, hit.quantity, url)
+                kept += 1
+            if bits & CLICK_COLLECT_BIT and kept < wanted:
+                pieces.store_offer(listed, hit.retailer, "click_collect", hit.store, hit.distance_km,
+                                   hit.price_cents, hit.currency, hit.quantity, url)
+                kept += 1
+    return listed, found < wanted
 
 
-_BY_RANK_THEN_POSITION = operator.itemgetter(0, 1)
+_UNPLACED = -1
+
+
+class _CampaignRules:
+    """A campaign's retailer rules, and each retailer's place under them, worked out once per retailer."""
+
+    __slots__ = ("campaign", "campaign_id", "include", "exclude", "priority", "pinned", "places")
+
+    def __init__(self, campaign: Campaign | None) -> None:
+        self.campaign = campaign
+        self.campaign_id = campaign.id if campaign else ""
+        self.include = frozenset(campaign.retailers.include) if campaign else frozenset()
+        self.exclude = frozenset(campaign.retailers.exclude) if campaign else frozenset()
+        self.priority = {rid: i for i, rid in enumerate(campaign.retailers.priority)} if campaign else {}
+        self.pinned = len(self.priority)
+        # retailer id -> its place (priority rank, `pinned` for the rest) or None when left out.
+        self.places: dict[str, int | None] = {}
+
+    def place(self, retailer: RetailerEntry) -> int | None:
+        rid = retailer.retailer_id
+        found = self.places.get(rid, _UNPLACED)
+        if found == _UNPLACED:
+            allowed = (not self.include or rid in self.include) and rid not in self.exclude
+            found = self.places[rid] = self.priority.get(rid, self.pinned) if allowed else None
+        return found
+
+
+# Rules of the campaigns in use, by the identity of the campaign object (the campaign store keeps
+# one per ETag; a pushed campaign is a new object, so new rules).
+_NO_CAMPAIGN = _CampaignRules(None)
+_campaign_rules: dict[int, _CampaignRules] = {}
+
+
+def _rules_of(campaign: Campaign | None) -> _CampaignRules:
+    if campaign is None:
+        return _NO_CAMPAIGN
+    rules = _campaign_rules.get(id(campaign))
+    if rules is None or rules.campaign is not campaign:
+        if len(_campaign_rules) >= 1_000:
+            _campaign_rules.clear()
+        rules = _campaign_rules[id(campaign)] = _CampaignRules(campaign)
+    return rules
+
+
 IN_STORE_BIT, CLICK_COLLECT_BIT, DELIVERY_BIT = MODE_BITS["in_store"], MODE_BITS["click_collect"], MODE_BITS["delivery"]
 
 

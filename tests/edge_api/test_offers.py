@@ -203,6 +203,8 @@ def test_repeated_request_is_replayed_whole_with_its_cors_headers(
 ) -> None:
     params = {"gtin": catalog.gtins[0], "lat": 48.85, "lon": 2.35, "country": "FR"}
     with TestClient(create_app(settings)) as client:
+        # Answers cached before the change feed is followed are retired when it starts: wait for it.
+        wait_until(lambda: client.app_state["index"].changes_live)
         before = _front_hits(client)
         first = client.get("/v1/offers", params=params, headers={"Origin": "https://brand.example"})
         second = client.get("/v1/offers", params=params, headers={"Origin": "https://brand.example"})
