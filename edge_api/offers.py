@@ -63,6 +63,9 @@ STALE_IF_ERROR_S = 30.0
 ROUTE = "/v1/offers"
 
 
+_NOWHERE: frozenset[str] = frozenset()
+
+
 class DeliveryZoneCache:
     """Delivery-zone polygons of the retailers that have some, rebuilt when the directory changes."""
 
@@ -87,6 +90,8 @@ class DeliveryZoneCache:
     def inside(self, reader: IndexReader, lat: float, lon: float) -> frozenset[str]:
         """Retailers whose zone holds the point; shoppers of one town repeat points, so answers are kept."""
         zones = self.get(reader)
+        if not zones.may_cover(lat, lon):
+            return _NOWHERE  # most shoppers: nothing to keep
         found = self._inside.get((lat, lon))
         if found is None:
             if len(self._inside) >= 50_000:

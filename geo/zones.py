@@ -136,6 +136,18 @@ class DeliveryZones:
         # Bounding boxes as plain floats: most shoppers are outside every zone's box, and this
         # tells so without building a shapely Point (which costs more than the whole test).
         self._boxes = [tuple(float(v) for v in geometry.bounds) for geometry in geometries]
+        # The box around all of them (min lon, min lat, max lon, max lat); empty when there are none.
+        self.extent = (
+            (min(b[0] for b in self._boxes), min(b[1] for b in self._boxes),
+             max(b[2] for b in self._boxes), max(b[3] for b in self._boxes))
+            if self._boxes else (math.inf, math.inf, -math.inf, -math.inf)
+        )
+
+    def may_cover(self, lat: float, lon: float) -> bool:
+        """False when the point lies outside every zone's bounding box (the common case), at the cost
+        of four comparisons; True means `delivers_to` must decide."""
+        min_x, min_y, max_x, max_y = self.extent
+        return min_x <= lon <= max_x and min_y <= lat <= max_y
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -1,4 +1,5 @@
 import json
+import random
 
 import pytest
 
@@ -112,3 +113,19 @@ def test_many_zones_answer_like_a_few() -> None:
     assert many.delivers_to(45.5, 1.2) == {"r0", "r1"}
     assert many.delivers_to(46.0, 3.0) == {"r2", "r3"}  # on the top edge of both
     assert many.delivers_to(47.0, 3.0) == frozenset()
+
+
+def test_the_quick_outside_check_never_hides_a_zone() -> None:
+    # Points the four-comparison check turns away must be points no zone holds, edges included.
+    zones = DeliveryZones({"paris-only": PARIS, "both": PARIS_AND_LYON})
+    rng = random.Random(4)
+    points = [(rng.uniform(44.0, 50.0), rng.uniform(1.0, 6.0)) for _ in range(5_000)]
+    points += [(48.8, 2.2), (48.92, 2.45), (45.7, 4.95), NOTRE_DAME, BELLECOUR]  # corners and insides
+    inside = 0
+    for lat, lon in points:
+        if not zones.may_cover(lat, lon):
+            assert zones.delivers_to(lat, lon) == frozenset(), (lat, lon)
+        else:
+            inside += bool(zones.delivers_to(lat, lon))
+    assert inside > 5
+    assert not DeliveryZones({}).may_cover(*NOTRE_DAME)
