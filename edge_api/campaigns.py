@@ -248,15 +248,9 @@ class CampaignStore:
         self._origins: tuple[float, frozenset[str]] = (0.0, frozenset())
 
     async def get(self, campaign_id: str) -> StoredCampaign | None:
-        hit = self._cache.get(campaign_id)
+        hit = self._servable(campaign_id)
         if hit is not None:
-            now = time.monotonic()
-            if hit[0] > now:
-                return hit[1]
-            if now - hit[0] < self.stale_s:
-                if campaign_id not in self._loading:
-                    self._load(campaign_id).add_done_callback(_ignore_failure)
-                return hit[1]
+            return hit[1]
         return await asyncio.shield(self._loading.get(campaign_id) or self._load(campaign_id))
 
     def known_etag(self, campaign_id: str) -> str | None:
@@ -266,6 +260,11 @@ class CampaignStore:
         the same. Past the TTL a background read refreshes it, as `get` does, so a pushed
         change is seen within about `ttl_s` even while every request is answered from a cache.
         """
+        hit = self._servable(campaign_id)
+        return hit[1].etag if hit is not None and hit[1] is not None else None
+
+    def _servable(self, campaign_id: str) -> tuple[float, StoredCampaign | None] | None:
+        """The kept entry if it may still be served (past its TTL, a background read refreshes it), else None."""
         hit = self._cache.get(campaign_id)
         if hit is None:
             return None
@@ -275,7 +274,7 @@ class CampaignStore:
                 return None
             if campaign_id not in self._loading:
                 self._load(campaign_id).add_done_callback(_ignore_failure)
-        return hit[1].etag if hit[1] is not None else None
+        return hit
 
     def _load(self, campaign_id: str) -> asyncio.Future[StoredCampaign | None]:
         """One read of `campaign_id` from PostgreSQL, shared by everyone who asks meanwhile."""

@@ -25,7 +25,6 @@ _encode = msgspec.json.Encoder().encode
 _DISTANCE_PLACEHOLDER = b"0.0}"
 
 
-
 @functools.lru_cache(maxsize=8192)
 def price_and_availability(cents: int, currency: str, low_stock: bool) -> bytes:
     """`,"price":{...},"availability":"...","url":` — what follows the store in an offer."""
