@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from typing import NamedTuple, cast
 
 import msgspec
@@ -38,11 +37,15 @@ class StoreHit(msgspec.Struct, frozen=True, gc=False):
     mode_bits: int
 
 
-# Index members resolved through the directory, kept per worker: a member's text names its
-# store, price, quantity and modes, so the same bytes always resolve the same way while the
-# directory stays. Bounded (entries are small: a member and references to directory objects).
-RESOLVED_MEMBERS_KEPT = 100_000
-_Resolved = tuple[StoreEntry, RetailerEntry, int, str, int, int]
+class Member(NamedTuple):
+    """An index member resolved through the directory: its text names store, price, quantity and modes."""
+
+    store: StoreEntry
+    retailer: RetailerEntry
+    price_cents: int
+    currency: str
+    quantity: int
+    mode_bits: int
 
 
 class DeliveryHit(NamedTuple):
@@ -60,9 +63,17 @@ class IndexAnswer(NamedTuple):
     truncated: bool
 
 
-def parse_store_member(member: bytes) -> tuple[int, int, str, int, int]:
-    num, cents, currency, quantity, bits = member.split(b":")
-    return int(num), int(cents), currency.decode(), int(quantity), int(bits)
+class IndexRows(NamedTuple):
+    """An answer with its store offers as Redis gave them: [member, distance in km] rows, nearest first.
+
+    For a caller that turns each member into more than a `StoreHit` and keeps that per member
+    (`resolve` gives what a member stands for).
+    """
+
+    rows: list[list[bytes]]
+    delivery: list[DeliveryHit]
+    # True when Redis held `count` stores in the radius: there may be more beyond them.
+    truncated: bool
 
 
 class IndexReader:
@@ -87,9 +98,6 @@ class IndexReader:
         self.changes_live = False
         self.epoch = 0
         self.generations: dict[str, int] = {}
-        # Oldest first out, one at a time: clearing 100k entries at once would stall the worker.
-        self._resolved: OrderedDict[bytes, _Resolved] = OrderedDict()
-        self._resolved_for = self.directory
         self._task: asyncio.Task[None] | None = None
         self._changes_task: asyncio.Task[None] | None = None
 
@@ -161,16 +169,21 @@ class IndexReader:
                 # Keep serving what we know; the offers route reports Redis trouble per request.
                 log.debug("index refresh failed: %s", exc)
 
-    async def query(self, gtin: str, lat: float, lon: float, radius_km: float, count: int,
-                    with_delivery: bool = True) -> IndexAnswer:
-        """Store offers within `radius_km` nearest first (at most `count`), and every delivery offer of `gtin`.
+    async def query(self, gtin: str, lat: float, lon: float, radius_km: float, count: int) -> IndexAnswer:
+        """Store offers within `radius_km` nearest first (at most `count`), and every delivery offer of `gtin`."""
+        found = await self.query_rows(gtin, lat, lon, radius_km, count)
+        return IndexAnswer(self.decode(found.rows), found.delivery, found.truncated)
+
+    async def query_rows(self, gtin: str, lat: float, lon: float, radius_km: float, count: int,
+                         with_delivery: bool = True) -> IndexRows:
+        """`query` with the store offers left as Redis' rows (the offers route's path).
 
         `with_delivery=False` leaves the delivery offers out (the caller already has them) and
         reads only the geo index.
         """
         version = self.version
         if version is None:
-            return IndexAnswer([], [], False)
+            return IndexRows([], [], False)
         search = (
             "GEOSEARCH", self.keys.store_offers(version, gtin), "FROMLONLAT", lon, lat,
             "BYRADIUS", radius_km, "km", "ASC", "COUNT", count, "WITHDIST",
@@ -179,60 +192,54 @@ class IndexReader:
         if self.pipe is not None:
             if not with_delivery:
                 (store_rows,) = await self.pipe.execute(search)
-                return self.decode(store_rows, {}, count)
+                return IndexRows(store_rows, [], len(store_rows) >= count)
             store_rows, flat = await self.pipe.execute(search, delivery)
-            return self.decode(store_rows, dict(zip(flat[::2], flat[1::2], strict=True)), count)
+            sellers = self.decode_delivery(dict(zip(flat[::2], flat[1::2], strict=True)))
+            return IndexRows(store_rows, sellers, len(store_rows) >= count)
         pipe = self.redis.pipeline(transaction=False)
         pipe.execute_command(*search)
         if with_delivery:
             pipe.execute_command(*delivery)
         replies = await pipe.execute()
-        return self.decode(replies[0], replies[1] if with_delivery else {}, count)
+        sellers = self.decode_delivery(replies[1]) if with_delivery else []
+        return IndexRows(replies[0], sellers, len(replies[0]) >= count)
 
-    async def query_delivery(self, gtin: str) -> IndexAnswer:
+    async def query_delivery(self, gtin: str) -> list[DeliveryHit]:
         """Only the delivery offers of `gtin`: for a shopper whose position is unknown."""
         version = self.version
         if version is None:
-            return IndexAnswer([], [], False)
+            return []
         rows = cast(dict[bytes, bytes], await self.redis.hgetall(self.keys.delivery_offers(version, gtin)))
-        return self.decode([], rows, 1)
+        return self.decode_delivery(rows)
 
-    def decode(self, store_rows: list[list[bytes]], delivery_rows: dict[bytes, bytes], count: int) -> IndexAnswer:
-        directory = self.directory
-        if directory is not self._resolved_for:
-            self._resolved.clear()
-            self._resolved_for = directory
-        resolved = self._resolved
+    def decode(self, store_rows: list[list[bytes]]) -> list[StoreHit]:
         stores: list[StoreHit] = []
-        append = stores.append
         for member, distance in store_rows:
-            found = resolved.get(member)
-            if found is None:
-                found = self._resolve(member)
-                if found is None:
-                    continue  # the directory reload is still on its way
-            store, retailer, cents, currency, quantity, bits = found
-            append(StoreHit(store, retailer, float(distance), cents, currency, quantity, bits))
+            found = self.resolve(member)
+            if found is not None:  # else the directory reload is still on its way
+                stores.append(StoreHit(found.store, found.retailer, float(distance), found.price_cents,
+                                       found.currency, found.quantity, found.mode_bits))
+        return stores
+
+    def decode_delivery(self, delivery_rows: dict[bytes, bytes]) -> list[DeliveryHit]:
         delivery: list[DeliveryHit] = []
-        retailers_get = directory.retailers.get
+        retailers_get = self.directory.retailers.get
         for field, value in delivery_rows.items():
             seller = retailers_get(int(field))
             if seller is None:
                 continue
             d_cents, d_currency, d_quantity, d_bits = value.split(b":")
             delivery.append(DeliveryHit(seller, int(d_cents), _text(d_currency), int(d_quantity), int(d_bits)))
-        return IndexAnswer(stores, delivery, len(store_rows) >= count)
+        return delivery
 
-    def _resolve(self, member: bytes) -> _Resolved | None:
-        num, cents, currency, quantity, bits = parse_store_member(member)
-        store = self.directory.stores.get(num)
+    def resolve(self, member: bytes) -> Member | None:
+        """What an index member stands for, or None while the directory does not know its store yet."""
+        num, cents, currency, quantity, bits = member.split(b":")
+        store = self.directory.stores.get(int(num))
         retailer = self.directory.retailers.get(store.retailer_num) if store else None
         if store is None or retailer is None:
             return None
-        if len(self._resolved) >= RESOLVED_MEMBERS_KEPT:
-            self._resolved.popitem(last=False)
-        found = self._resolved[member] = (store, retailer, cents, currency, quantity, bits)
-        return found
+        return Member(store, retailer, int(cents), _text(currency), int(quantity), int(bits))
 
 
 _texts: dict[bytes, str] = {}

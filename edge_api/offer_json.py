@@ -4,17 +4,23 @@ A store, a retailer and a price look the same in every answer that shows them; o
 the distance and the signed link differ from one shopper to the next. Each piece is
 encoded by msgspec from the answer's own schema structs (`RetailerRef`, `StoreRef`,
 `Price`) the first time it is needed and kept until the directory changes, so an
-answer costs a join of bytes instead of a tree of structs. The bytes are exactly what
+answer costs a join of bytes instead of a tree of structs. A store offer is kept whole
+per index member (`StoreOffer`): the member's text names its store, price, quantity
+and modes, so all of the offer but its distance and link follows from those bytes. The bytes are exactly what
 `msgspec.json.encode(OffersAnswer(...))` gives (a test holds this).
 """
 
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
+from collections.abc import Callable
 
 import msgspec
 
 from cache.directory import RetailerEntry, StoreEntry
+from cache.index_reader import Member
+from cache.keys import MODE_BITS
 from edge_api.schemas import Location, Price, RetailerRef, StoreRef
 from edge_api.tokens import click_url
 
@@ -23,6 +29,29 @@ LOW_STOCK_MAX = 3
 
 _encode = msgspec.json.Encoder().encode
 _DISTANCE_PLACEHOLDER = b"0.0}"
+# Store offers kept per worker, by index member; bounded (one a store, price and quantity seen).
+STORE_OFFERS_KEPT = 100_000
+
+
+class StoreOffer:
+    """One index member ready to list: whose, which modes, and its JSON but for the distance and link.
+
+    An offer is `<in_store or click_collect head><distance>` + `tail` + `<url>}`.
+    """
+
+    __slots__ = ("retailer", "store", "retailer_id", "link_key", "mode_bits", "in_store", "click_collect", "tail")
+
+    def __init__(self, member: Member, head: Callable[[str], bytes]) -> None:
+        self.retailer = member.retailer
+        self.store = member.store
+        self.retailer_id = member.retailer.retailer_id
+        # Its signed link's key: both modes of one store share the link.
+        self.link_key = (self.retailer_id, member.store.store_id)
+        self.mode_bits = member.mode_bits
+        self.in_store = head("in_store")
+        self.click_collect = head("click_collect")
+        self.tail = b"}" + price_and_availability(member.price_cents, member.currency,
+                                                  member.quantity <= LOW_STOCK_MAX)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -38,17 +67,41 @@ class OfferPieces:
 
     def __init__(self) -> None:
         self.version = -1
+        self._resolve: Callable[[bytes], Member | None] = lambda member: None
         self._retailers: dict[int, bytes] = {}
         self._stores: dict[int, bytes] = {}
         # An offer up to its distance, by (store number, mode).
         self._heads: dict[tuple[int, str], bytes] = {}
+        # Oldest first out, one at a time: clearing 100k entries at once would stall the worker.
+        self.store_offers: OrderedDict[bytes, StoreOffer] = OrderedDict()
 
-    def reset(self, version: int) -> None:
+    def reset(self, version: int, resolve: Callable[[bytes], Member | None]) -> None:
+        """Follow the directory: `version` is its version, `resolve` turns index members into `Member`s with it."""
+        self._resolve = resolve
         if version != self.version:
             self._retailers.clear()
             self._stores.clear()
             self._heads.clear()
+            self.store_offers.clear()
             self.version = version
+
+    def store_offer(self, member: bytes) -> StoreOffer | None:
+        """The offer an index member stands for (callers look in `store_offers` first); None if unknown yet."""
+        resolved = self._resolve(member)
+        if resolved is None:
+            return None  # the directory reload is still on its way
+        if len(self.store_offers) >= STORE_OFFERS_KEPT:
+            self.store_offers.popitem(last=False)
+        found = self.store_offers[member] = StoreOffer(resolved, functools.partial(self.head, resolved))
+        return found
+
+    def head(self, member: Member, mode: str) -> bytes:
+        """An offer of `member` in `mode` up to its distance."""
+        head = self._heads.get((member.store.num, mode))
+        if head is None:
+            head = self._heads[(member.store.num, mode)] = (self.retailer(member.retailer) + _MODES[mode]
+                                                            + b'","store":' + self.store(member.store))
+        return head
 
     def retailer(self, retailer: RetailerEntry) -> bytes:
         """`{"retailer":{...},"mode":"` — how every offer starts."""
@@ -69,18 +122,6 @@ class OfferPieces:
             found = self._stores[store.num] = encoded[: -len(_DISTANCE_PLACEHOLDER)]
         return found
 
-    def store_offer(self, out: list[bytes], retailer: RetailerEntry, mode: str, store: StoreEntry,
-                    distance_km: float, cents: int, currency: str, quantity: int, url: bytes) -> None:
-        """Append one store offer's pieces to `out`, the answer's offers that `answer_json` joins once."""
-        head = self._heads.get((store.num, mode))
-        if head is None:
-            head = self._heads[(store.num, mode)] = (self.retailer(retailer) + _MODES[mode] + b'","store":'
-                                                     + self.store(store))
-        if out:
-            out.append(b",")
-        out += (head, _encode(round(distance_km, 3)), b"}",
-                price_and_availability(cents, currency, quantity <= LOW_STOCK_MAX), url, b"}")
-
     def delivery_offer(self, out: list[bytes], retailer: RetailerEntry, cents: int, currency: str, quantity: int,
                        url: bytes) -> None:
         """Append one delivery offer's pieces to `out`."""
@@ -90,7 +131,29 @@ class OfferPieces:
                 price_and_availability(cents, currency, quantity <= LOW_STOCK_MAX), url, b"}")
 
 
+_IN_STORE, _CLICK_COLLECT = MODE_BITS["in_store"], MODE_BITS["click_collect"]
 _MODES = {"in_store": b"in_store", "click_collect": b"click_collect", "delivery": b"delivery"}
+
+
+def append_store_offers(out: list[bytes], offer: StoreOffer, mode_bits: int, distance_km: bytes, url: bytes,
+                        room: int) -> int:
+    """Append the store's offers in `mode_bits` (in store first), at most `room`; how many were appended.
+
+    `distance_km` is the distance as Redis gives it (text, in km); the answer shows it in metres.
+    """
+    shown = _encode(round(float(distance_km), 3))
+    added = 0
+    if mode_bits & _IN_STORE and room > 0:
+        if out:
+            out.append(b",")
+        out += (offer.in_store, shown, offer.tail, url, b"}")
+        added = 1
+    if mode_bits & _CLICK_COLLECT and room > added:
+        if out:
+            out.append(b",")
+        out += (offer.click_collect, shown, offer.tail, url, b"}")
+        added += 1
+    return added
 
 
 def answer_json(gtin: str, location: Location, offers: list[bytes]) -> bytes:

@@ -26,14 +26,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cache.directory import RetailerEntry
 from cache.gtin import GtinError, normalize_gtin
-from cache.index_reader import DeliveryHit, IndexAnswer, IndexReader, StoreHit
+from cache.index_reader import DeliveryHit, IndexReader, IndexRows
 from cache.keys import MODE_BITS
 from edge_api.campaigns import CampaignStore, cors_headers, origin_allowed
 from edge_api.client_ip import client_ip_of
 from edge_api.errors import bad_parameter, error_response, validation_error
 from edge_api.http_metrics import observe
 from edge_api.micro_cache import MicroCache
-from edge_api.offer_json import OfferPieces, answer_json, link_json
+from edge_api.offer_json import OfferPieces, StoreOffer, answer_json, append_store_offers, link_json
 from edge_api.schemas import Campaign, Location, OffersQuery
 from edge_api.tokens import ClickTarget, sign_click
 from geo.place import Place
@@ -189,7 +189,7 @@ async def answer_offers(scope: Scope) -> OffersResult:
     try:
         if not reader.ready:
             if reader.healthy:
-                answer = IndexAnswer([], [], False)
+                answer = IndexRows([], [], False)
             else:
                 raise RedisError("index unavailable")
         else:
@@ -204,7 +204,7 @@ async def answer_offers(scope: Scope) -> OffersResult:
 
     base_url = settings.public_url or f"{scope['scheme']}://{host}"
     pieces: OfferPieces = state["offer_pieces"]
-    pieces.reset(reader.directory.version)
+    pieces.reset(reader.directory.version, reader.resolve)
     zones = functools.partial(state["zones"].inside, reader)
     listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin, pieces)
     while short and answer.truncated and count < MAX_FETCH:
@@ -222,7 +222,7 @@ async def answer_offers(scope: Scope) -> OffersResult:
 
 
 async def _read_index(state: dict[str, Any], reader: IndexReader, gtin: str, stamp: Hashable, location: Location,
-                      radius_km: float, count: int, modes: int) -> IndexAnswer:
+                      radius_km: float, count: int, modes: int) -> IndexRows:
     """The index's answer for this query; a product's delivery offers come from Redis once per stamp.
 
     They depend on the product alone (not on where the shopper is), so every query about it
@@ -232,13 +232,13 @@ async def _read_index(state: dict[str, Any], reader: IndexReader, gtin: str, sta
     delivery = known.get(gtin, stamp, max_age(state["settings"], reader))
     if location.lat is None or location.lon is None or not (modes & 3):
         if delivery is None:
-            delivery = (await reader.query_delivery(gtin)).delivery
+            delivery = await reader.query_delivery(gtin)
             known.put(gtin, stamp, delivery)
-        return IndexAnswer([], delivery, False)
+        return IndexRows([], delivery, False)
     if delivery is not None:
-        answer = await reader.query(gtin, location.lat, location.lon, radius_km, count, with_delivery=False)
+        answer = await reader.query_rows(gtin, location.lat, location.lon, radius_km, count, with_delivery=False)
         return answer._replace(delivery=delivery)
-    answer = await reader.query(gtin, location.lat, location.lon, radius_km, count)
+    answer = await reader.query_rows(gtin, location.lat, location.lon, radius_km, count)
     known.put(gtin, stamp, answer.delivery)
     return answer
 
@@ -300,7 +300,7 @@ def _location(place: Place, source: str) -> Location:
 
 
 def rank(
-    answer: IndexAnswer, location: Location, limit: int, modes: int, campaign: Campaign | None,
+    answer: IndexRows, location: Location, limit: int, modes: int, campaign: Campaign | None,
     zones: Callable[[float, float], frozenset[str]], settings: Any, base_url: str, gtin: str,
     pieces: OfferPieces,
 ) -> tuple[list[bytes], bool]:
@@ -318,11 +318,9 @@ def rank(
     issued_at = int(time.time()) // 60 * 60
     links = _links_for(base_url, settings.secret, gtin, campaign_id, issued_at)
 
-    def link(retailer: RetailerEntry, store_id: str) -> bytes:
-        url = links.get((retailer.retailer_id, store_id))
-        if url is None:
-            target = ClickTarget(retailer.retailer_id, store_id, gtin, campaign_id, issued_at)
-            url = links[(retailer.retailer_id, store_id)] = _signed_link(settings, base_url, target)
+    def link(retailer_id: str, store_id: str) -> bytes:
+        target = ClickTarget(retailer_id, store_id, gtin, campaign_id, issued_at)
+        url = links[(retailer_id, store_id)] = _signed_link(settings, base_url, target)
         return url
 
     listed: list[bytes] = []
@@ -336,44 +334,41 @@ def rank(
                   if (place := place_of(hit.retailer)) is not None and _delivers(hit.retailer, location, inside)]
         online.sort(key=lambda item: (item[0], item[1].price_cents))
         for _, seller in online[: max(1, limit // 2)]:
+            rid = seller.retailer.retailer_id
             pieces.delivery_offer(listed, seller.retailer, seller.price_cents, seller.currency, seller.quantity,
-                                  link(seller.retailer, ""))
+                                  links.get((rid, "")) or link(rid, ""))
             delivered += 1
 
     wanted = limit - delivered
     store_bits = modes & (IN_STORE_BIT | CLICK_COLLECT_BIT)
     # Stores by place (priority retailers first, in their order), nearest first within each: Redis
     # gave them nearest first, so filling the groups in that order needs no sort.
-    groups: list[list[StoreHit]] = [[] for _ in range(pinned + 1)]
+    groups: list[list[tuple[StoreOffer, bytes]]] = [[] for _ in range(pinned + 1)]
     found = 0
-    for hit in answer.stores:
-        bits = hit.mode_bits & store_bits
+    kept_offers = pieces.store_offers
+    for member, distance in answer.rows:
+        offer = kept_offers.get(member) or pieces.store_offer(member)
+        if offer is None:
+            continue
+        bits = offer.mode_bits & store_bits
         if not bits:
             continue
-        place = places.get(hit.retailer.retailer_id, _UNPLACED)
+        place = places.get(offer.retailer_id, _UNPLACED)
         if place == _UNPLACED:
-            place = place_of(hit.retailer)
+            place = place_of(offer.retailer)
         if place is None:
             continue
-        groups[place].append(hit)
+        groups[place].append((offer, distance))
         found += 2 if bits == IN_STORE_BIT | CLICK_COLLECT_BIT else 1
         if not pinned and found >= wanted:
             break  # without pinned retailers Redis' nearest-first order is final
     kept = 0
     for group in groups:
-        for hit in group:
+        for offer, distance in group:
             if kept >= wanted:
                 break
-            bits = hit.mode_bits & store_bits
-            url = link(hit.retailer, hit.store.store_id)  # both modes of one store share it
-            if bits & IN_STORE_BIT:
-                pieces.store_offer(listed, hit.retailer, "in_store", hit.store, hit.distance_km, hit.price_cents,
-                                   hit.currency, hit.quantity, url)
-                kept += 1
-            if bits & CLICK_COLLECT_BIT and kept < wanted:
-                pieces.store_offer(listed, hit.retailer, "click_collect", hit.store, hit.distance_km,
-                                   hit.price_cents, hit.currency, hit.quantity, url)
-                kept += 1
+            url = links.get(offer.link_key) or link(*offer.link_key)  # both modes of one store share it
+            kept += append_store_offers(listed, offer, offer.mode_bits & store_bits, distance, url, wanted - kept)
     return listed, found < wanted
 
 
