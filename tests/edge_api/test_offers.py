@@ -360,18 +360,18 @@ async def test_requests_at_once_located_by_ip_each_get_their_own_place(
 def test_signed_links_kept_stay_bounded_and_still_lead_to_the_retailer(
     client: TestClient, catalog: RandomCatalog, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from edge_api import offers as offers_module
+    from edge_api import rank as rank_module
     from edge_api.tokens import verify_click
 
-    monkeypatch.setattr(offers_module, "SIGNED_LINKS_KEPT", 40)
-    monkeypatch.setattr(offers_module, "_links", type(offers_module._links)())
-    monkeypatch.setattr(offers_module, "_links_count", 0)
+    monkeypatch.setattr(rank_module, "SIGNED_LINKS_KEPT", 40)
+    monkeypatch.setattr(rank_module, "_links", type(rank_module._links)())
+    monkeypatch.setattr(rank_module, "_links_count", 0)
     biggest = 0
     for gtin in catalog.gtins:
         body = client.get("/v1/offers", params={"gtin": gtin, "lat": 48.85, "lon": 2.35, "radius_km": 10}).json()
         biggest = max(biggest, len(body["offers"]))
         # Groups (one product, one minute) are dropped whole, the one in use last.
-        assert offers_module._links_count <= 40 + biggest
+        assert rank_module._links_count <= 40 + biggest
         for offer in body["offers"]:
             target = verify_click(settings, offer["url"].rsplit("/", 1)[1])
             assert (target.retailer_id, target.gtin) == (offer["retailer"]["id"], gtin)
