@@ -20,7 +20,6 @@ import asyncpg
 import msgspec
 from prometheus_client import Counter
 from redis.exceptions import RedisError
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -112,12 +111,18 @@ def _json_result(body: bytes) -> OffersResult:
                               (b"content-type", b"application/json")], body)
 
 
-async def offers(request: Request) -> Response:
-    """The routed endpoint (HEAD, and GET when called without `OffersFront`)."""
-    result = await answer_offers(request.scope)
-    response = Response(result.body, status_code=result.status)
-    response.raw_headers = result.headers
-    return response
+class OffersEndpoint:
+    """The routed endpoint (HEAD, and GET when called without `OffersFront`), as an ASGI app.
+
+    Not a request function: compiled (setup.py), a function is no `inspect.isfunction` to
+    Starlette's `Route`, which would then call it as an ASGI app. An instance is one either way.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        result = await answer_offers(scope)
+        response = Response(result.body, status_code=result.status)
+        response.raw_headers = result.headers
+        await response(scope, receive, send)
 
 
 async def answer_offers(scope: Scope) -> OffersResult:
@@ -396,4 +401,4 @@ def _still_true(stamp: Hashable, entry: FrontEntry, reader: IndexReader, campaig
     return stamp == reader.stamp(entry[0]) and (not entry[1] or campaigns.known_etag(entry[1]) == entry[2])
 
 
-routes: list[BaseRoute] = [Route("/v1/offers", offers, methods=["GET"], name="offers")]
+routes: list[BaseRoute] = [Route("/v1/offers", OffersEndpoint(), methods=["GET"], name="offers")]

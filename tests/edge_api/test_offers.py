@@ -86,6 +86,16 @@ def test_out_of_stock_store_is_not_offered(client: TestClient, catalog: RandomCa
     assert out.store_id not in {o["store"]["id"] for o in body["offers"] if o["store"]}
 
 
+def test_head_gives_the_headers_of_get_without_a_body(client: TestClient, catalog: RandomCatalog) -> None:
+    params = {"gtin": catalog.gtins[0], "lat": 48.85, "lon": 2.35}
+    got = client.get("/v1/offers", params=params)
+    head = client.head("/v1/offers", params=params)
+    assert head.status_code == 200, head.text
+    assert head.headers["content-type"] == "application/json"
+    assert int(head.headers["content-length"]) == len(got.content) > 100
+    assert head.content == b""
+
+
 def test_offer_carries_price_availability_and_a_signed_link(client: TestClient, catalog: RandomCatalog) -> None:
     offer = next(o for o in catalog.offers if o.store_id and o.quantity in (1, 2) and o.mode_bits & 1)
     store = next(s for s in catalog.stores if s.store_id == offer.store_id)

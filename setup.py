@@ -1,0 +1,28 @@
+"""Compiles the request path's modules with Cython; everything else is in pyproject.toml.
+
+The sources stay plain Python (`mypy` and the tests read them; they run as they are where
+nothing was built). Compiled, the same code costs about 15 % less CPU per computed
+`/v1/offers` answer (README, "Performance"). A compiled function is no
+`inspect.isfunction`: Starlette's `Route` would take it for an ASGI app, so a listed
+module's endpoints are ASGI apps (`OffersEndpoint`).
+"""
+
+from Cython.Build import cythonize
+from setuptools import setup
+
+REQUEST_PATH = [
+    "edge_api/offers.py",
+    "edge_api/rank.py",
+    "edge_api/offer_json.py",
+    "edge_api/micro_cache.py",
+    "edge_api/http_protocol.py",
+    "cache/index_reader.py",
+    "cache/redis_pipe.py",
+    "geo/postal.py",
+]
+
+# annotation_typing off: type hints stay hints, as in Python (a `str` parameter given an int is
+# the function's to refuse, not a TypeError at the call).
+DIRECTIVES = {"language_level": 3, "annotation_typing": False}
+
+setup(ext_modules=cythonize(REQUEST_PATH, compiler_directives=DIRECTIVES, quiet=True))
