@@ -46,15 +46,15 @@ def rank(
     before the list was full: with a truncated answer, the caller must then ask Redis for more.
     """
     rules = _rules_of(campaign)
-    places, place_of, pinned = rules.places, rules.place, rules.pinned
-    campaign_id = rules.campaign_id
+    place_of, campaign_id = rules.place, rules.campaign_id
     # Minute granularity: links of one product near one place are signed once a minute, not per request.
     issued_at = int(time.time()) // 60 * 60
     links = _links_for(base_url, settings.secret, gtin, campaign_id, issued_at)
 
-    def link(retailer_id: str, store_id: str) -> bytes:
-        target = ClickTarget(retailer_id, store_id, gtin, campaign_id, issued_at)
-        url = links[(retailer_id, store_id)] = _signed_link(settings, base_url, target)
+    def link(key: tuple[str, str]) -> bytes:
+        """Sign a link not signed yet this minute (kept under the store offer's own key tuple)."""
+        target = ClickTarget(key[0], key[1], gtin, campaign_id, issued_at)
+        url = links[key] = _signed_link(settings, base_url, target)
         return url
 
     listed: list[bytes] = []
@@ -68,19 +68,30 @@ def rank(
                   if (place := place_of(hit.retailer)) is not None and _delivers(hit.retailer, location, inside)]
         online.sort(key=lambda item: (item[0], item[1].price_cents))
         for _, seller in online[: max(1, limit // 2)]:
-            rid = seller.retailer.retailer_id
+            key = (seller.retailer.retailer_id, "")
             pieces.delivery_offer(listed, seller.retailer, seller.price_cents, seller.currency, seller.quantity,
-                                  links.get((rid, "")) or link(rid, ""))
+                                  links.get(key) or link(key))
             delivered += 1
 
     wanted = limit - delivered
-    store_bits = modes & (IN_STORE_BIT | CLICK_COLLECT_BIT)
-    # Stores by place (priority retailers first, in their order), nearest first within each: Redis
-    # gave them nearest first, so filling the groups in that order needs no sort.
+    found = _list_store_offers(listed, answer.rows, pieces, rules, modes & (IN_STORE_BIT | CLICK_COLLECT_BIT),
+                               wanted, links, link)
+    return listed, found < wanted
+
+
+def _list_store_offers(listed: list[bytes], rows: list[list[bytes]], pieces: OfferPieces, rules: _CampaignRules,
+                       store_bits: int, wanted: int, links: dict[tuple[str, str], bytes],
+                       link: Callable[[tuple[str, str]], bytes]) -> int:
+    """Append up to `wanted` store offers from Redis' rows; how many the rows held (up to `wanted` if unpinned).
+
+    Stores by place (priority retailers first, in their order), nearest first within each: Redis
+    gave them nearest first, so filling the groups in that order needs no sort.
+    """
+    places, pinned = rules.places, rules.pinned
     groups: list[list[tuple[StoreOffer, bytes]]] = [[] for _ in range(pinned + 1)]
     found = 0
     kept_offers = pieces.store_offers
-    for member, distance in answer.rows:
+    for member, distance in rows:
         offer = kept_offers.get(member) or pieces.store_offer(member)
         if offer is None:
             continue
@@ -89,7 +100,7 @@ def rank(
             continue
         place = places.get(offer.retailer_id, _UNPLACED)
         if place == _UNPLACED:
-            place = place_of(offer.retailer)
+            place = rules.place(offer.retailer)
         if place is None:
             continue
         groups[place].append((offer, distance))
@@ -101,9 +112,9 @@ def rank(
         for offer, distance in group:
             if kept >= wanted:
                 break
-            url = links.get(offer.link_key) or link(*offer.link_key)  # both modes of one store share it
+            url = links.get(offer.link_key) or link(offer.link_key)  # both modes of one store share it
             kept += append_store_offers(listed, offer, offer.mode_bits & store_bits, distance, url, wanted - kept)
-    return listed, found < wanted
+    return found
 
 
 _UNPLACED = -1
