@@ -16,9 +16,15 @@ REQUEST_PATH = [
     "edge_api/offer_json.py",
     "edge_api/micro_cache.py",
     "edge_api/http_protocol.py",
+    "edge_api/http_metrics.py",
+    "edge_api/client_ip.py",
+    "edge_api/errors.py",
     "cache/index_reader.py",
     "cache/redis_pipe.py",
+    "cache/keys.py",
     "geo/postal.py",
+    "geo/zones.py",
+    "geo/distance.py",
 ]
 
 # annotation_typing off: type hints stay hints, as in Python (a `str` parameter given an int is

@@ -11,9 +11,11 @@ p99 at 70 % of that row's own maximum rate (wrk paced by its Lua `delay()`); for
 the share of answers that came from the server's caches (its `/metrics` counters). Absolute
 figures drift on a shared machine; the ratios of one run hold. Answers are checked
 (status 200, JSON with offers, some non-empty) so a fast stream of errors cannot pass.
-Locality rows start after `--locality-warmup` seconds (30) of the same load: the caches of
-a server that has been up a while, not of one just started (or just flooded with (b)'s
-unique positions, which its caches keep until answers asked twice push them out).
+Each /v1/offers row starts after 30 s of the same load (`--unique-warmup`, `--locality-warmup`):
+the caches of a server that has been up a while, not of one just started. For (b) no
+answer repeats, but the worker already knows the stores and prices it lists and has
+signed this minute's links; locality rows would otherwise see the caches (b)'s unique
+positions flooded, which hold them until answers asked twice push them out.
 """
 
 from __future__ import annotations
@@ -264,12 +266,12 @@ class Bench:
         return result, cpu_us, (cached_share(before, cache_counts(base_url)) if before is not None else None)
 
     def row(self, key: str, scenario: str, workers: int, base_url: str, mode: str, expect_offers: bool,
-            paced: bool, count_cached: bool = False) -> Row:
+            paced: bool, count_cached: bool = False, steady_after_s: float = 0.0) -> Row:
+        """One row; `steady_after_s` seconds of the same load first (if more than --warmup), for a server in
+        its steady state: caches as a server that has been up a while has them."""
         problem = check_answers(base_url, self.data, mode, expect_offers)
-        # Shoppers' locality is measured on warm caches, as a server that has been up a while has them.
-        warmup_s = max(self.args.warmup, self.args.locality_warmup) if mode == "locality" else None
         result, cpu_us, cached = self.measure(base_url, mode, self.args.connections, count_cached=count_cached,
-                                              warmup_s=warmup_s)
+                                              warmup_s=max(self.args.warmup, steady_after_s))
         row = Row(key=key, scenario=scenario, workers=workers, rps=result.rate, p50_ms=result.p50_us / 1000,
                   p99_ms=result.p99_us / 1000, cached=cached, cpu_us=cpu_us, errors=result.errors,
                   error_kinds=result.error_kinds(), checked=problem or "ok")
@@ -349,11 +351,12 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows.append(bench.row("a", "bare Starlette JSON route", 1, url, "unique", False, True))
         with serve_nearcart(settings, workers=1) as url:
             rows.append(bench.row("b", "/v1/offers, unique locations", 1, url, "unique", True, not args.no_paced,
-                                  count_cached=True))
+                                  count_cached=True, steady_after_s=args.unique_warmup))
             rows.append(bench.row("c", "/v1/offers, shoppers' locality", 1, url, "locality", True,
-                                  not args.no_paced, count_cached=True))
+                                  not args.no_paced, count_cached=True, steady_after_s=args.locality_warmup))
         with serve_nearcart(settings, workers=2) as url:
-            rows.append(bench.row("d", "/v1/offers, shoppers' locality", 2, url, "locality", True, False))
+            rows.append(bench.row("d", "/v1/offers, shoppers' locality", 2, url, "locality", True, False,
+                                  steady_after_s=args.locality_warmup))
     bare = rows[0].rps
     for row in rows:
         row.vs_bare = row.rps / bare if bare else math.nan
@@ -385,6 +388,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--locality-warmup", type=float, default=30.0,
                         help="seconds of unmeasured load before the first locality run on a server, for caches to "
                              "reach their steady state (default 30; 0: just --warmup)")
+    parser.add_argument("--unique-warmup", type=float, default=30.0,
+                        help="seconds of unmeasured unique-position load before (b): no answer repeats, but a "
+                             "worker up a while knows the stores and prices it lists and has signed this "
+                             "minute's links (default 30; 0: just --warmup)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections for flat-out runs")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (keep low: 2 cores)")
     parser.add_argument("--no-paced", action="store_true", help="skip the p99-at-70 %% runs")
