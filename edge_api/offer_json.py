@@ -6,8 +6,9 @@ encoded by msgspec from the answer's own schema structs (`RetailerRef`, `StoreRe
 `Price`) the first time it is needed and kept until the directory changes, so an
 answer costs a join of bytes instead of a tree of structs. A store offer is kept whole
 per index member (`StoreOffer`): the member's text names its store, price, quantity
-and modes, so all of the offer but its distance and link follows from those bytes. The bytes are exactly what
-`msgspec.json.encode(OffersAnswer(...))` gives (a test holds this).
+and modes, so all of the offer but its distance and link follows from those bytes.
+The bytes are exactly what `msgspec.json.encode(OffersAnswer(...))` gives (a test
+holds this).
 """
 
 from __future__ import annotations
@@ -39,17 +40,16 @@ class StoreOffer:
     An offer is `<in_store or click_collect head><distance>` + `tail` + `<url>}`.
     """
 
-    __slots__ = ("retailer", "store", "retailer_id", "link_key", "mode_bits", "in_store", "click_collect", "tail")
+    __slots__ = ("retailer", "retailer_id", "link_key", "mode_bits", "in_store", "click_collect", "tail")
 
-    def __init__(self, member: Member, head: Callable[[str], bytes]) -> None:
+    def __init__(self, member: Member, in_store: bytes, click_collect: bytes) -> None:
         self.retailer = member.retailer
-        self.store = member.store
         self.retailer_id = member.retailer.retailer_id
         # Its signed link's key: both modes of one store share the link.
         self.link_key = (self.retailer_id, member.store.store_id)
         self.mode_bits = member.mode_bits
-        self.in_store = head("in_store")
-        self.click_collect = head("click_collect")
+        self.in_store = in_store
+        self.click_collect = click_collect
         self.tail = b"}" + price_and_availability(member.price_cents, member.currency,
                                                   member.quantity <= LOW_STOCK_MAX)
 
@@ -92,10 +92,11 @@ class OfferPieces:
             return None  # the directory reload is still on its way
         if len(self.store_offers) >= STORE_OFFERS_KEPT:
             self.store_offers.popitem(last=False)
-        found = self.store_offers[member] = StoreOffer(resolved, functools.partial(self.head, resolved))
+        found = self.store_offers[member] = StoreOffer(resolved, self._head(resolved, "in_store"),
+                                                       self._head(resolved, "click_collect"))
         return found
 
-    def head(self, member: Member, mode: str) -> bytes:
+    def _head(self, member: Member, mode: str) -> bytes:
         """An offer of `member` in `mode` up to its distance."""
         head = self._heads.get((member.store.num, mode))
         if head is None:
