@@ -43,7 +43,9 @@ class _Call:
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, on_lost: Any, timeout_s: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_lost: Any, timeout_s: float) -> None:
+        # Kept: asking asyncio for the running loop costs a system call (getpid) each time.
+        self.loop = loop
         self.timeout_s = timeout_s
         self.reader = hiredis.Reader()
         self.waiting: collections.deque[_Call] = collections.deque()
@@ -130,7 +132,8 @@ class RedisPipe:
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
         _, protocol = await asyncio.wait_for(
-            loop.create_connection(lambda: _Protocol(self._lost, self.timeout_s), self.host, self.port), self.timeout_s
+            loop.create_connection(lambda: _Protocol(loop, self._lost, self.timeout_s), self.host, self.port),
+            self.timeout_s,
         )
         setup: list[tuple[Any, ...]] = []
         if self.password is not None:
@@ -169,8 +172,10 @@ class RedisPipe:
 
     async def execute(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Send `commands` (adjacent on the wire: one round trip) and return their replies."""
-        protocol = await self._connection()
-        loop = asyncio.get_running_loop()
+        protocol = self._protocol
+        if protocol is None or protocol.transport is None:
+            protocol = await self._connection()
+        loop = protocol.loop
         deadline = loop.time() + self.timeout_s
         call = _Call(loop.create_future(), len(commands), deadline)
         protocol.waiting.append(call)

@@ -22,9 +22,11 @@ V = TypeVar("V")
 LIFE_SPREAD = 0.25
 
 
-# Slots of the admission filter (one byte each), and how many keys it remembers, per entry kept,
-# before it starts afresh.
-DOOR_SLOTS = 1 << 20
+# The admission filter: a Bloom filter of this many bits (1 MB), three per key, and how many keys it
+# remembers, per entry kept, before it starts afresh. In front of a full 40,000-entry cache it let 10
+# of 160,000 one-off positions in as if seen before; one byte per key in the same memory let 7 % in,
+# each an eviction and a 7 KB answer stored for nothing (tests/edge_api/test_micro_cache.py).
+DOOR_BITS = 1 << 23
 DOOR_MEMORY = 4
 
 
@@ -46,7 +48,7 @@ class MicroCache(Generic[V]):
         # key -> (stamp, when stored, share of max_age_s it may live, value)
         self._entries: OrderedDict[Hashable, tuple[Hashable, float, float, V]] = OrderedDict()
         # Keys seen once lately, by hash (a collision only lets a key in early).
-        self._door = bytearray(DOOR_SLOTS)
+        self._door = bytearray(DOOR_BITS // 8)
         self._door_marks = 0
 
     def get(self, key: Hashable, stamp: Hashable, max_age_s: float) -> V | None:
@@ -80,12 +82,19 @@ class MicroCache(Generic[V]):
 
     def _seen_before(self, key: Hashable) -> bool:
         """Whether `key` was offered lately; marks it if not."""
-        slot = hash(key) & (DOOR_SLOTS - 1)
-        if self._door[slot]:
+        h = hash(key)
+        door = self._door
+        # Three bit positions from one 64-bit hash (23 bits each, the third mixing high and low bits).
+        a = h & (DOOR_BITS - 1)
+        b = (h >> 23) & (DOOR_BITS - 1)
+        c = ((h >> 46) ^ (h >> 7)) & (DOOR_BITS - 1)
+        if door[a >> 3] & (1 << (a & 7)) and door[b >> 3] & (1 << (b & 7)) and door[c >> 3] & (1 << (c & 7)):
             return True
-        self._door[slot] = 1
+        door[a >> 3] |= 1 << (a & 7)
+        door[b >> 3] |= 1 << (b & 7)
+        door[c >> 3] |= 1 << (c & 7)
         self._door_marks += 1
         if self._door_marks > DOOR_MEMORY * self.max_entries:
-            self._door = bytearray(DOOR_SLOTS)
+            self._door = bytearray(DOOR_BITS // 8)
             self._door_marks = 0
         return False

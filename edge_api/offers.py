@@ -330,7 +330,9 @@ class OffersFront:
         self.app = app
         # Answers being computed, by front key: identical requests arriving meanwhile (a TV spot's
         # first second) wait for that one instead of each asking Redis. None: not shareable.
-        self._computing: dict[tuple[bytes, bytes, bytes], asyncio.Future[FrontEntry | None]] = {}
+        # Each entry lists the waiters' futures (made only when one waits: asking for the running loop costs
+        # a system call).
+        self._computing: dict[tuple[bytes, bytes, bytes], list[asyncio.Future[FrontEntry | None]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.get("state")
@@ -353,15 +355,17 @@ class OffersFront:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        computing = self._computing.get(key)
-        if computing is not None:
-            shared = await asyncio.shield(computing)
+        waiters = self._computing.get(key)
+        if waiters is not None:
+            waiting: asyncio.Future[FrontEntry | None] = asyncio.get_running_loop().create_future()
+            waiters.append(waiting)
+            shared = await waiting
             if shared is not None:
                 COALESCED.inc()
                 await send({"type": "http.response.start", "status": 200, "headers": shared[3]})
                 await send({"type": "http.response.body", "body": shared[4]})
                 return
-        mine: asyncio.Future[FrontEntry | None] = asyncio.get_running_loop().create_future()
+        mine: list[asyncio.Future[FrontEntry | None]] = []
         self._computing.setdefault(key, mine)
         shareable: FrontEntry | None = None
         try:
@@ -371,7 +375,9 @@ class OffersFront:
             # Before sending: a slow client must not hold up the requests waiting for this answer.
             if self._computing.get(key) is mine:
                 del self._computing[key]
-            mine.set_result(shareable)
+            for waiting in mine:
+                if not waiting.done():  # a waiter cancelled (its client gone) leaves the others be
+                    waiting.set_result(shareable)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         observe(ROUTE, "GET", status, started)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 from edge_api.micro_cache import MicroCache
@@ -48,6 +49,23 @@ def test_once_full_an_answer_gets_in_on_its_second_sight_only() -> None:
     cache.put("one-off-499", 0, "asked again")
     assert cache.get("one-off-499", 0, max_age_s=60) == "asked again"
     assert sum(cache.get(key, 0, max_age_s=60) is not None for key in ("a", "b", "c")) == 2
+
+
+def test_a_full_cache_of_production_size_lets_almost_no_one_off_query_in() -> None:
+    # 40,000 entries (the default); its admission filter remembers 160,000 keys before starting afresh.
+    cache: MicroCache[int] = MicroCache(40_000)
+    for i in range(40_000):
+        cache.put(("kept", i), 0, i)
+    shoppers = random.Random(7)
+    one_offs = [("3017620422003", round(shoppers.uniform(42, 51), 6), round(shoppers.uniform(-4, 8), 6), "FR")
+                for _ in range(150_000)]  # unique positions, each asked once
+    admitted = 0
+    for key in one_offs:
+        cache.put(key, 0, 1)
+        admitted += cache.get(key, 0, max_age_s=60) is not None
+    assert admitted < len(one_offs) // 100, f"{admitted} one-off answers stored, each evicting one asked again"
+    cache.put(one_offs[-1], 0, 2)  # its second sight
+    assert cache.get(one_offs[-1], 0, max_age_s=60) == 2
 
 
 def test_answers_cached_together_do_not_all_expire_together() -> None:
