@@ -3,7 +3,9 @@
     .venv/bin/python -m loadtest.bench [--duration 10] [--json]
 
 Rows, each against a real server process on 127.0.0.1 (same uvicorn loop/http settings):
-(a) a bare Starlette JSON route, the ceiling; (b) `/v1/offers` with a unique position per
+(a) a bare Starlette JSON route, the ceiling; (b0) the floor of (b): the bare route plus the
+one Redis GEOSEARCH (b) makes, through the same pipe (`loadtest/geo_floor_app.py`: what any
+computed answer costs before it is ranked and encoded); (b) `/v1/offers` with a unique position per
 request (every cache misses); (c) `/v1/offers` with shoppers' locality (the 30 largest
 towns, postal codes and widget-rounded positions, a few hot products); (d) (c) on 2
 workers. Each row gives wrk's req/s, p50 and p99, the ratio to (a) and, for (a), (b) and (c),
@@ -42,7 +44,7 @@ from edge_api.settings import Settings
 from geo.distance import great_circle_km
 from geo.postal import postal_codes
 from geo.towns import french_towns
-from loadtest.stack import demo_settings, serve_bare, serve_nearcart
+from loadtest.stack import demo_settings, serve_bare, serve_geo_floor, serve_nearcart
 
 LUA_SCRIPT = Path(__file__).with_name("wrk_offers.lua")
 HOT_PRODUCTS = 5
@@ -349,6 +351,9 @@ def run(args: argparse.Namespace) -> list[Row]:
         with serve_bare(workers=1) as url:
             # Paced too: the generator's own share of p99 at 70 % shows on the ceiling's row.
             rows.append(bench.row("a", "bare Starlette JSON route", 1, url, "unique", False, True))
+        with serve_geo_floor(settings) as url:
+            # What any computed answer costs at least: the bare route plus the one Redis search (b) makes.
+            rows.append(bench.row("b0", "floor of (b): bare route + its GEOSEARCH", 1, url, "unique", True, False))
         with serve_nearcart(settings, workers=1) as url:
             rows.append(bench.row("b", "/v1/offers, unique locations", 1, url, "unique", True, not args.no_paced,
                                   count_cached=True, steady_after_s=args.unique_warmup))

@@ -171,3 +171,12 @@ def serve_bare(workers: int = 1, port: int | None = None) -> contextlib.Abstract
     env = {key: value for key, value in os.environ.items() if not key.startswith(PREFIX)}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     return running(command, env, port, "/readyz")
+
+
+def serve_geo_floor(settings: Settings, port: int | None = None) -> contextlib.AbstractContextManager[str]:
+    """(b)'s floor: loadtest/geo_floor_app.py (the bare route plus the offers' one GEOSEARCH) on `settings`' index."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "loadtest.geo_floor_app", "--port", str(port)]
+    env = settings_env(settings)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    return running(command, env, port, "/readyz")

@@ -17,11 +17,12 @@ from loadtest.bench import (
     check_answers,
     load_data,
     run_wrk,
+    sample_queries,
     server_cpu_s,
     table,
     to_lua,
 )
-from loadtest.stack import serve_bare
+from loadtest.stack import serve_bare, serve_geo_floor
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,23 @@ def test_demo_answers_pass_the_check(server: str, data: LoadData) -> None:
 def test_a_route_answering_no_offer_fails_the_check(data: LoadData) -> None:
     with serve_bare() as bare:
         assert check_answers(bare, data, "unique", expect_offers=True) == "every sample answer was empty"
+
+
+def test_the_floor_row_searches_the_index_as_the_offers_route_does(demo: Settings, server: str,
+                                                                   data: LoadData) -> None:
+    # (b0) must do (b)'s Redis work for real: the nearest store it finds is the nearest /v1/offers lists.
+    assert check_answers(server, data, "unique", expect_offers=True) == ""
+    with serve_geo_floor(demo) as floor:
+        assert check_answers(floor, data, "unique", expect_offers=True) == ""
+        for query in sample_queries(data, "unique"):
+            nearest = httpx.get(floor + "/v1/offers", params=query).json()["offers"]
+            # Without the campaign's retailer rules, which the floor does not apply.
+            plain = {key: value for key, value in query.items() if key != "campaign"}
+            listed = httpx.get(server + "/v1/offers", params={**plain, "modes": "in_store,click_collect"}).json()
+            distances = [offer["store"]["distance_km"] for offer in listed["offers"]]
+            assert bool(nearest) == bool(distances)
+            if nearest:
+                assert round(nearest[0], 3) == min(distances), query
 
 
 def test_table_flags_a_row_with_error_answers() -> None:
