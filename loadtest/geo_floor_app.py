@@ -11,6 +11,7 @@ of offers: whatever `/v1/offers` costs beyond this row is all of that. Run with 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +25,8 @@ from starlette.routing import Route
 
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
+from cache.tasks import stop_task
+from edge_api import gc_policy
 from edge_api.http_protocol import JoinedWritesProtocol
 from edge_api.settings import load_settings
 
@@ -43,9 +46,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
     finally:
         await client.aclose()
     pipe = RedisPipe(settings.redis_url, timeout_s=settings.redis_timeout_s)
+    # The server's garbage-collector policy too: the floor must not pay pauses the server does not.
+    gc_policy.settle_for_serving()
+    young_collector = asyncio.create_task(gc_policy.collect_young_forever())
     try:
         yield {"pipe": pipe, "keys": keys, "version": version}
     finally:
+        await stop_task(young_collector)
         pipe.close()
 
 
