@@ -317,9 +317,13 @@ def wait_until(check: Any, timeout_s: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-async def _concurrent_answers(settings: Settings, requests: list[tuple[bytes, list[tuple[bytes, bytes]]]]
-                              ) -> list[bytes]:
-    """Bodies of requests (query string, extra headers) sent at once to one worker, as uvicorn would pass them."""
+async def _concurrent_answers(settings: Settings, requests: list[tuple[bytes, list[tuple[bytes, bytes]]]],
+                              gone: frozenset[int] = frozenset()) -> list[bytes]:
+    """Bodies of requests (query string, extra headers) sent at once to one worker, as uvicorn would pass them.
+
+    The requests numbered in `gone` are cancelled once all have started (their clients went away); the
+    bodies of the others are returned.
+    """
     front = create_app(settings)
     starlette = front.app  # type: ignore[attr-defined]
     async with starlette.router.lifespan_context(starlette) as state:
@@ -341,7 +345,11 @@ async def _concurrent_answers(settings: Settings, requests: list[tuple[bytes, li
             assert sent[0]["status"] == 200
             return bytes(sent[1]["body"])
 
-        return list(await asyncio.gather(*(one(query, headers) for query, headers in requests)))
+        tasks = [asyncio.ensure_future(one(query, headers)) for query, headers in requests]
+        await asyncio.sleep(0)  # every request has started: the first computes, the others wait for it
+        for number in gone:
+            tasks[number].cancel()
+        return list(await asyncio.gather(*(task for number, task in enumerate(tasks) if number not in gone)))
 
 
 def _computed_answers() -> float:
@@ -354,6 +362,16 @@ async def test_identical_requests_at_once_are_computed_once(catalog: RandomCatal
     bodies = await _concurrent_answers(settings, [(query, [])] * 20)
     assert _computed_answers() == misses + 1  # one read of Redis for the twenty
     assert len(set(bodies)) == 1 and json.loads(bodies[0])["offers"]
+
+
+async def test_identical_requests_whose_clients_leave_do_not_hold_up_the_others(
+    catalog: RandomCatalog, settings: Settings
+) -> None:
+    query = f"gtin={catalog.gtins[0]}&lat=48.8611&lon=2.3312".encode()
+    misses = _computed_answers()
+    bodies = await _concurrent_answers(settings, [(query, [])] * 10, gone=frozenset({1, 4, 5}))
+    assert _computed_answers() == misses + 1
+    assert len(bodies) == 7 and len(set(bodies)) == 1 and json.loads(bodies[0])["offers"]
 
 
 async def test_requests_at_once_located_by_ip_each_get_their_own_place(
