@@ -20,6 +20,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from redis import Redis as SyncRedis
 
 from cache import db as catalog_db
 from cache.embedded import local_or_embedded
@@ -84,9 +85,9 @@ def keys(redis_prefix: str) -> Keys:
 
 
 @pytest.fixture
-def settings(services: tuple[str, str], database_url: str, redis_prefix: str, tmp_path: Path) -> Settings:
+def settings(services: tuple[str, str], database_url: str, redis_prefix: str, tmp_path: Path) -> Iterator[Settings]:
     redis_url, _ = services
-    return load_settings(
+    yield load_settings(
         environ={},
         redis_url=redis_url,
         database_url=database_url,
@@ -94,15 +95,20 @@ def settings(services: tuple[str, str], database_url: str, redis_prefix: str, tm
         secret=TEST_SECRET,
         data_dir=str(tmp_path / "data"),
     )
+    # Leave the shared server as we found it, whatever the test wrote there (an app it started creates
+    # its event stream, for one, even when the test never asked for a Redis client).
+    client = SyncRedis.from_url(redis_url)
+    try:
+        for key in client.scan_iter(match=redis_prefix + "*", count=1000):
+            client.unlink(key)
+    finally:
+        client.close()
 
 
 @pytest.fixture
 async def redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(settings.redis_url)
     yield client
-    # Leave the shared server as we found it.
-    async for key in client.scan_iter(match=settings.redis_prefix + "*", count=1000):
-        await client.unlink(key)
     await client.aclose()
 
 
