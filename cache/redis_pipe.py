@@ -152,9 +152,8 @@ class RedisPipe:
         if self._protocol is protocol:
             self._protocol = None
 
-    async def _connection(self) -> _Protocol:
-        if self._protocol is not None and self._protocol.transport is not None:
-            return self._protocol
+    async def _reconnect(self) -> _Protocol:
+        """A live connection, for `execute` when it has none: one attempt shared by all callers, rate-limited."""
         if self._connecting is None:
             if time.monotonic() - self._last_attempt < self.retry_s:
                 raise RedisConnectionError("Redis unreachable; retrying shortly")
@@ -174,7 +173,7 @@ class RedisPipe:
         """Send `commands` (adjacent on the wire: one round trip) and return their replies."""
         protocol = self._protocol
         if protocol is None or protocol.transport is None:
-            protocol = await self._connection()
+            protocol = await self._reconnect()
         loop = protocol.loop
         deadline = loop.time() + self.timeout_s
         call = _Call(loop.create_future(), len(commands), deadline)
