@@ -81,7 +81,7 @@ def make_lifespan(settings: Settings) -> Any:
             front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
             delivery_cache=MicroCache(settings.micro_cache_entries),
-            offer_pieces=OfferPieces(),
+            offer_pieces=OfferPieces(index.resolve),
         )
         gc_policy.settle_for_serving()
         young_collector = asyncio.create_task(gc_policy.collect_young_forever(), name="nearcart-gc")

@@ -63,11 +63,15 @@ def price_and_availability(cents: int, currency: str, low_stock: bool) -> bytes:
 
 
 class OfferPieces:
-    """Encoded retailers and stores of one directory version (`reset` when it changes)."""
+    """Encoded retailers and stores of one directory version (`reset` when it changes).
 
-    def __init__(self) -> None:
+    `resolve` turns an index member into the `Member` it stands for under the current directory
+    (`IndexReader.resolve`).
+    """
+
+    def __init__(self, resolve: Callable[[bytes], Member | None]) -> None:
         self.version = -1
-        self._resolve: Callable[[bytes], Member | None] = lambda member: None
+        self._resolve = resolve
         self._retailers: dict[int, bytes] = {}
         self._stores: dict[int, bytes] = {}
         # An offer up to its distance, by (store number, mode).
@@ -75,9 +79,8 @@ class OfferPieces:
         # Oldest first out, one at a time: clearing 100k entries at once would stall the worker.
         self.store_offers: OrderedDict[bytes, StoreOffer] = OrderedDict()
 
-    def reset(self, version: int, resolve: Callable[[bytes], Member | None]) -> None:
-        """Follow the directory: `version` is its version, `resolve` turns index members into `Member`s with it."""
-        self._resolve = resolve
+    def reset(self, version: int) -> None:
+        """Follow the directory: drop what was encoded under another version of it."""
         if version != self.version:
             self._retailers.clear()
             self._stores.clear()
@@ -140,7 +143,7 @@ def append_store_offers(out: list[bytes], offer: StoreOffer, mode_bits: int, dis
                         room: int) -> int:
     """Append the store's offers in `mode_bits` (in store first), at most `room`; how many were appended.
 
-    `distance_km` is the distance as Redis gives it (text, in km); the answer shows it in metres.
+    `distance_km` is the distance as Redis gives it (text, in km); the answer shows it to the metre.
     """
     shown = _encode(round(float(distance_km), 3))
     added = 0

@@ -201,7 +201,7 @@ async def answer_offers(scope: Scope) -> OffersResult:
 
     base_url = settings.public_url or f"{scope['scheme']}://{host}"
     pieces: OfferPieces = state["offer_pieces"]
-    pieces.reset(reader.directory.version, reader.resolve)
+    pieces.reset(reader.directory.version)
     zones = functools.partial(state["zones"].inside, reader)
     listed, short = rank(answer, location, query.limit, modes, campaign, zones, settings, base_url, gtin, pieces)
     while short and answer.truncated and count < MAX_FETCH:

@@ -20,8 +20,8 @@ def test_assembled_answer_equals_the_encoded_schema_even_with_characters_that_ne
     base = 'http://host.example:8000"/'
     members = {b"7:5:EUR:40:3": Member(store, retailer, 5, "EUR", 40, 3),
                b"7:100000:CHF:4:2": Member(store, retailer, 100000, "CHF", 4, 2)}
-    pieces = OfferPieces()
-    pieces.reset(3, members.get)
+    pieces = OfferPieces(members.get)
+    pieces.reset(3)
     parts: list[bytes] = []
     pieces.delivery_offer(parts, retailer, 1299, "EUR", 2, link_json(base, "tok.en1"))
     url = link_json(base, "tok.en2")
@@ -57,7 +57,8 @@ def known(pieces: OfferPieces, member: bytes) -> StoreOffer:
 
 
 def test_pieces_of_an_older_directory_are_not_reused() -> None:
-    pieces = OfferPieces()
+    directory: dict[bytes, Member] = {}  # stands for the index reader's current directory
+    pieces = OfferPieces(directory.get)
     retailer = RetailerEntry(1, "r-1", "R", "", "https://shop.example/{gtin}", ())
     old = StoreEntry(7, 1, "s7", "Old name", "a", "75001", "Paris", "FR", 48.0, 2.0)
     new = StoreEntry(7, 1, "s7", "New name", "a", "75001", "Paris", "FR", 48.0, 2.0)
@@ -67,8 +68,10 @@ def test_pieces_of_an_older_directory_are_not_reused() -> None:
         append_store_offers(out, known(pieces, b"7:100:EUR:9:1"), 1, b"1.0", b'"u"', 1)
         return b"".join(out)
 
-    pieces.reset(1, {b"7:100:EUR:9:1": Member(old, retailer, 100, "EUR", 9, 1)}.get)
+    directory[b"7:100:EUR:9:1"] = Member(old, retailer, 100, "EUR", 9, 1)
+    pieces.reset(1)
     assert b"Old name" in encoded(old)
-    pieces.reset(2, {b"7:100:EUR:9:1": Member(new, retailer, 100, "EUR", 9, 1)}.get)
+    directory[b"7:100:EUR:9:1"] = Member(new, retailer, 100, "EUR", 9, 1)
+    pieces.reset(2)
     assert b"New name" in encoded(new)
     assert pieces.store_offer(b"8:100:EUR:9:1") is None  # a store the directory does not know yet
