@@ -29,15 +29,18 @@ async def ready(request: Request) -> Response:
 app = Starlette(routes=[Route("/v1/offers", offers), Route("/readyz", ready)])
 
 
+def serve(app: str, port: int, workers: int = 1) -> None:
+    """Serve `app` (an import string) with edge_api.server.run_server's knobs: only the app differs between rows."""
+    uvicorn.run(app, host="127.0.0.1", port=port, workers=workers, loop="uvloop", http=JoinedWritesProtocol,
+                log_level="warning", access_log=False, proxy_headers=False, server_header=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    # Same knobs as edge_api.server.run_server: only the app differs between the two rows.
-    uvicorn.run("loadtest.bare_app:app", host="127.0.0.1", port=args.port, workers=args.workers, loop="uvloop",
-                http=JoinedWritesProtocol, log_level="warning", access_log=False, proxy_headers=False,
-                server_header=False)
+    serve("loadtest.bare_app:app", args.port, args.workers)
 
 
 if __name__ == "__main__":

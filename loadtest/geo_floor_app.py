@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,8 +26,8 @@ from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
 from edge_api import gc_policy
-from edge_api.http_protocol import JoinedWritesProtocol
 from edge_api.settings import load_settings
+from loadtest.bare_app import serve
 
 # What the offers route asks Redis for the demo campaign (radius_km 20; its include/exclude rules
 # make it read half as many stores again as the 20 offers an answer lists).
@@ -76,10 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8002)
     args = parser.parse_args()
-    # Same knobs as loadtest.bare_app and edge_api.server.run_server.
-    uvicorn.run("loadtest.geo_floor_app:app", host="127.0.0.1", port=args.port, workers=1, loop="uvloop",
-                http=JoinedWritesProtocol, log_level="warning", access_log=False, proxy_headers=False,
-                server_header=False)
+    serve("loadtest.geo_floor_app:app", args.port)
 
 
 if __name__ == "__main__":

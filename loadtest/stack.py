@@ -169,14 +169,16 @@ def serve_bare(workers: int = 1, port: int | None = None) -> contextlib.Abstract
     port = port or free_port()
     command = [sys.executable, "-m", "loadtest.bare_app", "--port", str(port), "--workers", str(workers)]
     env = {key: value for key, value in os.environ.items() if not key.startswith(PREFIX)}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    return running(command, env, port, "/readyz")
+    return running(command, _with_project_path(env), port, "/readyz")
 
 
 def serve_geo_floor(settings: Settings, port: int | None = None) -> contextlib.AbstractContextManager[str]:
     """(b)'s floor: loadtest/geo_floor_app.py (the bare route plus the offers' one GEOSEARCH) on `settings`' index."""
     port = port or free_port()
     command = [sys.executable, "-m", "loadtest.geo_floor_app", "--port", str(port)]
-    env = settings_env(settings)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    return running(command, env, port, "/readyz")
+    return running(command, _with_project_path(settings_env(settings)), port, "/readyz")
+
+
+def _with_project_path(env: dict[str, str]) -> dict[str, str]:
+    """`env` with this checkout on PYTHONPATH, for the `python -m loadtest.*` apps."""
+    return {**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
