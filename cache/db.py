@@ -11,6 +11,10 @@ import asyncpg
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any constant works; it only has to be the same for every `nearcart db migrate`.
 MIGRATION_LOCK = 0x6E6361_01
+# What a call to PostgreSQL raises when the database is down, slow or refuses: every caller that
+# answers "briefly unavailable" (or retries) catches exactly these, named once here.
+# (TimeoutError, which asyncpg raises for a slow call, is an OSError.)
+DATABASE_UNAVAILABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def with_database(url: str, name: str) -> str:

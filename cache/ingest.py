@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import RedisError
 
+from cache.db import DATABASE_UNAVAILABLE
 from cache.feeds import KINDS, FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
 from cache.index import OfferWrites
 from cache.keys import Keys
@@ -737,7 +738,7 @@ async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -
 
     try:
         conn = await asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5)
-    except (OSError, asyncpg.PostgresError) as exc:
+    except DATABASE_UNAVAILABLE as exc:
         print(f"error: cannot reach PostgreSQL: {exc}", file=sys.stderr)
         return 1
     redis = ingest_redis(settings.redis_url)
@@ -746,7 +747,7 @@ async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -
             conn, redis, keys, kind, files, on_reject=show,
             connect=lambda: asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5),
         )
-    except (OSError, asyncpg.PostgresError, RedisError) as exc:
+    except (*DATABASE_UNAVAILABLE, RedisError) as exc:
         # A service failed, not the input: rows up to the last committed batch are loaded; a re-run is safe.
         print(f"error: {kind} ingest stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.keys import bits_to_modes
 from edge_api.auth import AuthError, Principal, principal_from_header
@@ -34,7 +35,6 @@ MAX_STATS_DAYS = 400
 DEFAULT_STATS_DAYS = 30
 NO_STORE = {"Cache-Control": "no-store"}
 _encoder = msgspec.json.Encoder()
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
 Cursor = Annotated[str, Meta(max_length=200)]
@@ -163,7 +163,7 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return _unauthorized(str(exc))
         try:
             return await handler(request, principal)
-        except _DB_ERRORS:
+        except DATABASE_UNAVAILABLE:
             return error_response(503, "the catalog is unavailable, retry shortly", headers={"Retry-After": "5"})
 
     return endpoint

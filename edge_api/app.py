@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from cache import db as catalog_db
+from cache.db import DATABASE_UNAVAILABLE
 from cache.index_reader import IndexReader
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
@@ -53,7 +54,7 @@ def redis_client(settings: Settings) -> aioredis.Redis:
 async def database_pool(settings: Settings) -> asyncpg.Pool:
     try:
         return await catalog_db.create_pool(settings.database_url, timeout_s=settings.database_timeout_s)
-    except (OSError, asyncpg.PostgresError):
+    except DATABASE_UNAVAILABLE:
         # Start anyway with an empty pool: /readyz reports PostgreSQL until it comes back.
         return await catalog_db.create_pool(settings.database_url, timeout_s=settings.database_timeout_s, min_size=0)
 

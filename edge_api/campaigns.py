@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from edge_api.errors import error_response, split_validation_error
 from edge_api.schemas import Campaign, CampaignId, public_part
@@ -209,7 +210,7 @@ async def run_push_command(settings: Settings, path: Path) -> int:
         return 1
     try:
         conn = await asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s)
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+    except DATABASE_UNAVAILABLE as exc:
         print(f"error: cannot reach PostgreSQL: {exc}", file=sys.stderr)
         return 2
     try:
@@ -335,7 +336,7 @@ async def get_campaign(request: Request) -> Response:
     store: CampaignStore = request.state.campaigns
     try:
         stored = await store.get(campaign_id)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+    except DATABASE_UNAVAILABLE:
         return error_response(503, "campaigns are unavailable, retry shortly", headers={"Retry-After": "5"})
     if stored is None:
         return error_response(404, f"no campaign {campaign_id!r}", parameter="id")
@@ -371,7 +372,7 @@ async def origin_allowed(scope: Scope, origin: str) -> bool:
     store: CampaignStore | None = scope.get("state", {}).get("campaigns")
     try:
         return store is not None and await store.origin_allowed(origin, _campaign_of(scope))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError, msgspec.DecodeError):
+    except (*DATABASE_UNAVAILABLE, msgspec.DecodeError):
         return False
 
 

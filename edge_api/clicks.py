@@ -14,13 +14,13 @@ import time
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-import asyncpg
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from cache.db import DATABASE_UNAVAILABLE
 from edge_api.client_ip import client_ip
 from edge_api.errors import error_page
 from edge_api.events import EVENTS_LOST, append_events
@@ -76,7 +76,7 @@ async def _tracking(state: EdgeState, campaign_id: str) -> Mapping[str, str]:
         return {}
     try:
         stored = await state.campaigns.get(campaign_id)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except DATABASE_UNAVAILABLE:
         # The shopper still gets to the basket, only without UTM parameters.
         log.warning("campaign %s unavailable for click tracking", campaign_id)
         return {}
@@ -94,7 +94,7 @@ async def go(request: Request) -> Response:
         return error_page(400, "This link is not valid", "It may have been changed or cut. No shop was opened.")
     try:
         template = await _cart_template(state, target.retailer_id)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+    except DATABASE_UNAVAILABLE:
         CLICKS.labels("unavailable").inc()
         return error_page(503, "Please try again", "The shop list is unavailable for a moment.")
     if template is None:

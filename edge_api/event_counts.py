@@ -21,6 +21,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.keys import Keys
 
@@ -103,6 +104,6 @@ async def aggregate_forever(redis: aioredis.Redis, keys: Keys, pool: asyncpg.Poo
                 last_purge = loop.time()
             if await aggregate_once(redis, keys, pool) == 0:
                 await asyncio.sleep(idle_s)
-        except (RedisError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (RedisError, *DATABASE_UNAVAILABLE) as exc:
             log.warning("event aggregation paused: %s", exc)
             await asyncio.sleep(idle_s)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import asyncpg
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
@@ -20,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cache.db import DATABASE_UNAVAILABLE
 from edge_api.http_metrics import observe
 from edge_api.schemas import Health
 from edge_api.state import edge_state
@@ -44,7 +44,7 @@ async def readyz(request: Request) -> Response:
         async with asyncio.timeout(state.settings.database_timeout_s):
             await state.db.fetchval("SELECT 1")
         checks["postgresql"] = "ok"
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except DATABASE_UNAVAILABLE as exc:
         checks["postgresql"] = f"unreachable: {type(exc).__name__}"
     checks["index"] = "ok" if state.index.ready and checks["redis"] == "ok" else "no live index"
     ready = all(value == "ok" for value in checks.values())

@@ -16,7 +16,6 @@ from collections.abc import Hashable
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-import asyncpg
 import msgspec
 from prometheus_client import Counter
 from redis.exceptions import RedisError
@@ -24,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.index_reader import DeliveryHit, IndexReader, IndexRows
 from cache.keys import MODE_BITS
@@ -145,7 +145,7 @@ async def answer_offers(scope: Scope) -> OffersResult:
     if query.campaign:
         try:
             stored = await state["campaigns"].get(query.campaign)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DATABASE_UNAVAILABLE:
             READ_FAILURES.labels("campaign").inc()
             # Answering without the brand's include/exclude rules would break its contract: say "later".
             return _from_response(error_response(503, "campaign rules are briefly unavailable, retry shortly",
