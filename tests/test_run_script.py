@@ -57,7 +57,7 @@ def tree(tmp_path: Path) -> Path:
     _executable(tree / ".venv" / "bin" / "python", FAKE_PYTHON)
     widget = tree / "widget"
     for name, text in {"package.json": "{}", "package-lock.json": "{}", "src/main.ts": "export {};\n",
-                       "scripts/build.mjs": "// build\n"}.items():
+                       "scripts/build.mjs": "// build\n", "tsconfig.json": "{}"}.items():
         (widget / name).parent.mkdir(parents=True, exist_ok=True)
         (widget / name).write_text(text)
     _executable(tmp_path / "bin" / "npm", FAKE_NPM)
@@ -124,6 +124,12 @@ def test_a_failed_install_is_tried_again(tree: Path) -> None:
 def test_an_edited_widget_source_rebuilds_without_npm_ci(tree: Path) -> None:
     set_up(tree)
     (tree / "widget" / "src" / "main.ts").write_text("export const edited = 1;\n")
+    assert installs(set_up(tree)) == ["npm run --silent build"]
+
+
+def test_an_edited_tsconfig_rebuilds_the_widget(tree: Path) -> None:
+    set_up(tree)
+    (tree / "widget" / "tsconfig.json").write_text('{"compilerOptions": {"jsx": "preserve"}}')
     assert installs(set_up(tree)) == ["npm run --silent build"]
 
 
