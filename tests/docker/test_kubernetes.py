@@ -131,6 +131,14 @@ def test_workers_run_the_aggregator_and_the_migration(rendered: dict[str, list[d
         migrate = _pod_spec(_one(documents, "Job", "nearcart-migrate"))
         assert migrate["containers"][0]["command"] == ["nearcart", "db", "migrate"]
         assert migrate["restartPolicy"] == "Never"
+        # docker/README.md applies the migration first with `-l 'app.kubernetes.io/component in (config,
+        # migrate)'`: that selection holds the Job and every ConfigMap it reads, and nothing else.
+        selected = {
+            (d["kind"], d["metadata"]["name"]) for d in documents
+            if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") in ("config", "migrate")
+        }
+        reads = {("ConfigMap", e["configMapRef"]["name"]) for e in migrate["containers"][0]["envFrom"]}
+        assert selected == {("Job", "nearcart-migrate")} | reads
 
 
 def test_secrets_are_referenced_by_name_never_written(rendered: dict[str, list[dict[str, Any]]]) -> None:
