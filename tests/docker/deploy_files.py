@@ -14,9 +14,15 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
+COMPOSE_FILE = DOCKER / "compose.yaml"
+KUBERNETES = DOCKER / "kubernetes"
+OVERLAYS = ("staging", "production")
 
 # Where each tool comes from on a fresh machine (./run test installs them): named in the failure.
 TOOL_SOURCES = {
@@ -173,3 +179,18 @@ def tracked_files(under: str = "") -> list[str]:
     command += ["--", under or "."]
     listed = subprocess.run(command, check=True, capture_output=True).stdout.decode()
     return [name for name in listed.split("\0") if name]
+
+
+def load_compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE_FILE.read_text())  # resolves the anchors and `<<` merges as compose does
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def render_overlay(overlay: str) -> str:
+    """`kubectl kustomize docker/kubernetes/overlays/NAME`: what `kubectl apply -k` would send."""
+    result = subprocess.run(
+        [tool("kubectl"), "kustomize", str(KUBERNETES / "overlays" / overlay)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

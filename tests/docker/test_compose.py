@@ -10,18 +10,14 @@ import subprocess
 from typing import Any
 
 import pytest
-import yaml
-from deploy_files import DOCKER, ROOT, in_build_context, stage, tool
+from deploy_files import COMPOSE_FILE, DOCKER, ROOT, in_build_context, load_compose, stage, tool
 
-COMPOSE_FILE = DOCKER / "compose.yaml"
 SECRET_NAMES = re.compile(r"SECRET|PASSWORD|DATABASE_URL")
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    loaded = yaml.safe_load(COMPOSE_FILE.read_text())  # resolves the anchors and `<<` merges as compose does
-    assert isinstance(loaded, dict)
-    return loaded
+    return load_compose()
 
 
 def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:

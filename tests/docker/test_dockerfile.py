@@ -4,10 +4,13 @@ final stage's user, health check and command, and where the built widget lands.
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import shlex
 import subprocess
+import sys
+import threading
 import tomllib
 from pathlib import Path
 
@@ -22,6 +25,8 @@ from deploy_files import (
     tool,
     tracked_files,
 )
+
+from cache.embedded import free_port
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
@@ -140,6 +145,43 @@ def test_final_stage_is_slim_non_root_with_a_healthcheck_and_serves() -> None:
     cmd = final.all("CMD")[-1].exec_form
     assert cmd == ["nearcart", "serve", "--host", "0.0.0.0", "--port", "8000"]
     assert "8000" in [e.args for e in final.all("EXPOSE")]
+
+
+def _healthcheck_code() -> str:
+    probe = stage("api").all("HEALTHCHECK")[0].args.split(" CMD ", 1)[1].strip()
+    return str(json.loads(probe)[2])
+
+
+def test_healthcheck_command_passes_only_when_healthz_answers() -> None:
+    # The image's own command, pointed at a port of ours: 200 passes; a 503 and a refused connection fail.
+    status = {"code": 200}
+
+    class Healthz(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status["code"] if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    port = free_port()
+    code = _healthcheck_code().replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    assert str(port) in code
+
+    def check() -> int:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30).returncode
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Healthz)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert check() == 0
+        status["code"] = 503
+        assert check() != 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert check() != 0
 
 
 def test_every_base_image_is_pinned_by_tag() -> None:

@@ -11,26 +11,16 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_files import DOCKER, stage, tool
+from deploy_files import KUBERNETES, OVERLAYS, render_overlay, stage, tool
 
-KUBERNETES = DOCKER / "kubernetes"
-OVERLAYS = ("staging", "production")
 # The oldest minor still widely run when this was written; kubernetes-validate ships its schemas (offline).
 KUBERNETES_VERSION = "1.33.0"
 POD_KINDS = {"Deployment": ("spec", "template"), "Job": ("spec", "template"), "CronJob": ("spec", "jobTemplate")}
 
 
-def _render(overlay: str) -> str:
-    result = subprocess.run(
-        [tool("kubectl"), "kustomize", str(KUBERNETES / "overlays" / overlay)], capture_output=True, text=True
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[dict[str, Any]]]:
-    return {overlay: [d for d in yaml.safe_load_all(_render(overlay)) if d] for overlay in OVERLAYS}
+    return {overlay: [d for d in yaml.safe_load_all(render_overlay(overlay)) if d] for overlay in OVERLAYS}
 
 
 def _one(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -58,7 +48,7 @@ def _api(documents: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_overlay_renders_and_validates_strictly(overlay: str, tmp_path: Path) -> None:
     manifest = tmp_path / f"{overlay}.yaml"
-    manifest.write_text(_render(overlay))
+    manifest.write_text(render_overlay(overlay))
     result = subprocess.run(
         [tool("kubernetes-validate"), "--strict", "-k", KUBERNETES_VERSION, str(manifest)],
         capture_output=True,
