@@ -94,7 +94,7 @@ def test_api_probes_and_drain(rendered: dict[str, list[dict[str, Any]]]) -> None
 
 
 def test_every_pod_is_hardened_and_bounded(rendered: dict[str, list[dict[str, Any]]]) -> None:
-    image_user = int(stage("api").all("USER")[-1].args.split(":")[0])
+    uid, gid = (int(part) for part in stage("api").all("USER")[-1].args.split(":"))
     for documents in rendered.values():
         pods = [d for d in documents if d["kind"] in POD_KINDS]
         assert {d["metadata"]["name"] for d in pods} >= {"nearcart-api", "nearcart-aggregator", "nearcart-migrate"}
@@ -102,7 +102,8 @@ def test_every_pod_is_hardened_and_bounded(rendered: dict[str, list[dict[str, An
             spec = _pod_spec(document)
             name = document["metadata"]["name"]
             assert spec["securityContext"]["runAsNonRoot"] is True, name
-            assert spec["securityContext"]["runAsUser"] == image_user, f"{name}: not the image's USER"
+            ids = [spec["securityContext"][key] for key in ("runAsUser", "runAsGroup", "fsGroup")]
+            assert ids == [uid, gid, gid], f"{name}: not the image's USER (owner of its data folder)"
             tmp_volumes = {m["name"] for c in spec["containers"] for m in c["volumeMounts"] if m["mountPath"] == "/tmp"}
             assert all("emptyDir" in v for v in spec["volumes"] if v["name"] in tmp_volumes) and tmp_volumes, name
             for container in spec["containers"]:
