@@ -38,6 +38,13 @@ def _shell_function(name: str) -> str:
     return found.group(1)
 
 
+def _command(line: str) -> list[str]:
+    """A shell line's first command as words: `a -q x || return` → ["a", "-q", "x"]."""
+    words = shlex.split(line, comments=True)
+    ends = [n for n, word in enumerate(words) if word in ("||", "&&", ";", "|") or word.startswith(">")]
+    return words[: ends[0]] if ends else words
+
+
 def _context_sources(stages: list[Stage]) -> list[str]:
     """Every COPY/ADD source read from the build context (a --from source comes from a stage instead)."""
     sources = []
@@ -101,7 +108,7 @@ def test_pip_install_finds_every_package_and_its_data_in_the_context() -> None:
 def test_widget_is_built_with_the_commands_of_run_setup() -> None:
     # ./run's setup_widget: `cd widget && npm ci ... && npm run ... build`.
     setup = _shell_function("setup_widget")
-    run_npm = [" ".join(shlex.split(c)) for c in re.findall(r"npm [^&)\n]+", setup)]
+    run_npm = [" ".join(shlex.split(c)) for c in re.findall(r"\bnpm [^&|;)\n]+", setup)]
     widget = stage("widget")
     image_npm = [" ".join(shlex.split(c)) for c in widget.run_commands() if c.startswith("npm ")]
     assert run_npm and image_npm == run_npm
@@ -110,7 +117,7 @@ def test_widget_is_built_with_the_commands_of_run_setup() -> None:
 
 def test_python_venv_is_installed_as_run_setup_does_minus_editable_and_test_extras() -> None:
     setup = _shell_function("setup_python")
-    run_install = next(shlex.split(line) for line in setup.splitlines() if "pip install" in line and "-e" in line)
+    run_install = next(_command(line) for line in setup.splitlines() if "-e" in _command(line))
     assert "-m" in run_install and "venv" in setup
     build = stage("build")
     assert any(re.fullmatch(r"python -m venv (\S+)", c) for c in build.run_commands())
