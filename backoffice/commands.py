@@ -63,52 +63,48 @@ def _new_password() -> str | None:
     return password
 
 
-async def run_add(settings: Settings, email: str, role: str) -> int:
+# (connection, email, password) -> whether it was done.
+Action = Callable[[asyncpg.Connection, str, str], Awaitable[bool]]
+
+
+async def _run(
+    settings: Settings, email: str, action: Action, done: str, refused: str, role: str | None = None,
+    with_password: bool = True,
+) -> int:
+    """Check the email (and role), read a new password if one is needed, run the action; `{email}` in messages."""
     address = _checked(email, role)
     if address is None:
         return 1
-    password = _new_password()
+    password = _new_password() if with_password else ""
     if password is None:
         return 1
 
     async def work(conn: asyncpg.Connection) -> int:
-        if not await add_user(conn, address, role, password):
-            click.echo(f"error: {address} already exists (change the password with `nearcart users passwd`)", err=True)
+        if not await action(conn, address, password):
+            click.echo("error: " + refused.format(email=address), err=True)
             return 1
-        click.echo(f"added {address} ({role})")
+        click.echo(done.format(email=address))
         return 0
 
     return await _with_connection(settings, work)
+
+
+async def run_add(settings: Settings, email: str, role: str) -> int:
+    async def add(conn: asyncpg.Connection, address: str, password: str) -> bool:
+        return await add_user(conn, address, role, password)
+
+    refused = "{email} already exists (change the password with `nearcart users passwd`)"
+    return await _run(settings, email, add, "added {email} (" + role + ")", refused, role=role)
 
 
 async def run_passwd(settings: Settings, email: str) -> int:
-    address = _checked(email)
-    if address is None:
-        return 1
-    password = _new_password()
-    if password is None:
-        return 1
-
-    async def work(conn: asyncpg.Connection) -> int:
-        if not await set_password(conn, address, password):
-            click.echo(f"error: no user {address}", err=True)
-            return 1
-        click.echo(f"password changed for {address}; their open sessions are closed")
-        return 0
-
-    return await _with_connection(settings, work)
+    done = "password changed for {email}; their open sessions are closed"
+    return await _run(settings, email, set_password, done, "no user {email}")
 
 
 async def run_remove(settings: Settings, email: str) -> int:
-    address = _checked(email)
-    if address is None:
-        return 1
+    async def remove(conn: asyncpg.Connection, address: str, password: str) -> bool:
+        return await remove_user(conn, address)
 
-    async def work(conn: asyncpg.Connection) -> int:
-        if not await remove_user(conn, address):
-            click.echo(f"error: no user {address}", err=True)
-            return 1
-        click.echo(f"removed {address}; their open sessions are closed")
-        return 0
-
-    return await _with_connection(settings, work)
+    done = "removed {email}; their open sessions are closed"
+    return await _run(settings, email, remove, done, "no user {email}", with_password=False)

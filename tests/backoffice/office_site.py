@@ -1,4 +1,7 @@
-"""What the back-office tests share: the people, their campaigns, and how a browser-less client logs in."""
+"""What the back-office tests share: the people, their campaigns, and how a browser-less client logs in.
+
+The campaigns are those of the admin API's tests (`campaign_json`): spring and autumn of acme, rival of globex.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from starlette.testclient import TestClient
 from backoffice.passwords import hash_password
 from edge_api.campaigns import store_campaign
 from edge_api.schemas import Campaign
+from tests.edge_api.test_admin import campaign_json
 
 PASSWORD = "correct horse battery"
 ADMIN = "admin@example.com"
@@ -23,18 +27,6 @@ PEOPLE = {ADMIN: "admin", ACME: "brand:acme", GLOBEX: "brand:globex", SHOP: "ret
 # Hashed once per run: argon2id costs about 0.1 s per hash on purpose (`add_user` is tested on its own).
 PASSWORD_HASH = hash_password(PASSWORD)
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def campaign_json(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": "spring",
-        "brand": "acme",
-        "locale": "fr",
-        "products": [{"gtin": "3017620422003", "label": "Jar 400 g"}],
-        "modes": ["in_store", "delivery"],
-    }
-    body.update(changes)
-    return body
 
 
 async def load_people_and_campaigns(conn: asyncpg.Connection) -> None:
