@@ -22,7 +22,6 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from backoffice.i18n import LANGS, translator
-from backoffice.passwords import DUMMY_HASH
 from backoffice.state import office_state
 from backoffice.users import check_login
 from backoffice.web import (
@@ -100,7 +99,7 @@ async def login(request: Request) -> Response:
     network = truncate_ip(client_ip(request, state.settings.trusted_proxies))
     try:
         wait_s = await throttle.wait_s(email, network)
-        user = None if wait_s else await check_login(state.db, email, password, DUMMY_HASH)
+        user = None if wait_s else await check_login(state.db, email, password)
         if user is None:
             if not wait_s:
                 await throttle.failed(email, network)

@@ -8,6 +8,7 @@ instead of allocating 64 MiB per request.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 
 import anyio
@@ -20,8 +21,6 @@ MAX_LENGTH = 1024
 HASHING_AT_ONCE = 2
 _hasher = PasswordHasher()
 _limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
-# Verified when the email is unknown, so an unknown email costs what a wrong password costs.
-DUMMY_HASH = _hasher.hash("nearcart: no such person")
 
 
 class PasswordError(ValueError):
@@ -52,6 +51,15 @@ def needs_rehash(stored_hash: str) -> bool:
         return _hasher.check_needs_rehash(stored_hash)
     except InvalidHashError:
         return True
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Verified when the email is unknown, so an unknown email costs what a wrong password costs.
+
+    Made at the first login rather than at import: a worker that never sees one never pays for it.
+    """
+    return _hasher.hash("nearcart: no such person")
 
 
 def _hashing_limiter() -> anyio.CapacityLimiter:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import asyncpg
 
-from backoffice.passwords import hash_async, needs_rehash, verify_async
+from backoffice.passwords import dummy_hash, hash_async, needs_rehash, verify_async
 from backoffice.roles import parse_role
 
 MAX_EMAIL_LENGTH = 254
@@ -85,13 +85,13 @@ async def upgrade_hash(pool: asyncpg.Pool, user: User, password: str) -> None:
     )
 
 
-async def check_login(pool: asyncpg.Pool, email: str, password: str, dummy_hash: str) -> User | None:
+async def check_login(pool: asyncpg.Pool, email: str, password: str) -> User | None:
     """The person whose email and password these are, else None (an unknown email costs a verification too)."""
     try:
         user = await find_user(pool, normalize_email(email))
     except UserError:
         user = None
-    if not await verify_async(user.password_hash if user else dummy_hash, password) or user is None:
+    if not await verify_async(user.password_hash if user else dummy_hash(), password) or user is None:
         return None
     await upgrade_hash(pool, user, password)
     return user

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from backoffice.i18n import LANGS, pick_lang, translator
-from backoffice.roles import parse_role, role_name
+from backoffice.roles import RoleError, parse_role, role_name
 from backoffice.sessions import Session, Sessions
 from backoffice.state import office_state
 from backoffice.users import User, find_user
@@ -150,6 +150,17 @@ def csrf_matches(form: Form, expected: str) -> bool:
     return hmac.compare_digest(form.get("csrf", "").encode(), expected.encode())
 
 
+def _granted(user: User | None, session: Session) -> Principal | None:
+    """What the session's person may do now; None once removed, after a password change, or for an unknown role."""
+    if user is None or user.password_changed_at.timestamp() != session.password_at:
+        return None
+    try:
+        return parse_role(user.role)
+    except RoleError:
+        # A role edited by hand into something nearcart does not know grants nothing.
+        return None
+
+
 async def current_staff(request: Request) -> Staff | None:
     """The staff member of this request's session cookie; None (and the session closed) when it no longer holds."""
     sessions = sessions_of(request)
@@ -157,10 +168,10 @@ async def current_staff(request: Request) -> Staff | None:
     if session is None:
         return None
     user = await find_user(edge_state(request).db, session.email)
-    if user is None or user.password_changed_at.timestamp() != session.password_at:
+    who = _granted(user, session)
+    if user is None or who is None:
         await sessions.close(session.session_id)
         return None
-    who = parse_role(user.role)
     lang = request_lang(request, session.lang)
     # Only a choice made with the switch is remembered; otherwise the browser's language keeps applying.
     if lang != session.lang and request.query_params.get("lang") in LANGS:

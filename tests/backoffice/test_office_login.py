@@ -226,3 +226,20 @@ def test_pages_are_private_and_unframeable(client: TestClient) -> None:
     assert answer.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
     assert answer.headers["x-frame-options"] == "DENY"
+
+
+async def test_a_role_edited_into_nonsense_grants_nothing(client: TestClient, db: asyncpg.Connection) -> None:
+    logged_in(client, ACME)
+    await db.execute("UPDATE users SET role = 'brand:acme\n' WHERE email = $1", ACME)
+    assert client.get("/admin/", follow_redirects=False).status_code == 303
+    assert client.get("/admin/campaigns/spring", follow_redirects=False).status_code == 303
+
+
+def test_static_files_are_served_by_the_app_and_the_script_stays_small(client: TestClient) -> None:
+    css = client.get("/admin/static/admin.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    script = client.get("/admin/static/admin.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    # Progressive enhancement only: a few KB at most, and no cookie for anyone fetching it.
+    assert len(script.content) < 4096
+    assert "set-cookie" not in script.headers
