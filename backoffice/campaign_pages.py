@@ -85,6 +85,17 @@ async def edit_form(request: Request, staff: Staff, form: Form) -> Response:
     return await _editor(request, staff, campaign_id, canonical(body), [])
 
 
+def _nul_paths(value: Any, path: str) -> list[str]:
+    """Where a NUL hides in a JSON value (PostgreSQL's jsonb refuses it: a 422 here, not a 503 there)."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for key, child in value.items() for p in _nul_paths(key, path) + _nul_paths(child, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [p for i, child in enumerate(value) for p in _nul_paths(child, f"{path}[{i}]")]
+    return []
+
+
 def _check_edit(text: str, campaign_id: str, staff: Staff) -> tuple[Campaign | None, str, list[tuple[str, int, str]]]:
     """(campaign when valid, the text to show again, every (path, line, reason) wrong with it)."""
     if len(text.encode()) > MAX_CAMPAIGN_BYTES:
@@ -96,6 +107,7 @@ def _check_edit(text: str, campaign_id: str, staff: Staff) -> tuple[Campaign | N
     # Shown again pretty-printed, so each error's line is the line the person sees.
     shown, where = pretty(raw)
     problems = campaign_errors(raw)
+    problems += [(path, "a NUL character (\\u0000) cannot be stored") for path in _nul_paths(raw, "$")]
     if not problems and isinstance(raw, dict):
         if raw.get("id") != campaign_id:
             problems.append(("$.id", f"the id must stay {campaign_id!r} (this page edits that campaign)"))

@@ -87,7 +87,7 @@ FRENCH: dict[str, str] = {
     "Revoke": "Révoquer",
     "No token yet.": "Aucun jeton pour l'instant.",
     "Please correct the form:": "Veuillez corriger le formulaire :",
-    "label must have 1 to 100 characters": "le libellé doit avoir de 1 à 100 caractères",
+    "label must have 1 to 100 printable characters": "le libellé doit avoir de 1 à 100 caractères imprimables",
     "days must be a whole number from 1 to 365": "la durée doit être un nombre entier de 1 à 365",
 }
 

@@ -52,8 +52,8 @@ async def mint_token(request: Request, staff: Staff, form: Form) -> Response:
         parse_role(role)
     except RoleError as exc:
         errors.append(str(exc))
-    if not 1 <= len(label) <= MAX_LABEL:
-        errors.append(_("label must have 1 to 100 characters"))
+    if not 1 <= len(label) <= MAX_LABEL or not label.isprintable():
+        errors.append(_("label must have 1 to 100 printable characters"))
     if not (days.isdigit() and len(days) < 4 and 1 <= int(days) <= MAX_DAYS):
         errors.append(_("days must be a whole number from 1 to 365"))
     if errors:

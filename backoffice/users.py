@@ -15,7 +15,8 @@ from backoffice.passwords import dummy_hash, hash_async, needs_rehash, verify_as
 from backoffice.roles import parse_role
 
 MAX_EMAIL_LENGTH = 254
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# No control characters either (PostgreSQL text cannot even hold NUL).
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 
 
 class UserError(ValueError):

@@ -100,6 +100,15 @@ async def test_edit_with_errors_saves_nothing_and_lists_every_error(client: Test
     assert await _stored(db) == before
 
 
+async def test_a_nul_character_is_an_error_not_an_outage(client: TestClient, db: asyncpg.Connection) -> None:
+    csrf = logged_in(client, ACME)
+    before = await _stored(db)
+    answer = _save(client, csrf, campaign_json(products=[{"gtin": "3017620422003", "label": "Jar\u0000"}]))
+    assert answer.status_code == 422
+    assert "<code>$.products[0].label</code>" in answer.text and "NUL" in answer.text
+    assert await _stored(db) == before
+
+
 async def test_json_that_does_not_parse_is_shown_back_with_its_line(client: TestClient, db: asyncpg.Connection) -> None:
     csrf = logged_in(client, ACME)
     text = '{\n  "id": "spring",\n  "brand": "acme"\n  "locale": "fr"\n}'

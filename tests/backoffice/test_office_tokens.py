@@ -92,7 +92,7 @@ async def test_a_bad_mint_form_names_each_problem(client: TestClient, db: asyncp
     answer = client.post("/admin/tokens", data={"csrf": csrf, "role": "brand:acme corp", "label": "", "days": "999"})
     assert answer.status_code == 422
     assert "role &#39;brand:acme corp&#39; must be &#39;admin&#39;" in answer.text
-    assert "label must have 1 to 100 characters" in answer.text
+    assert "label must have 1 to 100 printable characters" in answer.text
     assert "days must be a whole number from 1 to 365" in answer.text
     assert await db.fetchval("SELECT count(*) FROM api_tokens") == 0
     assert csrf_of(answer.text) == csrf
