@@ -1,4 +1,4 @@
-"""`nearcart ingest`: stream a feed into PostgreSQL in batches and apply each batch to the Redis index.
+"""Feed ingestion: stream a feed into PostgreSQL in batches and apply each batch to the Redis index.
 
 Rows are validated one at a time (cache/feeds.py) and good ones COPYed in batches
 into a TEMP staging table; one statement per batch dedupes the batch, upserts it
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -26,13 +25,10 @@ import hiredis
 import msgspec
 import redis.asyncio as aioredis
 from redis.connection import HiredisRespSerializer
-from redis.exceptions import RedisError
 
-from cache.db import DATABASE_UNAVAILABLE
 from cache.feeds import KINDS, FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
 from cache.index import OfferWrites
 from cache.keys import Keys
-from edge_api.settings import Settings
 
 BATCH_ROWS = 50_000
 # The report struct keeps this many rejects; `on_reject` (the printed report) sees every one.
@@ -688,7 +684,7 @@ assert "DISTINCT ON" not in _OFFER_UPSERT_UNIQUE and "updated_us DESC" not in _O
 _LOADERS: dict[str, type[_Loader]] = {"retailers": _RetailerLoader, "stores": _StoreLoader, "offers": _OfferLoader}
 
 
-# --- the command ---------------------------------------------------------------------------------------------------
+# --- the Redis client ---------------------------------------------------------------------------------------------
 
 
 def ingest_redis(url: str) -> aioredis.Redis:
@@ -727,32 +723,3 @@ def _pack(args: tuple[Any, ...]) -> bytes:
             pass
     # "CLIENT SETINFO" style names, or argument types only redis-py knows how to send.
     return b"".join(_fallback.pack(*args))
-
-
-async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -> int:
-    """`nearcart ingest KIND FILE...`: print each rejected row and a summary; return the exit status."""
-    keys = Keys(settings.redis_prefix)
-
-    def show(reject: Reject) -> None:
-        print(reject)
-
-    try:
-        conn = await asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5)
-    except DATABASE_UNAVAILABLE as exc:
-        print(f"error: cannot reach PostgreSQL: {exc}", file=sys.stderr)
-        return 1
-    redis = ingest_redis(settings.redis_url)
-    try:
-        report = await ingest_files(
-            conn, redis, keys, kind, files, on_reject=show,
-            connect=lambda: asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5),
-        )
-    except (*DATABASE_UNAVAILABLE, RedisError) as exc:
-        # A service failed, not the input: rows up to the last committed batch are loaded; a re-run is safe.
-        print(f"error: {kind} ingest stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await conn.close()
-        await redis.aclose()
-    print(report.summary())
-    return report.exit_code
