@@ -16,15 +16,13 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import hiredis
 import msgspec
 import redis.asyncio as aioredis
-from redis.connection import HiredisRespSerializer
 
 from cache.feeds import KINDS, FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
 from cache.index import OfferWrites
@@ -682,44 +680,3 @@ _OFFER_UPSERT_UNIQUE = _OFFER_UPSERT.replace(
 assert "DISTINCT ON" not in _OFFER_UPSERT_UNIQUE and "updated_us DESC" not in _OFFER_UPSERT_UNIQUE
 
 _LOADERS: dict[str, type[_Loader]] = {"retailers": _RetailerLoader, "stores": _StoreLoader, "offers": _OfferLoader}
-
-
-# --- the Redis client ---------------------------------------------------------------------------------------------
-
-
-def ingest_redis(url: str) -> aioredis.Redis:
-    """A Redis client for ingest: commands are packed by hiredis in C.
-
-    redis.asyncio packs every argument in Python; a million-offer feed sends millions of
-    arguments, and packing them cost a third of the ingest's Python time.
-    """
-    client = aioredis.Redis.from_url(url)
-    pool = client.connection_pool
-    base = pool.connection_class
-    pool.connection_class = type(f"HiredisPacked{base.__name__}", (_HiredisPacking, base), {})
-    return client
-
-
-class _HiredisPacking:
-    """Mixin over a redis.asyncio Connection class (TCP, TLS or Unix socket alike)."""
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return [_pack(args)]
-
-    def pack_commands(self, commands: Iterable[Iterable[Any]]) -> list[bytes]:
-        return [b"".join(_pack(tuple(command)) for command in commands)]
-
-
-_fallback = HiredisRespSerializer()
-
-
-def _pack(args: tuple[Any, ...]) -> bytes:
-    head = args[0]
-    if isinstance(head, str) and " " not in head:
-        try:
-            packed: bytes = hiredis.pack_command(args)
-            return packed
-        except TypeError:
-            pass
-    # "CLIENT SETINFO" style names, or argument types only redis-py knows how to send.
-    return b"".join(_fallback.pack(*args))

@@ -9,8 +9,9 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from cache.db import DATABASE_UNAVAILABLE
-from cache.ingest import Reject, ingest_files, ingest_redis
+from cache.ingest import Reject, ingest_files
 from cache.keys import Keys
+from cache.redis_packing import ingest_redis
 from edge_api.settings import Settings
 
 
