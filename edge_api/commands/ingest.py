@@ -9,7 +9,8 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from cache.db import DATABASE_UNAVAILABLE
-from cache.ingest import Reject, ingest_files
+from cache.ingest import ingest_files
+from cache.ingest_report import Reject
 from cache.keys import Keys
 from cache.redis_packing import ingest_redis
 from edge_api.settings import Settings

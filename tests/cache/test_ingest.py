@@ -13,7 +13,8 @@ from cache import ingest as ingest_module
 from cache.gtin import check_digit
 from cache.index import build_index
 from cache.index_reader import IndexAnswer, IndexReader
-from cache.ingest import IngestReport, ingest_files
+from cache.ingest import ingest_files
+from cache.ingest_report import IngestReport
 from cache.keys import Keys
 from edge_api.commands.ingest import run_ingest_command
 from edge_api.settings import Settings
