@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from cache.feed_errors import FeedError, RowError, quote
 from cache.gtin import GtinError, normalize_gtin, normalized_gtins
 from cache.keys import MODE_BITS
 from cache.reference_data import countries, currencies
@@ -53,27 +54,6 @@ _STREAM_ERRORS = (OSError, EOFError, zlib.error, UnicodeDecodeError)
 
 Problem = tuple[str, str]  # (field, reason)
 Row = tuple[int, tuple[Any, ...], Problem | None]  # (line number, values in COLUMNS order, problem reading the row)
-
-
-class FeedError(Exception):
-    """The file cannot be used at all: missing, unknown format, wrong header (exit status 2)."""
-
-
-class RowError(ValueError):
-    """One row is rejected; the report names its line, this field and this reason."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-def quote(value: object) -> str:
-    """A value as the report shows it: JSON-quoted, cut at 40 characters."""
-    text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
-    if len(text) > 40:
-        text = text[:40] + "…"
-    return msgspec.json.encode(text).decode()
 
 
 # --- reading -----------------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 
-from cache.feeds import KINDS, FeedError, FeedReader, RowError
+from cache.feed_errors import FeedError, RowError
+from cache.feeds import KINDS, FeedReader
 from cache.ingest_report import KEPT_REJECTS, IngestReport, Reject
 from cache.keys import Keys
 from cache.loaders.base import Loader
