@@ -1,6 +1,6 @@
 """Feed ingestion: stream feed files into PostgreSQL in batches and apply each batch to the Redis index.
 
-Rows are read and validated one at a time (cache/feeds.py) and good ones handed in
+Rows are read (cache/feeds.py) and validated (cache/row_rules.py) one at a time, good ones handed in
 batches to the feed kind's loader (cache/loaders/), which upserts them and patches the
 index right after each batch commits. While PostgreSQL works on one batch the event
 loop parses the next: on two cores that overlap is most of the throughput. Each run is

@@ -16,10 +16,10 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
-from cache.feeds import offer_validator
 from cache.index import OfferWrites, index_writer_lock
 from cache.keys import Keys
 from cache.loaders.base import Loader
+from cache.row_rules import offer_validator
 
 
 class _Lane:
@@ -265,7 +265,7 @@ _OFFER_BATCH_SETTINGS = (
 # one of them whose offers all turn out older than the stored ones is in the table already.
 _PRODUCTS_INSERT = "INSERT INTO products (gtin) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"
 
-# One statement per batch. `updated_us` (feeds.offer_validator) becomes a timestamptz exactly: an interval
+# One statement per batch. `updated_us` (row_rules.offer_validator) becomes a timestamptz exactly: an interval
 # of whole microseconds added to the epoch. The batch is deduped (the newest row per key; of rows with the same key and
 # time the first wins, as across batches with the strict <), sorted in byte order (COLLATE "C" skips the
 # locale's strcoll), and each key's stored row is fetched by primary-key lookup (LATERAL ... LIMIT 1).

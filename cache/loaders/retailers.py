@@ -8,9 +8,9 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from cache.directory import refresh_directory
-from cache.feeds import validate_retailer
 from cache.keys import Keys
 from cache.loaders.base import Loader
+from cache.row_rules import validate_retailer
 
 
 class RetailerLoader(Loader):

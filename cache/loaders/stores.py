@@ -8,10 +8,10 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from cache.directory import refresh_directory
-from cache.feeds import store_validator
 from cache.index import index_writer_lock, reposition_store_offers
 from cache.keys import Keys
 from cache.loaders.base import Loader
+from cache.row_rules import store_validator
 
 
 class StoreLoader(Loader):

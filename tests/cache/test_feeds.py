@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from cache.feed_errors import FeedError, RowError
-from cache.feeds import FeedReader, offer_validator, store_validator, validate_retailer
+from cache.feeds import FeedReader
+from cache.row_rules import offer_validator, store_validator, validate_retailer
 
 OFFER_HEADER = "retailer_id,store_id,gtin,price,currency,quantity,modes,updated_at\n"
 GOOD_OFFER = ("shopco", "paris-1", "3017620422003", "2.99", "EUR", "5", "in_store|click_collect",
