@@ -1,6 +1,6 @@
 """Feed ingestion: stream feed files into PostgreSQL in batches and apply each batch to the Redis index.
 
-Rows are read (cache/feeds.py) and validated (cache/row_rules.py) one at a time, good ones handed in
+Rows are read (cache/feed_reader.py) and validated (cache/row_rules.py) one at a time, good ones handed in
 batches to the feed kind's loader (cache/loaders/), which upserts them and patches the
 index right after each batch commits. While PostgreSQL works on one batch the event
 loop parses the next: on two cores that overlap is most of the throughput. Each run is
@@ -25,7 +25,8 @@ import msgspec
 import redis.asyncio as aioredis
 
 from cache.feed_errors import FeedError, RowError
-from cache.feeds import KINDS, FeedReader
+from cache.feed_kinds import KINDS
+from cache.feed_reader import FeedReader
 from cache.ingest_report import KEPT_REJECTS, IngestReport, Reject
 from cache.keys import Keys
 from cache.loaders.base import Loader

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cache.feed_errors import FeedError, RowError
-from cache.feeds import FeedReader
+from cache.feed_reader import FeedReader
 from cache.row_rules import offer_validator, store_validator, validate_retailer
 
 OFFER_HEADER = "retailer_id,store_id,gtin,price,currency,quantity,modes,updated_at\n"
@@ -75,7 +75,7 @@ def test_json_line_missing_a_required_key_names_it(tmp_path: Path) -> None:
 def test_oversized_json_line_is_rejected_and_the_next_line_keeps_its_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("cache.feeds.MAX_JSON_LINE", 100)
+    monkeypatch.setattr("cache.formats.json_lines.MAX_JSON_LINE", 100)
     small = '{"retailer_id": "shopco"}'
     big = '{"retailer_id": "' + "x" * 300 + '"}'
     got = rows(write(tmp_path / "offers.jsonl", "\n".join([small, big, small]) + "\n"))
