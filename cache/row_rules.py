@@ -84,21 +84,12 @@ def _zones(value: Any) -> str | None:
             value = msgspec.json.decode(value)
         except msgspec.DecodeError as exc:
             raise RowError("delivery_zones", f"not valid JSON: {exc}") from None
-    try:
-        from geo.zones import geojson_error
-    except ImportError:  # geo.zones not installed yet: keep a minimal shape check
-        geojson_error = _minimal_geojson_error
+    from geo.zones import geojson_error  # here: shapely loads only for feeds that carry zones
+
     problem = geojson_error(value)
     if problem:
         raise RowError("delivery_zones", problem)
     return msgspec.json.encode(value).decode()
-
-
-def _minimal_geojson_error(obj: Any) -> str | None:
-    kinds = ("Polygon", "MultiPolygon", "Feature", "FeatureCollection")
-    if not isinstance(obj, dict) or obj.get("type") not in kinds:
-        return "expected a GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection"
-    return None
 
 
 def _country_list(value: str) -> list[str]:

@@ -211,6 +211,16 @@ def test_unknown_delivery_country_is_refused() -> None:
         validate_retailer(1, retailer(delivery_countries="FR|XX"))
 
 
+def test_delivery_zone_that_is_no_geojson_shape_is_refused() -> None:
+    square = '{"type": "Polygon", "coordinates": [[[2.2, 48.8], [2.5, 48.8], [2.5, 48.9], [2.2, 48.8]]]}'
+    assert '"Polygon"' in validate_retailer(1, retailer(delivery_zones=square))[6]
+    with pytest.raises(RowError) as caught:
+        validate_retailer(1, retailer(delivery_zones='{"type": "Circle", "radius": 5}'))
+    assert caught.value.field == "delivery_zones"
+    with pytest.raises(RowError, match="delivery_zones: not valid JSON"):
+        validate_retailer(1, retailer(delivery_zones="{"))
+
+
 def test_store_outside_the_globe_is_refused() -> None:
     validate = store_validator({"shopco"})
     good = ("shopco", "s1", "Shop Co", "1 rue", "75001", "Paris", "fr", "48.85", "2.35")
