@@ -46,3 +46,8 @@ class Loader:
 
     async def add_connection(self, conn: asyncpg.Connection) -> None:
         raise NotImplementedError
+
+
+async def create_staging(conn: asyncpg.Connection, table: str, columns: str) -> None:
+    """The session's TEMP table a batch is COPYed into; each batch's commit empties it."""
+    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS")

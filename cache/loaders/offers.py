@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from cache.index import OfferWrites, index_writer_lock
 from cache.keys import Keys
-from cache.loaders.base import Loader
+from cache.loaders.base import Loader, create_staging
 from cache.row_rules import offer_validator
 
 
@@ -82,10 +82,9 @@ class OfferLoader(Loader):
         return loader
 
     async def add_connection(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS nearcart_offers_in (seq bigint, retailer_id text, store_id text,"
-            " gtin char(14), price_cents bigint, currency char(3), quantity integer, modes smallint,"
-            " updated_us bigint) ON COMMIT DELETE ROWS"
+        await create_staging(
+            conn, "nearcart_offers_in", "seq bigint, retailer_id text, store_id text, gtin char(14),"
+            " price_cents bigint, currency char(3), quantity integer, modes smallint, updated_us bigint",
         )
         self.lanes.append(_Lane(conn))
 

@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 
 from cache.directory import refresh_directory
 from cache.keys import Keys
-from cache.loaders.base import Loader
+from cache.loaders.base import Loader, create_staging
 from cache.row_rules import validate_retailer
 
 
@@ -20,10 +20,9 @@ class RetailerLoader(Loader):
     async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, batch_rows: int) -> Loader:
         loader = cls(conn, redis, keys, batch_rows)
         loader.validate = validate_retailer
-        await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS nearcart_retailers_in (seq bigint, retailer_id text, name text,"
-            " logo_url text, cart_url_template text, delivery_countries text[], delivery_zones text)"
-            " ON COMMIT DELETE ROWS"
+        await create_staging(
+            conn, "nearcart_retailers_in", "seq bigint, retailer_id text, name text, logo_url text,"
+            " cart_url_template text, delivery_countries text[], delivery_zones text",
         )
         return loader
 

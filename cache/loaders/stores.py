@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from cache.directory import refresh_directory
 from cache.index import index_writer_lock, reposition_store_offers
 from cache.keys import Keys
-from cache.loaders.base import Loader
+from cache.loaders.base import Loader, create_staging
 from cache.row_rules import store_validator
 
 
@@ -26,10 +26,9 @@ class StoreLoader(Loader):
         loader = cls(conn, redis, keys, batch_rows)
         retailers = {row[0] for row in await conn.fetch("SELECT retailer_id FROM retailers")}
         loader.validate = store_validator(retailers)
-        await conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS nearcart_stores_in (seq bigint, retailer_id text, store_id text,"
-            " name text, address text, postal_code text, city text, country text, lat float8, lon float8)"
-            " ON COMMIT DELETE ROWS"
+        await create_staging(
+            conn, "nearcart_stores_in", "seq bigint, retailer_id text, store_id text, name text, address text,"
+            " postal_code text, city text, country text, lat float8, lon float8",
         )
         return loader
 
