@@ -1,10 +1,10 @@
 """Feed ingestion: stream feed files into PostgreSQL in batches and apply each batch to the Redis index.
 
-Rows are read (cache/feed_reader.py) and validated (cache/row_rules.py) one at a time, good ones handed in
-batches to the feed kind's loader (cache/loaders/), which upserts them and patches the
-index right after each batch commits. While PostgreSQL works on one batch the event
-loop parses the next: on two cores that overlap is most of the throughput. Each run is
-recorded in `feed_runs`, with its counts and first rejects.
+Rows are read (cache/feed_reader.py) and validated (cache/row_rules.py) one at a time;
+good ones go in batches to the feed kind's loader (cache/loaders/), which upserts them
+and patches the index right after each batch commits. While PostgreSQL works on one
+batch the event loop parses the next: on two cores that overlap is most of the
+throughput. Each run is recorded in `feed_runs`, with its counts and first rejects.
 
 An offer older than the stored one is ignored, and a row equal to the stored one
 writes nothing anywhere, so loading the same feed twice leaves the same state.
