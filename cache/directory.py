@@ -112,8 +112,21 @@ async def refresh_directory(conn: asyncpg.Connection, redis: aioredis.Redis, key
     for staged, live in ((next_stores, keys.stores), (next_retailers, keys.retailers)):
         swap.unlink(live)
         swap.eval(_RENAME_IF_EXISTS, 2, staged, live)
-    swap.incr(keys.directory_version)
+    swap.eval(_BUMP_VERSION, 1, keys.directory_version)
     await swap.execute()
 
 
 _RENAME_IF_EXISTS = "if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('RENAME', KEYS[1], KEYS[2]) end return 1"
+# INCR, except that a missing counter (a new Redis, or one restarted empty) starts from the clock in
+# ms: counting from 1 again would repeat a number workers saw before the restart, and what they cached
+# under it would look current again (issue 14, finding 5). Fewer than 1000 refreshes a second never
+# catch up with the clock.
+_BUMP_VERSION = """
+local v = redis.call('INCR', KEYS[1])
+if v == 1 then
+  local t = redis.call('TIME')
+  v = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('SET', KEYS[1], string.format('%.0f', v))
+end
+return v
+"""

@@ -7,7 +7,8 @@ removed, so no query ever reads a half-built or deleted index.
 
 Ingest and rebuild serialise on one PostgreSQL advisory lock: an offer applied
 while a rebuild copies the catalog would otherwise land in the version that is
-about to be dropped.
+about to be dropped. A finished build leaves a completion marker beside the
+pointer (cache/index_live.py): readers serve only a version that has one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 
@@ -22,6 +24,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from cache.directory import refresh_directory
+from cache.index_live import IndexMarker, encode_marker, live_index
 from cache.index_types import OfferChange
 from cache.keys import Keys, delivery_value, store_member
 
@@ -193,18 +196,28 @@ _OFFER_ROWS = (
 
 
 async def build_index(
-    conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, grace_s: float = 3.0
+    conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, grace_s: float = 3.0, *,
+    unless_live: bool = False, batch: int = _BATCH,
 ) -> int:
     """Rebuild every offer key from PostgreSQL under a new version, swap it in, drop older versions.
 
-    Returns the new live version.
+    Returns the new live version. `unless_live` (the self-healing path) builds nothing when a whole
+    index is live by the time the writer lock is ours: another worker or an SRE just built one.
+    `batch` rows are written per round trip: smaller batches hold the event loop for less at a time.
     """
     async with index_writer_lock(conn):
+        if unless_live:
+            found = await live_index(redis, keys)
+            if found is not None:
+                return found.version
         version = int(await redis.incr(keys.seq))
-        await _write_version(conn, redis, keys, version)
+        gtins, store_offers, delivery_offers = await _write_version(conn, redis, keys, version, batch)
         await refresh_directory(conn, redis, keys)
         previous = await live_version(redis, keys)
+        marker = IndexMarker(version, gtins, store_offers, delivery_offers, time.time())
         swap = redis.pipeline(transaction=False)
+        # The marker before the pointer: a reader that sees the pointer finds the marker too.
+        swap.set(keys.complete(version), encode_marker(marker))
         swap.set(keys.version, version)
         swap.publish(keys.channel, version)
         await swap.execute()
@@ -215,12 +228,17 @@ async def build_index(
     return version
 
 
-async def _write_version(conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, version: int) -> None:
+async def _write_version(
+    conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, version: int, batch: int
+) -> tuple[int, int, int]:
+    """Write every in-stock offer under `version`; (GTINs, store offers, delivery offers) written."""
     # Rows come ordered by GTIN, so consecutive store offers of one GTIN share one GEOADD.
     pipe = redis.pipeline(transaction=False)
     pending = 0
     geo_key = ""
     geo_args: list[object] = []
+    last_gtin = ""
+    gtins = store_offers = delivery_offers = 0
 
     def flush_geo() -> None:
         nonlocal geo_args
@@ -229,14 +247,19 @@ async def _write_version(conn: asyncpg.Connection, redis: aioredis.Redis, keys: 
             geo_args = []
 
     async with conn.transaction():
-        async for row in conn.cursor(_OFFER_ROWS + " ORDER BY o.gtin", prefetch=_BATCH):
+        async for row in conn.cursor(_OFFER_ROWS + " ORDER BY o.gtin", prefetch=batch):
             gtin = row["gtin"]
+            if gtin != last_gtin:
+                gtins += 1
+                last_gtin = gtin
             if row["s_num"] is None:
+                delivery_offers += 1
                 pipe.execute_command(
                     "HSET", keys.delivery_offers(version, gtin), row["r_num"],
                     delivery_value(row["cents"], row["currency"], row["quantity"], row["modes"]),
                 )
             else:
+                store_offers += 1
                 key = keys.store_offers(version, gtin)
                 if key != geo_key or len(geo_args) >= 3 * 1000:
                     flush_geo()
@@ -246,12 +269,13 @@ async def _write_version(conn: asyncpg.Connection, redis: aioredis.Redis, keys: 
                     store_member(row["s_num"], row["cents"], row["currency"], row["quantity"], row["modes"]),
                 )
             pending += 1
-            if pending >= _BATCH:
+            if pending >= batch:
                 flush_geo()
                 await pipe.execute()
                 pending = 0
         flush_geo()
         await pipe.execute()
+    return gtins, store_offers, delivery_offers
 
 
 async def drop_versions_below(redis: aioredis.Redis, keys: Keys, version: int) -> int:
@@ -268,4 +292,9 @@ async def drop_versions_below(redis: aioredis.Redis, keys: Keys, version: int) -
                 batch = []
     if batch:
         dropped += await redis.unlink(*batch)
+    markers = keys.complete(0)[:-1].encode()
+    async for key in redis.scan_iter(match=keys.complete(0)[:-1] + "*", count=1000):
+        tail = key[len(markers):]
+        if tail.isdigit() and int(tail) < version:
+            dropped += await redis.unlink(key)
     return int(dropped)

@@ -6,6 +6,10 @@ Layout (``P`` is the configured prefix, ``nc:`` by default; ``V`` an index versi
 ``P index:seq``             counter handing out new versions to `nearcart index build`
 ``P index:events``          pub/sub channel: a new version number each time one goes live
 ``P index:changes``         pub/sub channel: GTINs (space separated) whose offers just changed
+``P index:complete:V``      msgpack `IndexMarker` (version, counts): version V was written whole; a reader
+                            serves V only while this is present (cache/index_live.py)
+``P index:rebuild``         lock (SET NX PX, a random token) held by the one worker rebuilding a
+                            missing index (cache/index_healer.py)
 ``P iV:{GTIN}:s``           GEO set of in-stock store offers of one GTIN; member
                             ``"<store num>:<price cents>:<currency>:<quantity>:<mode bits>"``
 ``P iV:{GTIN}:d``           hash of in-stock delivery offers of one GTIN; field retailer num,
@@ -13,7 +17,9 @@ Layout (``P`` is the configured prefix, ``nc:`` by default; ``V`` an index versi
 ``P {dir}:stores``          hash store num -> msgpack StoreEntry (the store directory)
 ``P {dir}:retailers``       hash retailer num -> msgpack RetailerEntry
 ``P {dir}:version``         counter bumped whenever the directory changes (the three share a
-                            slot so a refresh swaps them in one MULTI)
+                            slot so a refresh swaps them in one MULTI); started from the clock
+                            in ms, not 1, so a Redis restarted empty never hands out a number
+                            a worker already saw
 ``P events``                stream of click and widget events (truncated IPs, no identifier)
 ``P rl:{bucket}``           rate-limit counters
 
@@ -62,6 +68,13 @@ class Keys:
     @property
     def changes(self) -> str:
         return f"{self.prefix}index:changes"
+
+    def complete(self, version: int) -> str:
+        return f"{self.prefix}index:complete:{version}"
+
+    @property
+    def rebuild_lock(self) -> str:
+        return f"{self.prefix}index:rebuild"
 
     def store_offers(self, version: int, gtin: str) -> str:
         return f"{self.prefix}i{version}:{{{gtin}}}:s"
