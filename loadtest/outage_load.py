@@ -9,11 +9,13 @@ nudged by a few centimetres (a query no cache holds, that must reach the index).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import statistics
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import NamedTuple
 
 import asyncpg
@@ -26,12 +28,16 @@ BEACON_BATCH = 10
 BEACON_EVERY_S = 0.05
 # A nudge of about 1 cm or less: a new cache key, the same stores (none sits within 1 cm of 20 km).
 NUDGE_DEG = 1e-7
+# Full answers for this long in a row, after the server returned, count as "healed".
+STEADY_S = 2.0
 
 
 class Place(NamedTuple):
     gtin: str
     lat: float
     lon: float
+    # Asked with this campaign's rules (read from PostgreSQL), or none.
+    campaign: str = ""
 
 
 Signature = frozenset[tuple[str, str, str]]
@@ -57,7 +63,8 @@ async def pick_places(database_url: str, count: int = 16, seed: int = 7) -> list
 
 
 def params(place: Place, nudge: float = 0.0) -> dict[str, str]:
-    return {"gtin": place.gtin, "lat": f"{place.lat + nudge:.8f}", "lon": f"{place.lon:.8f}", "radius_km": "20"}
+    asked = {"gtin": place.gtin, "lat": f"{place.lat + nudge:.8f}", "lon": f"{place.lon:.8f}", "radius_km": "20"}
+    return {**asked, "campaign": place.campaign} if place.campaign else asked
 
 
 async def baselines(client: httpx.AsyncClient, places: list[Place]) -> dict[Place, Signature]:
@@ -65,8 +72,7 @@ async def baselines(client: httpx.AsyncClient, places: list[Place]) -> dict[Plac
     found: dict[Place, Signature] = {}
     for place in places:
         answer = await client.get("/v1/offers", params=params(place))
-        answer.raise_for_status()
-        if signature(answer.content):
+        if answer.status_code == 200 and signature(answer.content):
             found[place] = signature(answer.content)
     if not found:
         raise RuntimeError("no place with offers: is the demo catalog loaded and indexed?")
@@ -206,3 +212,64 @@ async def wait_counted(database_url: str, sent: Counter[str], timeout_s: float) 
         elif time.monotonic() - steady_since > 3.0:
             return found
         await asyncio.sleep(0.25)
+
+
+class Recovery(NamedTuple):
+    back: float
+    healed: bool
+    ready_s: float | None
+
+
+async def outage(client: httpx.AsyncClient, trial: Trial, phases: tuple[str, str], stop: Callable[[], None],
+                 start: Callable[[], None], args: argparse.Namespace) -> Recovery:
+    """Load for `before_s`, `stop()` a server for `down_s`, `start()` it, load until healed and `after_s` more."""
+    load = [asyncio.create_task(trial.shopper(client, seed)) for seed in range(SHOPPERS)]
+    load.append(asyncio.create_task(trial.beacons(client)))
+    await asyncio.sleep(args.before_s)
+    trial.enter(phases[0])
+    stop()
+    await asyncio.sleep(args.down_s)
+    # Started before the phase changes: answers computed while this call blocks count as "down".
+    start()
+    trial.enter(phases[1])
+    back = time.monotonic()
+    ready = asyncio.create_task(until_ready(client, back, args.heal_timeout_s))
+    for _ in range(int(args.heal_timeout_s * 10)):
+        if trial.healed(back, STEADY_S):
+            break
+        await asyncio.sleep(0.1)
+    healed = trial.healed(back, STEADY_S)
+    trial.enter("after")
+    await asyncio.sleep(args.after_s)
+    trial.running = False
+    await asyncio.gather(*load)
+    return Recovery(back, healed, await ready)
+
+
+async def until_ready(client: httpx.AsyncClient, since: float, timeout_s: float) -> float | None:
+    """Seconds from `since` until /readyz answers 200, or None."""
+    for _ in range(int(timeout_s * 10)):
+        try:
+            if (await client.get("/readyz")).status_code == 200:
+                return time.monotonic() - since
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.1)
+    return None
+
+
+def report(trial: Trial, title: str, server: str, recovery: Recovery, counted: dict[str, int]) -> int:
+    """Print the trial's tables; the exit status (1: an empty-but-wrong answer, or not healed in time)."""
+    first_full, last_not_full = trial.full_again_after(recovery.back)
+    print(title + "\n")
+    trial.print_answers()
+    print()
+    for what, value in (("first full answer at a new position", first_full),
+                        ("every answer full from", last_not_full if recovery.healed else None),
+                        ("/readyz 200", recovery.ready_s)):
+        print(f"{server} back -> {what}: " + ("never (within the timeout)" if value is None else f"{value:.1f} s"))
+    print()
+    trial.print_events(counted)
+    wrong = trial.empty_but_wrong()
+    print(f"\nempty-but-wrong answers: {wrong}")
+    return 1 if wrong or not recovery.healed else 0

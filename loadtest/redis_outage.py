@@ -21,81 +21,32 @@ import argparse
 import asyncio
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
 from cache.embedded import EmbeddedRedis, free_port, start_redis
-from loadtest.outage_load import SHOPPERS, Trial, baselines, pick_places, wait_counted
+from loadtest.outage_load import SHOPPERS, Trial, baselines, outage, pick_places, report, wait_counted
 from loadtest.stack import demo_settings, serve_nearcart
-
-# Full answers for this long in a row, after Redis returned, count as "healed".
-STEADY_S = 2.0
-
-
-async def until_ready(client: httpx.AsyncClient, since: float, timeout_s: float) -> float | None:
-    """Seconds from `since` until /readyz answers 200, or None."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if (await client.get("/readyz")).status_code == 200:
-                return time.monotonic() - since
-        except httpx.HTTPError:
-            pass
-        await asyncio.sleep(0.1)
-    return None
 
 
 async def run_load(url: str, database_url: str, redis_dir: Path, redis: list[EmbeddedRedis],
                    args: argparse.Namespace) -> int:
-    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
-        trial = Trial(await baselines(client, await pick_places(database_url)))
-        load = [asyncio.create_task(trial.shopper(client, seed)) for seed in range(SHOPPERS)]
-        load.append(asyncio.create_task(trial.beacons(client)))
-        await asyncio.sleep(args.before_s)
-
-        trial.enter("redis-down")
+    def kill() -> None:
         redis[0].process.kill()
         redis[0].process.wait()
-        await asyncio.sleep(args.down_s)
 
-        # Started before the phase changes: answers computed while this call blocks count as "down".
+    def start_empty() -> None:
         redis[0] = start_redis(redis_dir, redis[0].port, persistent=False)
-        trial.enter("redis-back-empty")
-        back = time.monotonic()
-        ready = asyncio.create_task(until_ready(client, back, args.heal_timeout_s))
-        for _ in range(int(args.heal_timeout_s * 10)):
-            if trial.healed(back, STEADY_S):
-                break
-            await asyncio.sleep(0.1)
-        healed = trial.healed(back, STEADY_S)
 
-        trial.enter("after")
-        await asyncio.sleep(args.after_s)
-        trial.running = False
-        await asyncio.gather(*load)
-        ready_s = await ready
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        trial = Trial(await baselines(client, await pick_places(database_url)))
+        recovery = await outage(client, trial, ("redis-down", "redis-back-empty"), kill, start_empty, args)
     counted = await wait_counted(database_url, trial.events_sent, timeout_s=20.0)
-
-    first_full, last_not_full = trial.full_again_after(back)
-    print(f"nearcart serve --workers {args.workers} on the demo catalog, {len(trial.truth)} places with offers,"
-          f" {SHOPPERS} shoppers; Redis killed for {args.down_s:.0f} s, restarted EMPTY, nobody ran"
-          " `nearcart index build`\n")
-    trial.print_answers()
-    print()
-    print(f"Redis back (empty) -> first full answer at a new position: {_seconds(first_full)}")
-    print(f"Redis back (empty) -> every answer full from:             {_seconds(last_not_full if healed else None)}")
-    print(f"Redis back (empty) -> /readyz 200:                        {_seconds(ready_s)}")
-    print()
-    trial.print_events(counted)
-    wrong = trial.empty_but_wrong()
-    print(f"\nempty-but-wrong answers: {wrong}")
-    return 1 if wrong or not healed else 0
-
-
-def _seconds(value: float | None) -> str:
-    return "never (within the timeout)" if value is None else f"{value:.1f} s"
+    title = (f"nearcart serve --workers {args.workers} on the demo catalog, {len(trial.truth)} places with offers,"
+             f" {SHOPPERS} shoppers; Redis killed for {args.down_s:.0f} s, restarted EMPTY, nobody ran"
+             " `nearcart index build`")
+    return report(trial, title, "Redis (empty)", recovery, counted)
 
 
 def trial(args: argparse.Namespace) -> int:
