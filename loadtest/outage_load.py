@@ -4,7 +4,7 @@ Each offers answer is checked against what the same place got before the outage:
 same retailers, modes and stores), "partial" (some missing, e.g. delivery offers), or
 "empty-but-wrong" (`offers: []` where there are offers: the answer an outage must never give).
 Half the requests ask again at the same places (answers the workers keep), half at a position
-nudged by a few centimetres (a query no cache holds, that must reach the index).
+nudged by at most 10 cm (a query no cache holds, that must reach the index).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ import msgspec
 SHOPPERS = 4
 BEACON_BATCH = 10
 BEACON_EVERY_S = 0.05
-# A nudge of about 1 cm or less: a new cache key, the same stores (none sits within 1 cm of 20 km).
-NUDGE_DEG = 1e-7
+# Positions nudged by k * 1e-12 degree, k < 1e6 (at most about 10 cm): a query string no cache holds
+# yet the same nearest stores (none is 10 cm nearer or farther than the next one).
+NUDGE_STEP_DEG = 1e-12
+NUDGE_STEPS = 10**6
 # Full answers for this long in a row, after the server returned, count as "healed".
 STEADY_S = 2.0
 
@@ -63,7 +65,7 @@ async def pick_places(database_url: str, count: int = 16, seed: int = 7) -> list
 
 
 def params(place: Place, nudge: float = 0.0) -> dict[str, str]:
-    asked = {"gtin": place.gtin, "lat": f"{place.lat + nudge:.8f}", "lon": f"{place.lon:.8f}", "radius_km": "20"}
+    asked = {"gtin": place.gtin, "lat": f"{place.lat + nudge:.12f}", "lon": f"{place.lon:.12f}", "radius_km": "20"}
     return {**asked, "campaign": place.campaign} if place.campaign else asked
 
 
@@ -91,6 +93,8 @@ class Trial:
         self.latencies: defaultdict[str, list[float]] = defaultdict(list)
         # (monotonic time, full or not) of answers to queries no cache held: when full answers came back.
         self.uncached: list[tuple[float, bool]] = []
+        # (monotonic time, /readyz said 200) every 100 ms.
+        self.readiness: list[tuple[float, bool]] = []
         self.events_sent: Counter[str] = Counter()
         self.beacon_statuses: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
@@ -112,7 +116,7 @@ class Trial:
         while self.running:
             place = rng.choice(places)
             kind = rng.choice(("cached", "uncached"))
-            nudge = rng.uniform(-NUDGE_DEG, NUDGE_DEG) if kind == "uncached" else 0.0
+            nudge = rng.randrange(1, NUDGE_STEPS) * NUDGE_STEP_DEG if kind == "uncached" else 0.0
             phase = self.phase
             started = time.perf_counter()
             try:
@@ -143,6 +147,23 @@ class Trial:
             self.events_sent[phase] += BEACON_BATCH
             self.beacon_statuses[phase][status] += 1
             await asyncio.sleep(BEACON_EVERY_S)
+
+    async def ready_probe(self, client: httpx.AsyncClient) -> None:
+        while self.running:
+            try:
+                ready = (await client.get("/readyz")).status_code == 200
+            except httpx.HTTPError:
+                ready = False
+            self.readiness.append((time.monotonic(), ready))
+            await asyncio.sleep(0.1)
+
+    def ready_again_after(self, since: float) -> float | None:
+        """Seconds from `since` after which /readyz said 200 every time, or None if it never did."""
+        later = [(t, ready) for t, ready in self.readiness if t >= since]
+        if not later or not later[-1][1]:
+            return None
+        not_ready = [t - since for t, ready in later if not ready]
+        return max(not_ready) if not_ready else 0.0
 
     def full_again_after(self, since: float) -> tuple[float | None, float | None]:
         """Seconds from `since` to the first full uncached answer, and to the last one that was not full."""
@@ -199,7 +220,8 @@ async def counted_events(database_url: str) -> dict[str, int]:
 
 
 async def wait_counted(database_url: str, sent: Counter[str], timeout_s: float) -> dict[str, int]:
-    """Counts once every event sent is counted, or once they stopped moving for 3 s, or at `timeout_s`."""
+    """Counts once every event sent is counted, or once they stopped moving for 8 s (the aggregator
+    idles 5 s between empty reads), or at `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     last: dict[str, int] = {}
     steady_since = time.monotonic()
@@ -209,7 +231,7 @@ async def wait_counted(database_url: str, sent: Counter[str], timeout_s: float) 
             return found
         if found != last:
             last, steady_since = found, time.monotonic()
-        elif time.monotonic() - steady_since > 3.0:
+        elif time.monotonic() - steady_since > 8.0:
             return found
         await asyncio.sleep(0.25)
 
@@ -217,7 +239,6 @@ async def wait_counted(database_url: str, sent: Counter[str], timeout_s: float) 
 class Recovery(NamedTuple):
     back: float
     healed: bool
-    ready_s: float | None
 
 
 async def outage(client: httpx.AsyncClient, trial: Trial, phases: tuple[str, str], stop: Callable[[], None],
@@ -225,6 +246,7 @@ async def outage(client: httpx.AsyncClient, trial: Trial, phases: tuple[str, str
     """Load for `before_s`, `stop()` a server for `down_s`, `start()` it, load until healed and `after_s` more."""
     load = [asyncio.create_task(trial.shopper(client, seed)) for seed in range(SHOPPERS)]
     load.append(asyncio.create_task(trial.beacons(client)))
+    load.append(asyncio.create_task(trial.ready_probe(client)))
     await asyncio.sleep(args.before_s)
     trial.enter(phases[0])
     stop()
@@ -233,7 +255,6 @@ async def outage(client: httpx.AsyncClient, trial: Trial, phases: tuple[str, str
     start()
     trial.enter(phases[1])
     back = time.monotonic()
-    ready = asyncio.create_task(until_ready(client, back, args.heal_timeout_s))
     for _ in range(int(args.heal_timeout_s * 10)):
         if trial.healed(back, STEADY_S):
             break
@@ -243,19 +264,7 @@ async def outage(client: httpx.AsyncClient, trial: Trial, phases: tuple[str, str
     await asyncio.sleep(args.after_s)
     trial.running = False
     await asyncio.gather(*load)
-    return Recovery(back, healed, await ready)
-
-
-async def until_ready(client: httpx.AsyncClient, since: float, timeout_s: float) -> float | None:
-    """Seconds from `since` until /readyz answers 200, or None."""
-    for _ in range(int(timeout_s * 10)):
-        try:
-            if (await client.get("/readyz")).status_code == 200:
-                return time.monotonic() - since
-        except httpx.HTTPError:
-            pass
-        await asyncio.sleep(0.1)
-    return None
+    return Recovery(back, healed)
 
 
 def report(trial: Trial, title: str, server: str, recovery: Recovery, counted: dict[str, int]) -> int:
@@ -266,7 +275,7 @@ def report(trial: Trial, title: str, server: str, recovery: Recovery, counted: d
     print()
     for what, value in (("first full answer at a new position", first_full),
                         ("every answer full from", last_not_full if recovery.healed else None),
-                        ("/readyz 200", recovery.ready_s)):
+                        ("/readyz 200 every time from", trial.ready_again_after(recovery.back))):
         print(f"{server} back -> {what}: " + ("never (within the timeout)" if value is None else f"{value:.1f} s"))
     print()
     trial.print_events(counted)

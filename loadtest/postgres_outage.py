@@ -45,7 +45,7 @@ async def run_load(url: str, database_url: str, postgres: EmbeddedPostgres, args
         trial = Trial(await baselines(client, places + [place._replace(campaign="demo") for place in places]))
         recovery = await outage(client, trial, ("postgres-down", "postgres-back"), lambda: stop_postgres(postgres),
                                 postgres.server.ensure_postgres_running, args)  # type: ignore[attr-defined]
-    counted = await wait_counted(database_url, trial.events_sent, timeout_s=20.0)
+    counted = await wait_counted(database_url, trial.events_sent, timeout_s=30.0)
     with_campaign = sum(1 for place in trial.truth if place.campaign)
     title = (f"nearcart serve --workers {args.workers} on the demo catalog, {len(trial.truth)} places with offers"
              f" ({with_campaign} asked with the demo campaign), {SHOPPERS} shoppers; PostgreSQL stopped (immediate)"

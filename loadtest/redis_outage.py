@@ -42,7 +42,7 @@ async def run_load(url: str, database_url: str, redis_dir: Path, redis: list[Emb
     async with httpx.AsyncClient(base_url=url, timeout=5) as client:
         trial = Trial(await baselines(client, await pick_places(database_url)))
         recovery = await outage(client, trial, ("redis-down", "redis-back-empty"), kill, start_empty, args)
-    counted = await wait_counted(database_url, trial.events_sent, timeout_s=20.0)
+    counted = await wait_counted(database_url, trial.events_sent, timeout_s=30.0)
     title = (f"nearcart serve --workers {args.workers} on the demo catalog, {len(trial.truth)} places with offers,"
              f" {SHOPPERS} shoppers; Redis killed for {args.down_s:.0f} s, restarted EMPTY, nobody ran"
              " `nearcart index build`")
