@@ -12,8 +12,13 @@ from typing import cast
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from cache.keys import Keys
+
+
+class IndexMissing(RedisError):
+    """No whole index to answer from: for a caller, the same as Redis being unreachable (503 or a kept answer)."""
 
 
 class IndexMarker(msgspec.Struct, array_like=True, frozen=True):
