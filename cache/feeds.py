@@ -38,7 +38,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 # Columns a CSV header must have; the others default to empty.
 REQUIRED: dict[str, frozenset[str]] = {
     "retailers": frozenset({"retailer_id", "name", "cart_url_template"}),
-    "stores": frozenset({"retailer_id", "store_id", "name", "country", "lat", "lon"}),
+    # lat and lon may be absent: the store is then placed at its postal code's centre (approximate).
+    "stores": frozenset({"retailer_id", "store_id", "name", "country"}),
     "offers": frozenset({"retailer_id", "gtin", "price", "currency", "quantity", "modes", "updated_at"}),
 }
 
@@ -478,7 +479,7 @@ def store_validator(retailers: Container[str]) -> Callable[[int, tuple[Any, ...]
     known_countries = countries()
 
     def validate(line: int, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        """(line, retailer_id, store_id, name, address, postal_code, city, country, lat, lon)."""
+        """(line, retailer_id, store_id, name, address, postal_code, city, country, lat, lon, approximate)."""
         retailer_id, store_id, name, address, postal_code, city, country, lat, lon = values
         retailer_id = retailer_id.strip()
         if retailer_id not in retailers:
@@ -487,13 +488,29 @@ def store_validator(retailers: Container[str]) -> Callable[[int, tuple[Any, ...]
         country_code = country.strip().upper()
         if country_code not in known_countries:
             raise RowError("country", f"{quote(country)} is not an ISO 3166 country code")
+        postal_code = _text("postal_code", postal_code, required=False, limit=20)
+        approximate = not lat.strip() and not lon.strip()
+        if approximate:
+            lat_deg, lon_deg = _postal_centre(postal_code, country_code)
+        else:
+            lat_deg, lon_deg = _coordinate("lat", lat, 90.0), _coordinate("lon", lon, 180.0)
         return (
             line, retailer_id, store_id, _text("name", name), _text("address", address, required=False),
-            _text("postal_code", postal_code, required=False, limit=20), _text("city", city, required=False),
-            country_code, _coordinate("lat", lat, 90.0), _coordinate("lon", lon, 180.0),
+            postal_code, _text("city", city, required=False), country_code, lat_deg, lon_deg, approximate,
         )
 
     return validate
+
+
+def _postal_centre(postal_code: str, country: str) -> tuple[float, float]:
+    """Where a store without coordinates goes: its postal code's centre, or the row is rejected."""
+    from geo.postal import lookup_postal_code
+
+    place = lookup_postal_code(postal_code, country) if postal_code else None
+    if place is None:
+        reason = f"postal code {quote(postal_code)} of {country} cannot be placed" if postal_code else "no postal code"
+        raise RowError("lat", f"missing, and {reason}: give lat and lon")
+    return place.lat, place.lon
 
 
 def _coordinate(field: str, value: str, bound: float) -> float:

@@ -212,11 +212,22 @@ def test_unknown_delivery_country_is_refused() -> None:
 def test_store_outside_the_globe_is_refused() -> None:
     validate = store_validator({"shopco"})
     good = ("shopco", "s1", "Shop Co", "1 rue", "75001", "Paris", "fr", "48.85", "2.35")
-    assert validate(1, good)[7:] == ("FR", 48.85, 2.35)
+    assert validate(1, good)[7:] == ("FR", 48.85, 2.35, False)
     with pytest.raises(RowError, match="lat: \"98.85\" is outside -90..90"):
         validate(1, good[:7] + ("98.85", "2.35"))
     with pytest.raises(RowError, match="country"):
         validate(1, good[:6] + ("France", "48.85", "2.35"))
+
+
+def test_store_without_coordinates_is_placed_at_its_postal_code_and_marked_approximate() -> None:
+    validate = store_validator({"shopco"})
+    *_, lat, lon, approximate = validate(1, ("shopco", "s1", "Shop Co", "1 rue", "69002", "Lyon", "FR", "", ""))
+    assert approximate is True
+    assert 45.70 < lat < 45.80 and 4.78 < lon < 4.88  # Lyon 2e
+    with pytest.raises(RowError, match="lat: missing, and postal code \"99999\" of FR cannot be placed"):
+        validate(1, ("shopco", "s1", "Shop Co", "1 rue", "99999", "Nowhere", "FR", "", ""))
+    with pytest.raises(RowError, match="lon"):
+        validate(1, ("shopco", "s1", "Shop Co", "1 rue", "69002", "Lyon", "FR", "45.75", ""))
 
 
 def _csv_reference(path: Path) -> list[tuple[int, tuple[str, ...] | None, str | None]]:
