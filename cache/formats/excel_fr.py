@@ -1,0 +1,48 @@
+"""nearcart's own columns as French Excel saves them: `;`, Windows-1252 or UTF-8 with BOM, CRLF, `2,99`.
+
+Excel also shows long numbers in scientific notation and saves them so (`3,01762E+12`): a GTIN
+written that way lost its last digits, so it is refused with what to do, not read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from cache.feeds import quote
+from cache.formats import Canonical, Source
+from cache.formats.delimited import Records, as_decimal
+
+_DECIMALS = ("price", "lat", "lon", "quantity")
+_SCIENTIFIC = re.compile(r"\d+(?:[.,]\d+)?[eE]\+?\d+")
+
+
+def open_excel(source: Source) -> Iterator[Canonical]:
+    from cache.feeds import FeedError
+
+    records = Records(source.stream, source.name, source.options.max_line, delimiter=";")
+    names = [name.strip().lower() for name in records.header]
+    found = {c: names.index(c) for c in source.columns if c in names}
+    needed = source.required - ({"retailer_id"} if source.options.retailer else set())
+    missing = [c for c in source.columns if c in needed and c not in found]
+    if missing:
+        raise FeedError(f"{source.name}: header lacks {', '.join(missing)}; the {source.kind} feed has columns "
+                        + ", ".join(source.columns) + " (separated by ;)")
+    picks = list(found.items())
+    decimals = [c for c in _DECIMALS if c in found]
+
+    def rows() -> Iterator[Canonical]:
+        for line, fields in records:
+            if isinstance(fields, tuple):
+                yield line, fields
+                continue
+            row = {name: fields[position] for name, position in picks}
+            for column in decimals:
+                row[column] = as_decimal(row[column])
+            gtin = row.get("gtin", "")
+            if _SCIENTIFIC.fullmatch(gtin.strip()):
+                yield line, ("gtin", f"{quote(gtin)} is in Excel's scientific notation: format the column as text")
+                continue
+            yield line, row
+
+    return rows()

