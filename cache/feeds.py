@@ -19,7 +19,7 @@ from collections.abc import Callable, Container, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
@@ -27,13 +27,18 @@ import msgspec
 from cache.gtin import GtinError, normalize_gtin, normalized_gtins
 from cache.keys import MODE_BITS
 
-KINDS = ("retailers", "stores", "offers")
+if TYPE_CHECKING:
+    from cache.formats import FeedOptions
+
+KINDS = ("retailers", "stores", "offers", "products")
 
 # Every column a kind reads, in record order; extra columns in a feed are ignored.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "retailers": ("retailer_id", "name", "logo_url", "cart_url_template", "delivery_countries", "delivery_zones"),
     "stores": ("retailer_id", "store_id", "name", "address", "postal_code", "city", "country", "lat", "lon"),
     "offers": ("retailer_id", "store_id", "gtin", "price", "currency", "quantity", "modes", "updated_at"),
+    # A retailer's item id -> GTIN (its Google product feed, cache/formats/google_products.py).
+    "products": ("retailer_id", "item_id", "gtin"),
 }
 # Columns a CSV header must have; the others default to empty.
 REQUIRED: dict[str, frozenset[str]] = {
@@ -41,11 +46,11 @@ REQUIRED: dict[str, frozenset[str]] = {
     # lat and lon may be absent: the store is then placed at its postal code's centre (approximate).
     "stores": frozenset({"retailer_id", "store_id", "name", "country"}),
     "offers": frozenset({"retailer_id", "gtin", "price", "currency", "quantity", "modes", "updated_at"}),
+    "products": frozenset({"retailer_id", "item_id", "gtin"}),
 }
 
 # A JSON line may carry a retailer's delivery zones (a country's outline is a few MB); nothing needs more.
 MAX_JSON_LINE = 16 * 1024 * 1024
-_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # Text the CSV reader takes at a time: a damaged file loses the rows of the block its damage is in
 # (TextIOWrapper decoded 8 kB at a time, so a few rows were lost before too).
 _CSV_BLOCK = 32 * 1024
@@ -80,18 +85,6 @@ def quote(value: object) -> str:
 # --- reading -----------------------------------------------------------------------------------------------------
 
 
-def detect_format(path: Path) -> tuple[str, bool]:
-    """("csv" | "jsonl", gzipped) from the file name: `offers.csv`, `offers.jsonl.gz`, …"""
-    suffixes = [s.lower() for s in path.suffixes]
-    compressed = bool(suffixes) and suffixes[-1] == ".gz"
-    if compressed:
-        suffixes.pop()
-    fmt = _SUFFIXES.get(suffixes[-1]) if suffixes else None
-    if fmt is None:
-        raise FeedError(f"{path}: unknown format; expected .csv, .jsonl or .ndjson, optionally .gz")
-    return fmt, compressed
-
-
 class FeedReader:
     """One feed file, opened and its header checked on construction; iterate for `Row`s.
 
@@ -100,18 +93,32 @@ class FeedReader:
     rows before it were fine and are kept.
     """
 
-    def __init__(self, path: Path, kind: str) -> None:
+    def __init__(self, path: Path, kind: str, options: FeedOptions | None = None) -> None:
+        # The formats retailers already have (cache/formats/): detected from content, read into these rows.
+        from cache.formats import FeedOptions, Source, open_format
+        from cache.formats.detect import detect
+        from cache.formats.stream import BLOCK, open_feed
+
         self.path = path
         self.kind = kind
         self.columns = COLUMNS[kind]
-        self.fmt, compressed = detect_format(path)
+        self.options = options or FeedOptions()
+        self.required = REQUIRED[kind] - ({"retailer_id"} if self.options.retailer else set())
         self._fh: IO[Any]
+        self._rows: Iterator[Row]
         try:
-            raw: Any = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
+            raw: Any = open_feed(path, self.options.max_bytes)
+            head = raw.peek(BLOCK)[:BLOCK]
         except OSError as exc:
             raise FeedError(f"{path}: cannot open: {exc.strerror or exc}") from exc
         try:
-            if self.fmt == "csv":
+            self.fmt = self.options.format or detect(head, kind, str(path))
+            if self.fmt not in ("csv", "jsonl"):
+                self._fh = raw
+                as_of = self.options.as_of or datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                self._rows = open_format(self.fmt, Source(raw, head, str(path), kind, self.columns, self.required,
+                                                          self.options, as_of))
+            elif self.fmt == "csv":
                 self._fh = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
                 self._csv = csv.reader(self._fh)
                 self._index = self._read_header()
@@ -132,7 +139,10 @@ class FeedReader:
         self.close()
 
     def __iter__(self) -> Iterator[Row]:
-        return self._csv_rows() if self.fmt == "csv" else self._jsonl_rows()
+        from cache.formats import for_retailer
+
+        rows = self._csv_rows() if self.fmt == "csv" else self._jsonl_rows() if self.fmt == "jsonl" else self._rows
+        return for_retailer(rows, self.options.retailer) if self.options.retailer else rows
 
     # CSV
 
@@ -144,7 +154,7 @@ class FeedReader:
         if not header:
             raise FeedError(f"{self.path}: empty file, expected a header line")
         names = [name.strip().lower() for name in header]
-        missing = [c for c in self.columns if c in REQUIRED[self.kind] and c not in names]
+        missing = [c for c in self.columns if c in self.required and c not in names]
         if missing:
             raise FeedError(
                 f"{self.path}: header lacks {', '.join(missing)}; the {self.kind} feed has columns "
@@ -253,7 +263,7 @@ class FeedReader:
 
     def _jsonl_rows(self) -> Iterator[Row]:
         columns = self.columns
-        required = REQUIRED[self.kind]
+        required = self.required
         decode = msgspec.json.decode
         line = 0
         fh = self._fh

@@ -88,10 +88,23 @@ def test_header_without_a_required_column_makes_the_file_unusable(tmp_path: Path
         FeedReader(feed, "offers")
 
 
-@pytest.mark.parametrize("name", ["offers.xlsx", "offers", "offers.gz"])
-def test_unknown_format_makes_the_file_unusable(tmp_path: Path, name: str) -> None:
-    with pytest.raises(FeedError, match="unknown format"):
-        FeedReader(write(tmp_path / name, OFFER_HEADER), "offers")
+@pytest.mark.parametrize("name", ["offers.xlsx", "offers", "offers.txt"])
+def test_the_content_decides_the_format_not_the_name(tmp_path: Path, name: str) -> None:
+    feed = write(tmp_path / name, OFFER_HEADER + ",".join(GOOD_OFFER) + "\n")
+    assert [problem for _, _, problem in rows(feed)] == [None]
+    (tmp_path / "plain.gz").write_bytes(feed.read_bytes())  # named .gz, not gzip: still read
+    assert [problem for _, _, problem in rows(tmp_path / "plain.gz")] == [None]
+
+
+@pytest.mark.parametrize(("head", "reason"), [
+    (b"PK\x03\x04\x14\x00\x06\x00", "an Excel workbook, not text: save it as CSV"),
+    (b"\xff\xfer\x00e\x00t\x00", "UTF-16 text"),
+    (b"retailer_id\tstore_id\tgtin\n", "tab-separated, but its header is not a Google local product inventory"),
+])
+def test_a_file_in_no_known_format_is_unusable_with_the_reason(tmp_path: Path, head: bytes, reason: str) -> None:
+    (tmp_path / "offers.csv").write_bytes(head)
+    with pytest.raises(FeedError, match=reason):
+        FeedReader(tmp_path / "offers.csv", "offers")
 
 
 def test_missing_file_makes_the_file_unusable(tmp_path: Path) -> None:
