@@ -30,6 +30,9 @@ from redis.exceptions import RedisError
 
 from cache.db import DATABASE_UNAVAILABLE
 from cache.feeds import KINDS, FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
+from cache.formats import FeedOptions
+from cache.formats.items import ITEMS_STAGING, ITEMS_UPSERT, item_validator
+from cache.formats.items import prepare as prepare_options
 from cache.index import OfferWrites
 from cache.keys import Keys
 from edge_api.settings import Settings
@@ -90,11 +93,13 @@ async def ingest_files(
     files: list[Path],
     on_reject: Callable[[Reject], None] | None = None,
     connect: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+    options: FeedOptions | None = None,
 ) -> IngestReport:
     """Load `files` (one feed kind) into the catalog and the live index; report every rejected row.
 
     With `connect` (a factory of connections to the same database), an offers ingest opens one
     more connection and upserts half of each batch on it, so two PostgreSQL backends work at once.
+    `options` force a format and name the retailer whose feed this is (cache/formats/).
     """
     started = time.perf_counter()
     report = IngestReport(kind=kind, files=[str(f) for f in files])
@@ -102,8 +107,9 @@ async def ingest_files(
         report.fatal = f"unknown feed kind {kind!r}; expected one of {', '.join(KINDS)}"
         return report
     try:
+        options = await prepare_options(conn, kind, options or FeedOptions())
         for path in files:
-            FeedReader(path, kind).close()  # every file's header is checked before anything is loaded
+            FeedReader(path, kind, options).close()  # every file's header is checked before anything is loaded
     except FeedError as exc:
         report.fatal = str(exc)
         await _record_run(conn, report, None)
@@ -120,7 +126,7 @@ async def ingest_files(
             await loader.add_connection(extra)
         async with loader.session():
             with _collector_paused():
-                await _read_and_load(report, loader, files, on_reject)
+                await _read_and_load(report, loader, files, on_reject, options)
                 await loader.finish()
     except BaseException as exc:
         report.fatal = report.fatal or f"stopped after {report.rows_read} rows: {type(exc).__name__}: {exc}"
@@ -156,12 +162,13 @@ def _collector_paused() -> Iterator[None]:
 
 
 async def _read_and_load(
-    report: IngestReport, loader: _Loader, files: list[Path], on_reject: Callable[[Reject], None] | None
+    report: IngestReport, loader: _Loader, files: list[Path], on_reject: Callable[[Reject], None] | None,
+    options: FeedOptions,
 ) -> None:
     """Parse and validate rows, hand full batches to the loader and parse on while it works."""
     pending: list[asyncio.Task[None]] = []
     try:
-        await _parse_into(report, loader, files, on_reject, pending)
+        await _parse_into(report, loader, files, on_reject, pending, options)
         if pending:
             await pending[0]
     finally:
@@ -177,6 +184,7 @@ async def _parse_into(
     files: list[Path],
     on_reject: Callable[[Reject], None] | None,
     pending: list[asyncio.Task[None]],
+    options: FeedOptions,
 ) -> None:
     """The hot loop. `pending` holds the one batch in flight, if any."""
     validate = loader.validate
@@ -186,7 +194,7 @@ async def _parse_into(
     kept = report.rejects
     for path in files:
         name = str(path)
-        with FeedReader(path, loader.kind) as reader:
+        with FeedReader(path, loader.kind, options) as reader:
             for line, values, problem in reader:
                 seq += 1
                 if problem is None:
@@ -686,7 +694,27 @@ _OFFER_UPSERT_UNIQUE = _OFFER_UPSERT.replace(
 )
 assert "DISTINCT ON" not in _OFFER_UPSERT_UNIQUE and "updated_us DESC" not in _OFFER_UPSERT_UNIQUE
 
-_LOADERS: dict[str, type[_Loader]] = {"retailers": _RetailerLoader, "stores": _StoreLoader, "offers": _OfferLoader}
+class _ItemLoader(_Loader):
+    """A retailer's item id -> GTIN map (cache/formats/items.py); nothing in the index depends on it."""
+
+    kind = "products"
+
+    @classmethod
+    async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> _Loader:
+        loader = cls(conn, redis, keys)
+        loader.validate = item_validator({row[0] for row in await conn.fetch("SELECT retailer_id FROM retailers")})
+        await conn.execute(ITEMS_STAGING)
+        return loader
+
+    async def flush(self, records: list[tuple[Any, ...]]) -> None:
+        async with self.conn.transaction():
+            await self.conn.copy_records_to_table("nearcart_items_in", records=records)
+            self.loaded += await self.conn.fetchval(ITEMS_UPSERT)
+
+
+_LOADERS: dict[str, type[_Loader]] = {
+    "retailers": _RetailerLoader, "stores": _StoreLoader, "offers": _OfferLoader, "products": _ItemLoader,
+}
 
 
 # --- the command ---------------------------------------------------------------------------------------------------
@@ -730,8 +758,11 @@ def _pack(args: tuple[Any, ...]) -> bytes:
     return b"".join(_fallback.pack(*args))
 
 
-async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -> int:
-    """`nearcart ingest KIND FILE...`: print each rejected row and a summary; return the exit status."""
+async def run_ingest_command(
+    settings: Settings, kind: str, files: list[Path], options: FeedOptions | None = None
+) -> int:
+    """`nearcart ingest KIND FILE... [--retailer ID] [--format F]`: print each rejected row and a summary;
+    return the exit status."""
     keys = Keys(settings.redis_prefix)
 
     def show(reject: Reject) -> None:
@@ -747,6 +778,7 @@ async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -
         report = await ingest_files(
             conn, redis, keys, kind, files, on_reject=show,
             connect=lambda: asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5),
+            options=options,
         )
     except (*DATABASE_UNAVAILABLE, RedisError) as exc:
         # A service failed, not the input: rows up to the last committed batch are loaded; a re-run is safe.
