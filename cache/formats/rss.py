@@ -91,11 +91,15 @@ class RssItems:
         # feed() never calls setDocumentLocator (parse() would); the expat reader is its own locator.
         self._handler.setDocumentLocator(self._parser)
         self._ended = False
+        # Damage after the root element is a problem of the rows from there on, not of the whole file.
+        self._damage: BaseException | None = None
         try:
             while self._handler.root is None and not self._ended:
                 self._feed()
         except (SAXException, DefusedXmlException, *_STREAM_ERRORS) as exc:
-            raise FeedError(f"{name}: {_describe(exc)}") from exc
+            if self._handler.root is None or isinstance(exc, DefusedXmlException):
+                raise FeedError(f"{name}: {_describe(exc)}") from exc
+            self._damage = exc
         if self._handler.root not in ROOTS:
             raise FeedError(f"{name}: XML root <{self._handler.root}> is not an RSS 2.0 feed (<rss> with <item>s)")
 
@@ -112,17 +116,18 @@ class RssItems:
         while True:
             yield from done
             done.clear()
-            if self._ended:
-                return
-            try:
-                self._feed()
-            except (SAXException, DefusedXmlException, *_STREAM_ERRORS) as exc:
-                yield from done
+            if self._damage is None and not self._ended:
+                try:
+                    self._feed()
+                except (SAXException, DefusedXmlException, *_STREAM_ERRORS) as exc:
+                    self._damage = exc
+                continue
+            if self._damage is not None:
                 line = self._handler.line
-                if isinstance(exc, SAXParseException):
-                    line = exc.getLineNumber() or line
-                yield line, ("file", f"{_describe(exc)}; the rest is not read")
-                return
+                if isinstance(self._damage, SAXParseException):
+                    line = self._damage.getLineNumber() or line
+                yield line, ("file", f"{_describe(self._damage)}; the rest is not read")
+            return
 
 
 def _describe(exc: BaseException) -> str:
