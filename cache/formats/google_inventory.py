@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from cache.feeds import RowError, quote
 from cache.formats import Canonical, Problem, Source
@@ -43,6 +44,7 @@ _AVAILABILITY = {"in stock": None, "limited availability": LIMITED_QUANTITY, "ou
 _PICKUP_METHODS = ("buy", "reserve", "ship to store", "not supported")
 _PICKUP_SLAS = ("same day", "next day", *(f"{n} day" for n in range(2, 8)), "multi week")
 _MONEY = re.compile(r"(\d+(?:[.,]\d+)?)\s*([A-Za-z]{3})|([A-Za-z]{3})\s*(\d+(?:[.,]\d+)?)")
+T = TypeVar("T")
 _WHAT = "a Google local product inventory has store_code, id (or gtin), availability, price, quantity"
 
 
@@ -80,35 +82,51 @@ def open_xml(source: Source) -> Iterator[Canonical]:
 def offer_maker(source: Source) -> Callable[[dict[str, str]], dict[str, str] | Problem]:
     """Turns one inventory row (FIELDS' names) into a canonical offer row, or says which field is wrong."""
     items = source.options.items
+    retailer = source.options.retailer or ""
     as_of = source.as_of
     updated_at = as_of.isoformat()
-    sales: dict[str, bool] = {}  # effective-date text -> in effect at `as_of`
+    # Prices, availabilities, pickup terms and sale dates repeat across rows: each distinct text is
+    # worked out once per file (the TSV reader is the ingest's busiest loop, as for nearcart's CSV).
+    money, quantity, modes = _memo(_money), _memo(_quantity), _memo(_modes)
+    sale_active = _memo(lambda dates: _sale_active(dates, as_of))
 
     def make(row: dict[str, str]) -> dict[str, str] | Problem:
+        get = row.get
         try:
-            store = row.get("store_code", "").strip()
+            store = get("store_code", "").strip()
             if not store:
                 raise RowError("store_code", "missing")
-            amount, currency = _money("price", row.get("price", ""))
-            sale_text = row.get("sale_price", "").strip()
+            amount, currency = money("price", get("price", ""))
+            sale_text = get("sale_price", "").strip()
             if sale_text:
-                sale, sale_currency = _money("sale_price", sale_text)
+                sale, sale_currency = money("sale_price", sale_text)
                 if sale_currency != currency:
                     raise RowError("sale_price", f"{quote(sale_text)} is not in the price's currency {currency}")
-                dates = row.get("sale_price_effective_date", "").strip()
-                active = sales.get(dates)
-                if active is None:
-                    active = sales[dates] = _sale_active(dates, as_of)
-                if active:
+                if sale_active(get("sale_price_effective_date", "").strip()):
                     amount = sale
-            return {"store_id": store, "gtin": _gtin(row, items), "price": amount, "currency": currency,
-                    "quantity": _quantity(row.get("availability", ""), row.get("quantity", "")),
-                    "modes": _modes(row.get("pickup_method", ""), row.get("pickup_sla", "")),
-                    "updated_at": updated_at}
+            return {"retailer_id": retailer, "store_id": store, "gtin": _gtin(row, items), "price": amount,
+                    "currency": currency, "quantity": quantity(get("availability", ""), get("quantity", "")),
+                    "modes": modes(get("pickup_method", ""), get("pickup_sla", "")), "updated_at": updated_at}
         except RowError as exc:
             return exc.field, exc.reason
 
     return make
+
+
+def _memo(work: Callable[..., T]) -> Callable[..., T]:
+    """`work` remembering its answers by arguments (up to 10,000; a RowError is not remembered)."""
+    seen: dict[tuple[str, ...], T] = {}
+
+    def call(*args: str) -> T:
+        found = seen.get(args)
+        if found is None:
+            found = work(*args)
+            if len(seen) >= 10_000:
+                seen.clear()
+            seen[args] = found
+        return found
+
+    return call
 
 
 def _gtin(row: dict[str, str], items: Mapping[str, str]) -> str:
