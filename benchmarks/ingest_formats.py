@@ -11,25 +11,19 @@ Servers: `NEARCART_DATABASE_URL` / `NEARCART_REDIS_URL`, else 127.0.0.1, else em
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import gzip
 import json
 import os
 import random
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from benchmarks.ingest import gtin13
-from cache import db as catalog_db
-from cache.db import with_database
-from cache.embedded import local_or_embedded
+from benchmarks.ingest import bench_parser, gtin13, on_services, scratch_catalog
 from cache.feeds import FeedReader, offer_validator
 from cache.formats import FeedOptions
 from cache.index import build_index
@@ -80,32 +74,24 @@ def write_feeds(directory: Path, offers: int, stores: int, seed: int = 1) -> dic
 
 async def load(database_url: str, redis_url: str, feeds: dict[str, Path], offers_file: str) -> dict[str, Any]:
     """A fresh catalog with the retailer, stores and item map; then the offers file, timed."""
-    scratch = f"nearcart_bench_{uuid.uuid4().hex[:8]}"
-    prefix = f"ncbench{uuid.uuid4().hex[:6]}:"
-    keys = Keys(prefix)
-    admin = await asyncpg.connect(database_url)
-    await admin.execute(f'CREATE DATABASE "{scratch}"')
-    url = with_database(database_url, scratch)
     redis = ingest_redis(redis_url)
     options = FeedOptions(retailer=RETAILER, as_of=AS_OF)
     try:
-        conn = await asyncpg.connect(url)
-        await catalog_db.migrate(conn)
-        for kind, name in (("retailers", "retailers.csv"), ("stores", "stores.csv"), ("products", "products.tsv")):
-            await ingest_files(conn, redis, keys, kind, [feeds[name]], options=options)
-        await build_index(conn, redis, keys, grace_s=0)
-        started = time.perf_counter()
-        report = await ingest_files(conn, redis, keys, "offers", [feeds[offers_file]], options=options,
-                                    connect=lambda: asyncpg.connect(url))
-        seconds = time.perf_counter() - started
-        items = dict(await conn.fetch("SELECT item_id, gtin FROM retailer_items"))
-        await conn.close()
+        async with scratch_catalog(database_url, redis) as (url, prefix):
+            keys = Keys(prefix)
+            conn = await asyncpg.connect(url)
+            for kind, name in (("retailers", "retailers.csv"), ("stores", "stores.csv"),
+                               ("products", "products.tsv")):
+                await ingest_files(conn, redis, keys, kind, [feeds[name]], options=options)
+            await build_index(conn, redis, keys, grace_s=0)
+            started = time.perf_counter()
+            report = await ingest_files(conn, redis, keys, "offers", [feeds[offers_file]], options=options,
+                                        connect=lambda: asyncpg.connect(url))
+            seconds = time.perf_counter() - started
+            items = dict(await conn.fetch("SELECT item_id, gtin FROM retailer_items"))
+            await conn.close()
     finally:
-        async for key in redis.scan_iter(match=prefix + "*", count=5000):
-            await redis.unlink(key)
         await redis.aclose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        await admin.close()
     return {"rows": report.rows_read, "loaded": report.rows_loaded, "rejected": report.rows_rejected,
             "seconds": seconds, "parse_seconds": parse_only(feeds, offers_file, items)}
 
@@ -153,18 +139,8 @@ def table(r: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--offers", type=int, default=200_000)
-    parser.add_argument("--stores", type=int, default=2000)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    args = parser.parse_args()
-    from edge_api.settings import load_settings
-
-    settings = load_settings()
-    with tempfile.TemporaryDirectory(prefix="nearcart-bench-services-") as tmp, local_or_embedded(
-        Path(tmp), settings.redis_url, settings.database_url
-    ) as (redis_url, database_url):
-        results = asyncio.run(bench(database_url, redis_url, args.offers, args.stores))
+    args = bench_parser(__doc__, offers=200_000, stores=2000).parse_args()
+    results = on_services(lambda database_url, redis_url: bench(database_url, redis_url, args.offers, args.stores))
     print(json.dumps(results, indent=2) if args.json else table(results))
 
 

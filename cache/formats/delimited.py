@@ -9,11 +9,11 @@ chosen encoding cannot read is a rejected row, not a guess.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
-from typing import IO
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, Any
 
 from cache.feeds import FeedError
-from cache.formats import Problem
+from cache.formats import Canonical, Problem
 from cache.formats.stream import numbered_lines
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -135,6 +135,20 @@ class Records:
                     yield start, ("row", f"{len(fields)} columns where the header has {width}")
             else:
                 yield start, fields
+
+
+def mapped(records: Iterable[tuple[int, Any]], convert: Callable[[dict[str, str]], dict[str, str] | Problem],
+           found: Mapping[str, int] | None = None) -> Iterator[Canonical]:
+    """Each good record through `convert` (a list of fields picked by `found`'s positions, or a dict of
+    fields); problems pass as they are."""
+    picks = list(found.items()) if found is not None else None
+    for line, fields in records:
+        if isinstance(fields, tuple):
+            yield line, fields
+        elif picks is not None:
+            yield line, convert({name: fields[position] for name, position in picks})
+        else:
+            yield line, convert(fields)
 
 
 def require(name: str, found: Mapping[str, int], needed: list[tuple[str, ...]], what: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from cache.feeds import quote
 from cache.formats import Canonical, Source
-from cache.formats.delimited import Records, as_decimal
+from cache.formats.delimited import Records, as_decimal, mapped
 
 _DECIMALS = ("price", "lat", "lon", "quantity")
 _SCIENTIFIC = re.compile(r"\d+(?:[.,]\d+)?[eE]\+?\d+")
@@ -28,21 +28,14 @@ def open_excel(source: Source) -> Iterator[Canonical]:
     if missing:
         raise FeedError(f"{source.name}: header lacks {', '.join(missing)}; the {source.kind} feed has columns "
                         + ", ".join(source.columns) + " (separated by ;)")
-    picks = list(found.items())
     decimals = [c for c in _DECIMALS if c in found]
 
-    def rows() -> Iterator[Canonical]:
-        for line, fields in records:
-            if isinstance(fields, tuple):
-                yield line, fields
-                continue
-            row = {name: fields[position] for name, position in picks}
-            for column in decimals:
-                row[column] = as_decimal(row[column])
-            gtin = row.get("gtin", "")
-            if _SCIENTIFIC.fullmatch(gtin.strip()):
-                yield line, ("gtin", f"{quote(gtin)} is in Excel's scientific notation: format the column as text")
-                continue
-            yield line, row
+    def convert(row: dict[str, str]) -> dict[str, str] | tuple[str, str]:
+        for column in decimals:
+            row[column] = as_decimal(row[column])
+        gtin = row.get("gtin", "")
+        if _SCIENTIFIC.fullmatch(gtin.strip()):
+            return "gtin", f"{quote(gtin)} is in Excel's scientific notation: format the column as text"
+        return row
 
-    return rows()
+    return mapped(records, convert, found)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from functools import cache
 
 from cache.formats import Canonical, Source
-from cache.formats.delimited import Records, as_decimal, require
+from cache.formats.delimited import Records, as_decimal, mapped, require
 
 FIELDS = {
     "store code": "store_id", "business name": "name", "address line 1": "address", "address line 2": "address_2",
@@ -29,24 +29,18 @@ def open_sheet(source: Source) -> Iterator[Canonical]:
     records = Records(source.stream, source.name, source.options.max_line)
     found = records.columns(FIELDS)
     require(source.name, found, [("store_id",), ("name",), ("country",)], _WHAT)
-    picks = list(found.items())
+    return mapped(records, _store, found)
 
-    def rows() -> Iterator[Canonical]:
-        for line, fields in records:
-            if isinstance(fields, tuple):
-                yield line, fields
-                continue
-            row = {name: fields[position] for name, position in picks}
-            second = row.pop("address_2", "").strip()
-            if second:
-                row["address"] = f"{row.get('address', '').strip()}, {second}"
-            row["country"] = country_code(row["country"])
-            for axis in ("lat", "lon"):
-                if axis in row:
-                    row[axis] = as_decimal(row[axis])
-            yield line, row
 
-    return rows()
+def _store(row: dict[str, str]) -> dict[str, str]:
+    second = row.pop("address_2", "").strip()
+    if second:
+        row["address"] = f"{row.get('address', '').strip()}, {second}"
+    row["country"] = country_code(row["country"])
+    for axis in ("lat", "lon"):
+        if axis in row:
+            row[axis] = as_decimal(row[axis])
+    return row
 
 
 def country_code(value: str) -> str:

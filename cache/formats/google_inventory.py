@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from cache.feeds import RowError, quote
 from cache.formats import Canonical, Problem, Source
-from cache.formats.delimited import Records, require
+from cache.formats.delimited import Records, mapped, require
 from cache.formats.rss import RssItems
 from cache.gtin import GtinError, normalize_gtin
 
@@ -52,31 +52,13 @@ def open_tsv(source: Source) -> Iterator[Canonical]:
     records = Records(source.stream, source.name, source.options.max_line)
     found = records.columns(FIELDS)
     require(source.name, found, [("store_code",), ("id", "gtin"), ("availability", "quantity")], _WHAT)
-    return _tsv_rows(records, found, offer_maker(source))
-
-
-def _tsv_rows(records: Records, found: dict[str, int], make: Callable[[dict[str, str]], dict[str, str] | Problem]
-              ) -> Iterator[Canonical]:
-    picks = list(found.items())
-    for line, fields in records:
-        if isinstance(fields, tuple):
-            yield line, fields
-        else:
-            yield line, make({name: fields[position] for name, position in picks})
+    return mapped(records, offer_maker(source), found)
 
 
 def open_xml(source: Source) -> Iterator[Canonical]:
-    items = RssItems(source.stream, source.name, source.options.max_line)
     make = offer_maker(source)
-
-    def rows() -> Iterator[Canonical]:
-        for line, item in items:
-            if isinstance(item, tuple):
-                yield line, item
-            else:
-                yield line, make({FIELDS[k]: v for k, v in item.items() if k in FIELDS})
-
-    return rows()
+    items = RssItems(source.stream, source.name, source.options.max_line)
+    return mapped(items, lambda item: make({FIELDS[k]: v for k, v in item.items() if k in FIELDS}))
 
 
 def offer_maker(source: Source) -> Callable[[dict[str, str]], dict[str, str] | Problem]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cache.formats import Canonical, Source
-from cache.formats.delimited import Records, require
+from cache.formats.delimited import Records, mapped, require
 from cache.formats.rss import RssItems
 
 FIELDS = {"id": "id", "gtin": "gtin"}
@@ -19,23 +19,15 @@ _WHAT = "a Google product feed has id and gtin (other columns are ignored)"
 
 def open_products(source: Source) -> Iterator[Canonical]:
     if source.head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-        return _items(RssItems(source.stream, source.name, source.options.max_line))
+        return mapped(RssItems(source.stream, source.name, source.options.max_line), _item)
     records = Records(source.stream, source.name, source.options.max_line)
     found = records.columns(FIELDS)
     require(source.name, found, [("id",), ("gtin",)], _WHAT)
-    item_at, gtin_at = found["id"], found["gtin"]
-    return (
-        (line, fields if isinstance(fields, tuple) else _item(fields[item_at], fields[gtin_at]))
-        for line, fields in records
-    )
+    return mapped(records, _item, found)
 
 
-def _items(items: RssItems) -> Iterator[Canonical]:
-    for line, item in items:
-        yield line, item if isinstance(item, tuple) else _item(item.get("id", ""), item.get("gtin", ""))
-
-
-def _item(item_id: str, gtin: str) -> dict[str, str] | tuple[str, str]:
+def _item(fields: dict[str, str]) -> dict[str, str] | tuple[str, str]:
+    item_id, gtin = fields.get("id", ""), fields.get("gtin", "")
     if item_id.strip() and not gtin.strip():
         return "gtin", f"missing for item {item_id.strip()[:40]!r}: its offers cannot be shown"
     return {"item_id": item_id, "gtin": gtin}
