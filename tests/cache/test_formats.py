@@ -204,3 +204,15 @@ def test_forcing_a_format_of_another_kind_is_refused(tmp_path: Path) -> None:
     feed = write(tmp_path, "stores.csv", "Store code,Business name,Country\nS1,Shop,FR\n")
     with pytest.raises(FeedError, match="the gbp format holds stores, not offers"):
         read(feed, "offers", FeedOptions(retailer="shopco", format="gbp"))
+
+
+def test_quoted_field_across_lines_keeps_the_line_numbers_of_the_rows_after_it(tmp_path: Path) -> None:
+    feed = write(tmp_path, "stores.csv", "retailer_id;store_id;name;address;country;lat;lon\r\n"
+                 'shopco;s1;"Shop ""Co""";"12 rue Neuve\r\nBâtiment B";FR;48,85;2,35\r\n'
+                 "shopco;s2;Shop Co 2;3 rue;FR;45,75;4,83\r\n"
+                 'shopco;s3;"never closed;rue;FR;1;2\r\n')
+    got = read(feed, "stores")
+    assert [(line, values[2:4] if values else problem) for line, values, problem in got] == [
+        (2, ('Shop "Co"', "12 rue Neuve\r\nBâtiment B")), (4, ("Shop Co 2", "3 rue")),
+        (5, ("row", "3 columns where the header has 7")),  # the quote never closes: all one field
+    ]
