@@ -160,14 +160,20 @@ class Records:
 
 
 def mapped(records: Iterable[tuple[int, Any]], convert: Callable[[dict[str, str]], dict[str, str] | Problem],
-           found: Mapping[str, int] | None = None) -> Iterator[Canonical]:
+           found: Mapping[str, int] | None = None, every: Iterable[str] = ()) -> Iterator[Canonical]:
     """Each good record through `convert` (a list of fields picked by `found`'s positions, or a dict of
-    fields); problems pass as they are."""
+    fields); problems pass as they are. Names in `every` the header lacks are given as empty."""
     picks = list(found.items()) if found is not None else None
+    if picks is not None and isinstance(records, Records):
+        # Absent columns read the empty string appended to every record (as nearcart's CSV reader does).
+        picks += [(name, len(records.header)) for name in every if name not in dict(picks)]
+    pad = picks is not None and isinstance(records, Records) and any(p == len(records.header) for _, p in picks)
     for line, fields in records:
         if isinstance(fields, tuple):
             yield line, fields
         elif picks is not None:
+            if pad:
+                fields.append("")
             yield line, convert({name: fields[position] for name, position in picks})
         else:
             yield line, convert(fields)

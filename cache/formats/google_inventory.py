@@ -20,7 +20,7 @@ How Google's fields become nearcart's (docs/feeds/README.md says the same to ret
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -52,17 +52,18 @@ def open_tsv(source: Source) -> Iterator[Canonical]:
     records = Records(source.stream, source.name, source.options.max_line)
     found = records.columns(FIELDS)
     require(source.name, found, [("store_code",), ("id", "gtin"), ("availability", "quantity")], _WHAT)
-    return mapped(records, offer_maker(source), found)
+    return mapped(records, offer_maker(source), found, every=FIELDS.values())
 
 
 def open_xml(source: Source) -> Iterator[Canonical]:
     make = offer_maker(source)
     items = RssItems(source.stream, source.name, source.options.max_line)
-    return mapped(items, lambda item: make({FIELDS[k]: v for k, v in item.items() if k in FIELDS}))
+    return mapped(items, lambda item: make({name: item.get(key, "") for key, name in FIELDS.items()}))
 
 
 def offer_maker(source: Source) -> Callable[[dict[str, str]], dict[str, str] | Problem]:
-    """Turns one inventory row (FIELDS' names) into a canonical offer row, or says which field is wrong."""
+    """Turns one inventory row (every one of FIELDS' names) into a canonical offer row, or says which field
+    is wrong."""
     items = source.options.items
     retailer = source.options.retailer or ""
     as_of = source.as_of
@@ -73,22 +74,22 @@ def offer_maker(source: Source) -> Callable[[dict[str, str]], dict[str, str] | P
     sale_active = _memo(lambda dates: _sale_active(dates, as_of))
 
     def make(row: dict[str, str]) -> dict[str, str] | Problem:
-        get = row.get
         try:
-            store = get("store_code", "").strip()
+            store = row["store_code"].strip()
             if not store:
                 raise RowError("store_code", "missing")
-            amount, currency = money("price", get("price", ""))
-            sale_text = get("sale_price", "").strip()
+            amount, currency = money("price", row["price"])
+            sale_text = row["sale_price"].strip()
             if sale_text:
                 sale, sale_currency = money("sale_price", sale_text)
                 if sale_currency != currency:
                     raise RowError("sale_price", f"{quote(sale_text)} is not in the price's currency {currency}")
-                if sale_active(get("sale_price_effective_date", "").strip()):
+                if sale_active(row["sale_price_effective_date"].strip()):
                     amount = sale
-            return {"retailer_id": retailer, "store_id": store, "gtin": _gtin(row, items), "price": amount,
-                    "currency": currency, "quantity": quantity(get("availability", ""), get("quantity", "")),
-                    "modes": modes(get("pickup_method", ""), get("pickup_sla", "")), "updated_at": updated_at}
+            gtin = row["gtin"].strip() or items.get(row["id"].strip()) or _gtin_of_id(row["id"].strip())
+            return {"retailer_id": retailer, "store_id": store, "gtin": gtin, "price": amount, "currency": currency,
+                    "quantity": quantity(row["availability"], row["quantity"]),
+                    "modes": modes(row["pickup_method"], row["pickup_sla"]), "updated_at": updated_at}
         except RowError as exc:
             return exc.field, exc.reason
 
@@ -111,17 +112,10 @@ def _memo(work: Callable[..., T]) -> Callable[..., T]:
     return call
 
 
-def _gtin(row: dict[str, str], items: Mapping[str, str]) -> str:
-    """The row's `gtin`, else its `id` through the product feed, else its `id` if that is a GTIN."""
-    gtin = row.get("gtin", "").strip()
-    if gtin:
-        return gtin
-    item = row.get("id", "").strip()
+def _gtin_of_id(item: str) -> str:
+    """An `id` the product feed does not map: itself if it is a GTIN, else the row is refused."""
     if not item:
         raise RowError("id", "missing (or give gtin)")
-    mapped = items.get(item)
-    if mapped:
-        return mapped
     try:
         return normalize_gtin(item)
     except GtinError:
