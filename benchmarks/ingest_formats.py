@@ -24,11 +24,13 @@ from typing import Any
 import asyncpg
 
 from benchmarks.ingest import bench_parser, gtin13, on_services, scratch_catalog
-from cache.feeds import FeedReader, offer_validator
-from cache.formats import FeedOptions
+from cache.feed_reader import FeedReader
+from cache.formats.base import FeedOptions
 from cache.index import build_index
-from cache.ingest import ingest_files, ingest_redis
+from cache.ingest import ingest_files
 from cache.keys import Keys
+from cache.redis_packing import ingest_redis
+from cache.row_rules import offer_validator
 
 RETAILER = "r0"
 AS_OF = datetime(2026, 12, 3, 7, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import uvloop
 
-from cache.formats import FORMATS
+from cache.feed_reader import FORMATS
 from edge_api.settings import Settings, SettingsError, data_path, load_settings
 
 
@@ -83,15 +83,15 @@ def db_migrate() -> None:
 @click.argument("kind", type=click.Choice(["retailers", "stores", "offers", "products"]))
 @click.argument("files", nargs=-1, required=True)
 @click.option("--retailer", metavar="ID", help="Whose feed this is (files that name no retailer need it).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Read as this format instead of detecting it.")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Read as this format instead of detecting it.")
 def ingest(kind: str, files: tuple[str, ...], retailer: str | None, fmt: str | None) -> None:
     """Load a feed into PostgreSQL and apply it to the index.
 
     nearcart's CSV or JSON Lines, Google local inventory (TSV, XML), Google product feed (products:
     item id -> GTIN), Business Profile store sheet, French Excel CSV; detected from content, .gz accepted.
     """
-    from cache.formats import FeedOptions
-    from cache.ingest import run_ingest_command
+    from cache.formats.base import FeedOptions
+    from edge_api.commands.ingest import run_ingest_command
 
     settings = _settings()
     if not (settings.redis_url and settings.database_url):
@@ -109,7 +109,7 @@ def index() -> None:
 @index.command("build")
 def index_build() -> None:
     """Rebuild the whole Redis index from PostgreSQL and swap it in atomically."""
-    from cache.index import run_build_command
+    from edge_api.commands.index import run_build_command
 
     settings = _settings()
     if not (settings.redis_url and settings.database_url):
@@ -141,6 +141,46 @@ def campaign_push(file: str) -> None:
     if not settings.database_url:
         raise click.UsageError("NEARCART_DATABASE_URL is not set")
     sys.exit(asyncio.run(run_push_command(settings, Path(file))))
+
+
+@main.group()
+def users() -> None:
+    """People who log in to the back office (/admin/)."""
+
+
+def _database_settings() -> Settings:
+    settings = _settings()
+    if not settings.database_url:
+        raise click.UsageError("NEARCART_DATABASE_URL is not set")
+    return settings
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", required=True, help="admin, brand:<id> or retailer:<id>")
+def users_add(email: str, role: str) -> None:
+    """Add a person; the password comes from stdin when it is not a terminal, else it is asked twice."""
+    from backoffice.commands import run_add
+
+    sys.exit(asyncio.run(run_add(_database_settings(), email, role)))
+
+
+@users.command("passwd")
+@click.argument("email")
+def users_passwd(email: str) -> None:
+    """Change a person's password (stdin or prompt, as for `add`); their open sessions end."""
+    from backoffice.commands import run_passwd
+
+    sys.exit(asyncio.run(run_passwd(_database_settings(), email)))
+
+
+@users.command("remove")
+@click.argument("email")
+def users_remove(email: str) -> None:
+    """Remove a person; their open sessions end."""
+    from backoffice.commands import run_remove
+
+    sys.exit(asyncio.run(run_remove(_database_settings(), email)))
 
 
 @main.command()

@@ -12,8 +12,8 @@ import csv
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
-from cache.feeds import FeedError
-from cache.formats import Canonical, Problem
+from cache.feed_errors import FeedError
+from cache.formats.base import Canonical, Problem
 from cache.formats.stream import numbered_lines
 
 UTF8_BOM = b"\xef\xbb\xbf"

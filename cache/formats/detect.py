@@ -1,12 +1,13 @@
-"""Which format a feed is in, from its first bytes: XML root, JSON, header words, separator.
+"""Which format a feed is in, from its first bytes: the one place formats are told apart.
 
-File names lie (a `.csv` that Excel wrote with semicolons, a `.txt` from Google's
-templates), so only the content decides; `--format` overrides it.
+XML root, JSON, header words, separator: file names lie (a `.csv` that Excel wrote with
+semicolons, a `.txt` from Google's templates), so only the content decides; `--format`
+overrides it. Gzip is known by its magic bytes (cache/formats/stream.py), not by `.gz`.
 """
 
 from __future__ import annotations
 
-from cache.feeds import FeedError
+from cache.feed_errors import FeedError
 from cache.formats.delimited import Decoder, header_name, sniff_delimiter
 
 _BOMS = {b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
@@ -16,7 +17,10 @@ _PROFILE = {"business name", "locality", "address line 1"}
 
 
 def detect(head: bytes, kind: str, name: str) -> str:
-    """One of cache.formats.FORMATS for a file of `kind` starting with `head` (gzip undone); FeedError if none."""
+    """A name in cache.feed_reader.FORMATS for a file of `kind` starting with `head` (gzip undone).
+
+    FeedError if the file is in no format nearcart reads, saying what it seems to be.
+    """
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not text:
         return "csv"  # the CSV reader says "empty file"

@@ -9,33 +9,36 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from cache.feeds import quote
-from cache.formats import Canonical, Source
+from cache.feed_errors import FeedError, quote
+from cache.formats.base import Canonical, Source
 from cache.formats.delimited import Records, as_decimal, mapped
+from cache.formats.retailer import RetailerFormat
 
 _DECIMALS = ("price", "lat", "lon", "quantity")
 _SCIENTIFIC = re.compile(r"\d+(?:[.,]\d+)?[eE]\+?\d+")
 
 
-def open_excel(source: Source) -> Iterator[Canonical]:
-    from cache.feeds import FeedError
+class ExcelFr(RetailerFormat):
+    """nearcart's columns of any kind, as French Excel saves them."""
 
-    records = Records(source.stream, source.name, source.options.max_line, delimiter=";")
-    names = [name.strip().lower() for name in records.header]
-    found = {c: names.index(c) for c in source.columns if c in names}
-    needed = source.required - ({"retailer_id"} if source.options.retailer else set())
-    missing = [c for c in source.columns if c in needed and c not in found]
-    if missing:
-        raise FeedError(f"{source.name}: header lacks {', '.join(missing)}; the {source.kind} feed has columns "
-                        + ", ".join(source.columns) + " (separated by ;)")
-    decimals = [c for c in _DECIMALS if c in found]
+    name = "excel-fr"
 
-    def convert(row: dict[str, str]) -> dict[str, str] | tuple[str, str]:
-        for column in decimals:
-            row[column] = as_decimal(row[column])
-        gtin = row.get("gtin", "")
-        if _SCIENTIFIC.fullmatch(gtin.strip()):
-            return "gtin", f"{quote(gtin)} is in Excel's scientific notation: format the column as text"
-        return row
+    def parse(self, source: Source) -> Iterator[Canonical]:
+        records = Records(source.stream, source.name, source.options.max_line, delimiter=";")
+        names = [name.strip().lower() for name in records.header]
+        found = {c: names.index(c) for c in source.columns if c in names}
+        missing = [c for c in source.columns if c in source.required and c not in found]
+        if missing:
+            raise FeedError(f"{source.name}: header lacks {', '.join(missing)}; the {source.kind} feed has columns "
+                            + ", ".join(source.columns) + " (separated by ;)")
+        decimals = [c for c in _DECIMALS if c in found]
 
-    return mapped(records, convert, found)
+        def convert(row: dict[str, str]) -> dict[str, str] | tuple[str, str]:
+            for column in decimals:
+                row[column] = as_decimal(row[column])
+            gtin = row.get("gtin", "")
+            if _SCIENTIFIC.fullmatch(gtin.strip()):
+                return "gtin", f"{quote(gtin)} is in Excel's scientific notation: format the column as text"
+            return row
+
+        return mapped(records, convert, found)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 
-from cache.formats import Canonical, Source
+from cache.formats.base import Canonical, Source
 from cache.formats.delimited import Records, as_decimal, mapped, require
+from cache.formats.retailer import RetailerFormat
 
 FIELDS = {
     "store code": "store_id", "business name": "name", "address line 1": "address", "address line 2": "address_2",
@@ -25,11 +26,16 @@ _FRENCH_NAMES = {"belgique": "BE", "suisse": "CH", "allemagne": "DE", "espagne":
                  "pays-bas": "NL", "royaume-uni": "GB", "autriche": "AT", "irlande": "IE"}
 
 
-def open_sheet(source: Source) -> Iterator[Canonical]:
-    records = Records(source.stream, source.name, source.options.max_line)
-    found = records.columns(FIELDS)
-    require(source.name, found, [("store_id",), ("name",), ("country",)], _WHAT)
-    return mapped(records, _store, found)
+class GoogleBusinessProfile(RetailerFormat):
+    name = "gbp"
+    holds = "stores"
+    needs_retailer = True
+
+    def parse(self, source: Source) -> Iterator[Canonical]:
+        records = Records(source.stream, source.name, source.options.max_line)
+        found = records.columns(FIELDS)
+        require(source.name, found, [("store_id",), ("name",), ("country",)], _WHAT)
+        return mapped(records, _store, found)
 
 
 def _store(row: dict[str, str]) -> dict[str, str]:

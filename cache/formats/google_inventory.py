@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from cache.feeds import RowError, quote
-from cache.formats import Canonical, Problem, Source
+from cache.feed_errors import RowError, quote
+from cache.formats.base import Canonical, Problem, Source
 from cache.formats.delimited import Records, mapped, require
+from cache.formats.retailer import RetailerFormat
 from cache.formats.rss import RssItems
 from cache.gtin import GtinError, normalize_gtin
 
@@ -48,17 +49,27 @@ T = TypeVar("T")
 _WHAT = "a Google local product inventory has store_code, id (or gtin), availability, price, quantity"
 
 
-def open_tsv(source: Source) -> Iterator[Canonical]:
-    records = Records(source.stream, source.name, source.options.max_line)
-    found = records.columns(FIELDS)
-    require(source.name, found, [("store_code",), ("id", "gtin"), ("availability", "quantity")], _WHAT)
-    return mapped(records, offer_maker(source), found, every=FIELDS.values())
+class GoogleInventoryTsv(RetailerFormat):
+    name = "google-inventory"
+    holds = "offers"
+    needs_retailer = True
+
+    def parse(self, source: Source) -> Iterator[Canonical]:
+        records = Records(source.stream, source.name, source.options.max_line)
+        found = records.columns(FIELDS)
+        require(source.name, found, [("store_code",), ("id", "gtin"), ("availability", "quantity")], _WHAT)
+        return mapped(records, offer_maker(source), found, every=FIELDS.values())
 
 
-def open_xml(source: Source) -> Iterator[Canonical]:
-    make = offer_maker(source)
-    items = RssItems(source.stream, source.name, source.options.max_line)
-    return mapped(items, lambda item: make({name: item.get(key, "") for key, name in FIELDS.items()}))
+class GoogleInventoryXml(RetailerFormat):
+    name = "google-inventory-xml"
+    holds = "offers"
+    needs_retailer = True
+
+    def parse(self, source: Source) -> Iterator[Canonical]:
+        make = offer_maker(source)
+        items = RssItems(source.stream, source.name, source.options.max_line)
+        return mapped(items, lambda item: make({name: item.get(key, "") for key, name in FIELDS.items()}))
 
 
 def offer_maker(source: Source) -> Callable[[dict[str, str]], dict[str, str] | Problem]:

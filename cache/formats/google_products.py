@@ -9,21 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cache.formats import Canonical, Source
+from cache.formats.base import Canonical, Source
 from cache.formats.delimited import Records, mapped, require
+from cache.formats.retailer import RetailerFormat
 from cache.formats.rss import RssItems
 
 FIELDS = {"id": "id", "gtin": "gtin"}
 _WHAT = "a Google product feed has id and gtin (other columns are ignored)"
 
 
-def open_products(source: Source) -> Iterator[Canonical]:
-    if source.head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-        return mapped(RssItems(source.stream, source.name, source.options.max_line), _item)
-    records = Records(source.stream, source.name, source.options.max_line)
-    found = records.columns(FIELDS)
-    require(source.name, found, [("id",), ("gtin",)], _WHAT)
-    return mapped(records, _item, found)
+class GoogleProducts(RetailerFormat):
+    name = "google-products"
+    holds = "products"
+    needs_retailer = True
+
+    def parse(self, source: Source) -> Iterator[Canonical]:
+        if source.head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            return mapped(RssItems(source.stream, source.name, source.options.max_line), _item)
+        records = Records(source.stream, source.name, source.options.max_line)
+        found = records.columns(FIELDS)
+        require(source.name, found, [("id",), ("gtin",)], _WHAT)
+        return mapped(records, _item, found)
 
 
 def _item(fields: dict[str, str]) -> dict[str, str] | tuple[str, str]:

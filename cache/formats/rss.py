@@ -17,8 +17,8 @@ from xml.sax.handler import ContentHandler, feature_namespaces
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
 
-from cache.feeds import FeedError
-from cache.formats import Problem
+from cache.feed_errors import FeedError
+from cache.formats.base import Problem
 from cache.formats.delimited import header_name
 from cache.formats.stream import BLOCK
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from cache.feeds import FeedError, FeedReader
-from cache.formats import FeedOptions
+from cache.feed_errors import FeedError
+from cache.feed_reader import FeedReader
+from cache.formats.base import FeedOptions
 
 AS_OF = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 SHOP = FeedOptions(retailer="shopco", as_of=AS_OF, items={"SKU-1": "03017620422003"})

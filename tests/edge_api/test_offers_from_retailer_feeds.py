@@ -16,11 +16,13 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.testclient import TestClient
 
-from cache.formats import FeedOptions
+from cache.formats.base import FeedOptions
 from cache.index import build_index
-from cache.ingest import IngestReport, ingest_files, run_ingest_command
+from cache.ingest import ingest_files
+from cache.ingest_report import IngestReport
 from cache.keys import Keys
 from edge_api.app import create_app
+from edge_api.commands.ingest import run_ingest_command
 from edge_api.settings import Settings
 
 FEEDS = Path(__file__).parents[2] / "docs" / "feeds"
