@@ -8,12 +8,13 @@ code's centre and marked approximate by the store validator, as for any feed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from functools import cache
+from typing import ClassVar
 
-from cache.formats.base import Canonical, Source
-from cache.formats.delimited import Records, as_decimal, mapped, require
-from cache.formats.retailer import RetailerFormat
+from cache.formats.base import Problem, Source
+from cache.formats.delimited import as_decimal
+from cache.formats.retailer import GoogleSheet
 
 FIELDS = {
     "store code": "store_id", "business name": "name", "address line 1": "address", "address line 2": "address_2",
@@ -26,16 +27,15 @@ _FRENCH_NAMES = {"belgique": "BE", "suisse": "CH", "allemagne": "DE", "espagne":
                  "pays-bas": "NL", "royaume-uni": "GB", "autriche": "AT", "irlande": "IE"}
 
 
-class GoogleBusinessProfile(RetailerFormat):
+class GoogleBusinessProfile(GoogleSheet):
     name = "gbp"
     holds = "stores"
-    needs_retailer = True
+    fields: ClassVar[dict[str, str]] = FIELDS
+    needed = (("store_id",), ("name",), ("country",))
+    what = _WHAT
 
-    def parse(self, source: Source) -> Iterator[Canonical]:
-        records = Records(source.stream, source.name, source.options.max_line)
-        found = records.columns(FIELDS)
-        require(source.name, found, [("store_id",), ("name",), ("country",)], _WHAT)
-        return mapped(records, _store, found)
+    def converter(self, source: Source) -> Callable[[dict[str, str]], dict[str, str] | Problem]:
+        return _store
 
 
 def _store(row: dict[str, str]) -> dict[str, str]:

@@ -22,12 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from cache.feed_errors import RowError, quote
 from cache.formats.base import Canonical, Problem, Source
-from cache.formats.delimited import Records, mapped, require
-from cache.formats.retailer import RetailerFormat
+from cache.formats.delimited import mapped
+from cache.formats.retailer import GoogleSheet, RetailerFormat
 from cache.formats.rss import RssItems
 from cache.gtin import GtinError, normalize_gtin
 
@@ -49,16 +49,15 @@ T = TypeVar("T")
 _WHAT = "a Google local product inventory has store_code, id (or gtin), availability, price, quantity"
 
 
-class GoogleInventoryTsv(RetailerFormat):
+class GoogleInventoryTsv(GoogleSheet):
     name = "google-inventory"
     holds = "offers"
-    needs_retailer = True
+    fields: ClassVar[dict[str, str]] = FIELDS
+    needed = (("store_code",), ("id", "gtin"), ("availability", "quantity"))
+    what = _WHAT
 
-    def parse(self, source: Source) -> Iterator[Canonical]:
-        records = Records(source.stream, source.name, source.options.max_line)
-        found = records.columns(FIELDS)
-        require(source.name, found, [("store_code",), ("id", "gtin"), ("availability", "quantity")], _WHAT)
-        return mapped(records, offer_maker(source), found, every=FIELDS.values())
+    def converter(self, source: Source) -> Callable[[dict[str, str]], dict[str, str] | Problem]:
+        return offer_maker(source)
 
 
 class GoogleInventoryXml(RetailerFormat):

@@ -7,29 +7,34 @@ since its offers could not be shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import ClassVar
 
-from cache.formats.base import Canonical, Source
-from cache.formats.delimited import Records, mapped, require
-from cache.formats.retailer import RetailerFormat
+from cache.formats.base import Canonical, Problem, Source
+from cache.formats.delimited import mapped
+from cache.formats.retailer import GoogleSheet
 from cache.formats.rss import RssItems
 
 FIELDS = {"id": "id", "gtin": "gtin"}
 _WHAT = "a Google product feed has id and gtin (other columns are ignored)"
 
 
-class GoogleProducts(RetailerFormat):
+class GoogleProducts(GoogleSheet):
+    """TSV as a Google sheet, or RSS 2.0 XML."""
+
     name = "google-products"
     holds = "products"
-    needs_retailer = True
+    fields: ClassVar[dict[str, str]] = FIELDS
+    needed = (("id",), ("gtin",))
+    what = _WHAT
 
     def parse(self, source: Source) -> Iterator[Canonical]:
         if source.head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
             return mapped(RssItems(source.stream, source.name, source.options.max_line), _item)
-        records = Records(source.stream, source.name, source.options.max_line)
-        found = records.columns(FIELDS)
-        require(source.name, found, [("id",), ("gtin",)], _WHAT)
-        return mapped(records, _item, found)
+        return super().parse(source)
+
+    def converter(self, source: Source) -> Callable[[dict[str, str]], dict[str, str] | Problem]:
+        return _item
 
 
 def _item(fields: dict[str, str]) -> dict[str, str] | tuple[str, str]:

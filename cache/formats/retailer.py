@@ -10,10 +10,12 @@ format yields, so cache/row_rules.py checks them as it checks nearcart's own CSV
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import ClassVar
 
 from cache.feed_errors import FeedError, quote
 from cache.formats.base import Canonical, Problem, Row, Source
+from cache.formats.delimited import Records, mapped, require
 
 
 class RetailerFormat:
@@ -42,6 +44,26 @@ class RetailerFormat:
 
     def close(self) -> None:
         self._stream.close()
+
+
+class GoogleSheet(RetailerFormat):
+    """A Google tab-separated sheet of one retailer's: columns found by name, each record through `converter`."""
+
+    needs_retailer = True
+    # Google's column names (spaces or underscores) -> the names `converter` reads; absent ones read empty.
+    fields: ClassVar[Mapping[str, str]] = {}
+    # For each group, the header must have one of its columns; `what` says what the sheet should have.
+    needed: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    what = ""
+
+    def parse(self, source: Source) -> Iterator[Canonical]:
+        records = Records(source.stream, source.name, source.options.max_line)
+        found = records.columns(self.fields)
+        require(source.name, found, list(self.needed), self.what)
+        return mapped(records, self.converter(source), found, every=self.fields.values())
+
+    def converter(self, source: Source) -> Callable[[dict[str, str]], dict[str, str] | Problem]:
+        raise NotImplementedError
 
 
 def _as_rows(canonical: Iterator[Canonical], columns: tuple[str, ...]) -> Iterator[Row]:
