@@ -20,3 +20,7 @@ REQUIRED: dict[str, frozenset[str]] = {
     "offers": frozenset({"retailer_id", "gtin", "price", "currency", "quantity", "modes", "updated_at"}),
     "products": frozenset({"retailer_id", "item_id", "gtin"}),
 }
+
+# The formats `--format` names, in the order cache/feed_reader.py registers their readers (a test holds
+# the two lists equal); kept here so the `nearcart` command lists them without importing every reader.
+FORMAT_NAMES = ("csv", "jsonl", "google-inventory", "google-inventory-xml", "google-products", "gbp", "excel-fr")

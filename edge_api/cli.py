@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import uvloop
 
-from cache.feed_reader import FORMATS
+from cache.feed_kinds import FORMAT_NAMES
 from edge_api.settings import Settings, SettingsError, data_path, load_settings
 
 
@@ -83,7 +83,7 @@ def db_migrate() -> None:
 @click.argument("kind", type=click.Choice(["retailers", "stores", "offers", "products"]))
 @click.argument("files", nargs=-1, required=True)
 @click.option("--retailer", metavar="ID", help="Whose feed this is (files that name no retailer need it).")
-@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), help="Read as this format instead of detecting it.")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Read as this format instead of detecting it.")
 def ingest(kind: str, files: tuple[str, ...], retailer: str | None, fmt: str | None) -> None:
     """Load a feed into PostgreSQL and apply it to the index.
 

@@ -217,3 +217,10 @@ def test_quoted_field_across_lines_keeps_the_line_numbers_of_the_rows_after_it(t
         (2, ('Shop "Co"', "12 rue Neuve\r\nBâtiment B")), (4, ("Shop Co 2", "3 rue")),
         (5, ("row", "3 columns where the header has 7")),  # the quote never closes: all one field
     ]
+
+
+def test_every_registered_format_can_be_named_on_the_command_line() -> None:
+    from cache.feed_kinds import FORMAT_NAMES
+    from cache.feed_reader import FORMATS
+
+    assert tuple(FORMATS) == FORMAT_NAMES
