@@ -5,14 +5,19 @@ so the server needs no storage to trust a click: retailer, store, GTIN,
 campaign, issue time and expiry are all in the token, and any change to them
 breaks the signature. Verification also accepts `previous_secret`, so
 `NEARCART_SECRET` can be rotated without breaking links already published.
+
+Only the canonical spelling of a token leads anywhere: base64 with junk characters,
+`=` padding or stray low bits in its last character, and payloads that re-encode
+differently (extra fields, wider integers), are refused even when correctly signed.
+One link, one string, so no two strings count or cache as the same click.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import hmac
+import re
 import time
 
 import msgspec
@@ -23,6 +28,10 @@ TOKEN_VERSION = 1
 # Room for clocks of several edge servers that disagree a little.
 CLOCK_SKEW_S = 300
 MAX_TOKEN_LENGTH = 1024
+# Offer links are stamped with the start of their minute (edge_api/rank.py signs them once a
+# minute): a link signed at 12:00:59 carries 12:00:00. Its expiry counts from the end of that
+# minute, so every link lives at least `click_token_ttl_s` from when it was actually handed out.
+ISSUE_STEP_S = 60
 
 
 class ClickTarget(msgspec.Struct, frozen=True, gc=False):
@@ -35,7 +44,7 @@ class ClickTarget(msgspec.Struct, frozen=True, gc=False):
     issued_at: int
 
 
-class _Payload(msgspec.Struct, frozen=True, array_like=True):
+class _Payload(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
     version: int
     retailer_id: str
     store_id: str
@@ -58,6 +67,9 @@ _decoder = msgspec.msgpack.Decoder(_Payload)
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+_UNURLSAFE = bytes.maketrans(b"-_", b"+/")
+# Unpadded base64url: a length of 1 modulo 4 cannot be the spelling of any bytes.
+_B64URL = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?")
 
 
 def _b64(data: bytes) -> str:
@@ -66,7 +78,17 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes `text` spells, if it is their one canonical spelling: `_b64(result) == text`.
+
+    The standard decoder drops characters outside the alphabet, takes any padding and ignores the
+    last character's unused low bits: each would give one link many spellings.
+    """
+    if _B64URL.fullmatch(text) is None:
+        raise ValueError("not unpadded base64url")
+    data = binascii.a2b_base64(text.encode("ascii").translate(_UNURLSAFE) + b"=" * (-len(text) % 4), strict_mode=True)
+    if _b64(data) != text:
+        raise ValueError("not the canonical spelling")
+    return data
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,7 +113,7 @@ def sign_click(settings: Settings, target: ClickTarget) -> str:
             gtin=target.gtin,
             campaign=target.campaign,
             issued_at=target.issued_at,
-            expires_at=target.issued_at + settings.click_token_ttl_s,
+            expires_at=target.issued_at + ISSUE_STEP_S + settings.click_token_ttl_s,
         )
     )
     return f"{_b64(payload)}.{_b64(_mac(settings.secret, payload))}"
@@ -99,7 +121,7 @@ def sign_click(settings: Settings, target: ClickTarget) -> str:
 
 def verify_click(settings: Settings, token: str, now: float | None = None) -> ClickTarget:
     """The target of a genuine, unexpired token; `TokenError` for anything else."""
-    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
+    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1 or not token.isascii():
         raise TokenError("malformed token")
     body, signature = token.split(".")
     try:
@@ -115,6 +137,10 @@ def verify_click(settings: Settings, token: str, now: float | None = None) -> Cl
         decoded = _decoder.decode(payload)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise TokenError("unreadable token") from exc
+    # Signed by us means encoded by us: any other msgpack spelling of the same fields (an int in a
+    # wider format, a longer string header) was made by someone holding the key, not by sign_click.
+    if _encoder.encode(decoded) != payload:
+        raise TokenError("non-canonical payload")
     if decoded.version != TOKEN_VERSION:
         raise TokenError("unknown token version")
     now = time.time() if now is None else now
