@@ -296,17 +296,15 @@ async def _prepare(settings: Any) -> None:
         await redis.aclose()
 
 
-async def _main(count: int) -> int:
+async def _run(settings: Any, count: int) -> int:
     from edge_api.app import create_app
-    from loadtest.stack import scratch_settings
 
-    with scratch_settings(aggregate_events=False) as settings:
-        await _prepare(settings)
-        genuine = genuine_tokens(settings)
-        started = time.perf_counter()
-        async with in_process(create_app(settings)) as client:
-            counts = await trial(client, genuine, settings.secret, count)
-        elapsed = time.perf_counter() - started
+    await _prepare(settings)
+    genuine = genuine_tokens(settings)
+    started = time.perf_counter()
+    async with in_process(create_app(settings)) as client:
+        counts = await trial(client, genuine, settings.secret, count)
+    elapsed = time.perf_counter() - started
     print(table(counts))
     bad = forbidden(counts)
     print(f"\n{count} mutants in {elapsed:.1f} s; genuine tokens redirected: {counts['genuine', 302]}/{len(genuine)};"
@@ -318,7 +316,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=100_000, help="mutants to send (default 100,000)")
     args = parser.parse_args()
-    sys.exit(asyncio.run(_main(args.count)))
+    from loadtest.stack import scratch_settings
+
+    with scratch_settings(aggregate_events=False) as settings:
+        status = asyncio.run(_run(settings, args.count))
+    sys.exit(status)
 
 
 if __name__ == "__main__":
