@@ -114,7 +114,19 @@ def test_a_32_mb_header_is_refused_without_the_worker_keeping_it(server: tuple[i
         done.set()
         sampler.join()
     grown = max(peak) - before
-    print(f"32 MB header: {status(answer)} after {sent / 1e6:.1f} MB sent, {elapsed:.2f} s, worker peak RSS {grown / 1e6:+.1f} MB")
+    print(f"32 MB header: {status(answer)} after {sent / 1e6:.1f} MB sent, {elapsed:.2f} s,"
+          f" worker peak RSS {grown / 1e6:+.1f} MB")
     assert status(answer) == 431
     assert grown < 8 * 1024 * 1024
     assert status(exchange(port, REQUEST_LINE + b"\r\n")[0]) == 200
+
+
+@pytest.mark.parametrize("request_line", [b"POST /v1/events HTTP/1.1\r\n", b"GET /healthz HTTP/1.1\r\n"])
+def test_a_10_gb_body_is_refused_before_it_is_read_and_the_connection_closed(
+    server: tuple[int, psutil.Process], request_line: bytes
+) -> None:
+    port, _ = server
+    head = request_line + b"Host: t\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n"
+    answer, _ = exchange(port, head + b"[" * 65536)
+    assert status(answer) == 413 and b"connection: close" in answer.lower()
+    assert b'"parameter":"body"' in answer
