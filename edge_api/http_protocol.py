@@ -9,7 +9,8 @@ uvicorn's httptools protocol reads a request head of any size (a 100 MB header t
 and 159 MB of worker memory before its 200). Here the parser is never given more than
 `MAX_HEAD_BYTES` of one head: past that, or past `MAX_HEADERS` fields, the answer is 431;
 a request line over `MAX_URL_BYTES` gets 414. Either way the connection then closes, and
-what the client still sends meanwhile is read and dropped, never kept.
+what the client still sends meanwhile is read and dropped, never kept. The same bound holds
+inside a chunked body, whose trailers httptools would otherwise keep whole, however long.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ class JoinedWritesProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(JoinedWrites(transport, self.loop))  # type: ignore[arg-type]
-        # Bytes of the current head given to the parser; whether its body is being read.
-        self.head_bytes = 0
+        # Bytes given to the parser since it last handed something on: of the head in progress, or
+        # in a body, of chunk framing and trailers (httptools keeps a trailer whole until it ends).
+        self.held_bytes = 0
         self.in_body = False
         self.header_count = 0
         self.refusal: HeadRefused | None = None
@@ -119,22 +121,24 @@ class JoinedWritesProtocol(HttpToolsProtocol):
             self.send_400_response(msg)
 
     def _feed(self, data: memoryview) -> None:
-        """Give the parser a head at most `MAX_HEAD_BYTES` at a time, bodies as they come."""
+        """Give the parser at most `MAX_HEAD_BYTES` it has not handed on yet, a piece at a time."""
         while data:
-            if self.in_body:
-                self.parser.feed_data(data)
-                return
-            room = MAX_HEAD_BYTES - self.head_bytes
+            room = MAX_HEAD_BYTES - self.held_bytes
             if room <= 0:
                 raise HeadRefused(431, f"Request head larger than {MAX_HEAD_BYTES} bytes.")
             piece, data = data[:room], data[room:]
-            # Counted before parsing: a message completed in this piece starts the next head at 0
-            # (so with pipelining a head may pass the limit by one read at most, never grow unbounded).
-            self.head_bytes += len(piece)
+            # Counted before parsing, and zeroed by the callbacks as the parser hands things on: what
+            # follows them in the same piece goes uncounted, so a head may pass the limit by one piece
+            # (twice the limit at most), never grow without bound.
+            self.held_bytes += len(piece)
             self.parser.feed_data(piece)
 
     def _refuse(self, refusal: HeadRefused) -> None:
         self.refusal = refusal
+        if self.in_body:
+            # Trailers over the limit: the app may be answering already, so no answer can replace its own.
+            self.transport.close()
+            return
         body = (str(refusal) + "\n").encode("ascii")
         head = b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: %d\r\n\r\n"
         self.transport.write(STATUS_LINE[refusal.status] + head % len(body) + body)
@@ -159,9 +163,20 @@ class JoinedWritesProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.in_body = True
+        self.held_bytes = 0
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self.held_bytes = 0
+        super().on_body(body)
+
+    def on_chunk_header(self) -> None:
+        self.held_bytes = 0
+
+    def on_chunk_complete(self) -> None:
+        self.held_bytes = 0
 
     def on_message_complete(self) -> None:
         self.in_body = False
-        self.head_bytes = 0
+        self.held_bytes = 0
         super().on_message_complete()

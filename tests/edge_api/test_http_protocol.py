@@ -142,3 +142,17 @@ def test_bodies_larger_than_the_head_limit_still_pass_pipelined_in_one_send(serv
     one = b"POST /size HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
     received = _exchange(server, one * 3 + b"GET /small?n=1 HTTP/1.1\r\nHost: t\r\n\r\n", b"}", 4)
     assert received.count(b'{"size":%d}' % len(body)) == 3 and received.endswith(b'{"n":"1"}')
+
+
+def chunked(body_chunks: list[bytes], trailer: bytes = b"") -> bytes:
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in body_chunks)
+    return b"POST /size HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + framed + b"0\r\n" + trailer
+
+
+def test_a_chunked_body_of_many_chunks_passes_and_a_trailer_over_the_limit_closes(server: str) -> None:
+    # Chunk framing is not held by the parser: 2,000 chunks is far more framing than a head may have.
+    received = _exchange(server, chunked([b"c" * 10] * 2000, b"X-Sum: 1\r\n\r\n"), b"}", 1)
+    assert received.endswith(b'{"size":20000}')
+    # httptools keeps a trailer whole until it ends: one over the limit ends the connection instead.
+    received = _exchange(server, chunked([b"abc"], b"X-Trailer: " + b"t" * (4 * MAX_HEAD_BYTES)), b"never", 1)
+    assert received == b""
