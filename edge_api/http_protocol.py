@@ -144,6 +144,11 @@ class JoinedWritesProtocol(HttpToolsProtocol):
             # Trailers over the limit: the app may be answering already, so no answer can replace its own.
             self.transport.close()
             return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head after a request still being answered: ours cannot go before that answer
+            # (it would land in the middle of it); the connection ends once it is out.
+            self.cycle.keep_alive = False
+            return
         body = (str(refusal) + "\n").encode("ascii")
         head = b"content-type: text/plain; charset=utf-8\r\nconnection: close\r\ncontent-length: %d\r\n\r\n"
         self.transport.write(STATUS_LINE[refusal.status] + head % len(body) + body)

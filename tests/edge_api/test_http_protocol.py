@@ -156,3 +156,13 @@ def test_a_chunked_body_of_many_chunks_passes_and_a_trailer_over_the_limit_close
     # httptools keeps a trailer whole until it ends: one over the limit ends the connection instead.
     received = _exchange(server, chunked([b"abc"], b"X-Trailer: " + b"t" * (4 * MAX_HEAD_BYTES)), b"never", 1)
     assert received == b""
+
+
+def test_an_oversized_head_pipelined_behind_an_answer_in_progress_ends_the_connection_after_it(server: str) -> None:
+    # Twice the limit: a head that begins in the same piece as the one before may pass it by that piece.
+    oversized = b"GET /small HTTP/1.1\r\nHost: t\r\nX-Pad: " + b"p" * 2 * MAX_HEAD_BYTES + b"\r\n\r\n"
+    received = _exchange(server, b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n" + oversized, b"never", 1)
+    # The streamed answer arrives whole, nothing cut into it, and then the server hangs up.
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"431" not in body
+    assert body.endswith(b"0\r\n\r\n") and len(body) > 64 * 16384
