@@ -7,14 +7,19 @@ required: a token that never expires is a credential that cannot be revoked.
 Claims are exact: `role` matches its pattern in full (no trailing newline), `exp` is an
 integer (pyjwt alone takes the numeric string "1796000000"), `sub` a string; a token
 over `MAX_TOKEN_BYTES` is refused before anything is decoded.
+Tokens minted from the back office also carry a `jti`, and revoking one there
+(`api_tokens.revoked_at`) refuses it here within `RevokedTokens.ttl_s`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from dataclasses import dataclass
 from typing import Literal
 
+import asyncpg
 import jwt
 import msgspec
 
@@ -27,7 +32,7 @@ LEEWAY_S = 30
 # Ours are about 200 bytes; 4 KB leaves room for other claims and stops a megabyte being decoded.
 MAX_TOKEN_BYTES = 4096
 Role = Literal["admin", "brand", "retailer"]
-# Matched with fullmatch: `$` would also match before a final "\n", and "admin\n" is not "admin".
+# Used with fullmatch: `$` would also match before a trailing newline ("admin\n").
 _ROLE = re.compile(r"admin|(?P<kind>brand|retailer):(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})")
 
 
@@ -39,6 +44,8 @@ class _Claims(msgspec.Struct):
     exp: int
     iat: int | None = None
     nbf: int | None = None
+    # Set by the back office on the tokens it mints (what a revocation names).
+    jti: str = ""
 
 
 class AuthError(Exception):
@@ -53,6 +60,8 @@ class Principal:
     subject: str
     # The token's `sub` (a person or a machine), kept for logs, never used for scoping.
     user: str = ""
+    # The token's `jti`, when it has one (tokens minted by the back office): what a revocation names.
+    token_id: str = ""
 
     def is_brand(self, brand: str) -> bool:
         return self.role == "brand" and self.subject == brand
@@ -84,10 +93,10 @@ def decode_token(token: str, secret: str) -> Principal:
     if match is None:
         raise AuthError("token role must be 'admin', 'brand:<id>' or 'retailer:<id>'")
     if match.group("kind") == "brand":
-        return Principal("brand", match.group("id"), exact.sub)
+        return Principal("brand", match.group("id"), exact.sub, exact.jti)
     if match.group("kind") == "retailer":
-        return Principal("retailer", match.group("id"), exact.sub)
-    return Principal("admin", "", exact.sub)
+        return Principal("retailer", match.group("id"), exact.sub, exact.jti)
+    return Principal("admin", "", exact.sub, exact.jti)
 
 
 def _check_spelling(token: str) -> None:
@@ -112,3 +121,37 @@ def principal_from_header(authorization: str | None, secret: str) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("Authorization must be 'Bearer <token>'")
     return decode_token(token.strip(), secret)
+
+
+class RevokedTokens:
+    """Whether a token id was revoked, asked of PostgreSQL at most once per `ttl_s` per id in each worker.
+
+    A revocation therefore takes up to `ttl_s` to reach every worker; the worker that
+    revokes forgets its own answer at once (`forget`).
+    """
+
+    def __init__(self, ttl_s: float = 5.0, limit: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.limit = limit
+        self._known: dict[str, tuple[float, bool]] = {}
+
+    async def is_revoked(self, pool: asyncpg.Pool, token_id: str, timeout_s: float) -> bool:
+        now = time.monotonic()
+        hit = self._known.get(token_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with asyncio.timeout(timeout_s):
+            revoked = bool(
+                await pool.fetchval("SELECT revoked_at IS NOT NULL FROM api_tokens WHERE jti = $1", token_id)
+            )
+        if len(self._known) >= self.limit:
+            self._known.clear()
+        self._known[token_id] = (now + self.ttl_s, revoked)
+        return revoked
+
+    def forget(self, token_id: str) -> None:
+        self._known.pop(token_id, None)
+
+
+# One per worker process.
+revoked_tokens = RevokedTokens()

@@ -14,6 +14,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backoffice.campaign_pages import EDIT_FORM_LIMIT
 from edge_api.campaigns import MAX_CAMPAIGN_BYTES
 from edge_api.errors import error_response
 from edge_api.schemas import MAX_EVENTS_BYTES
@@ -27,6 +28,8 @@ BodyCap = tuple[str, "re.Pattern[str]", int]
 BODY_CAPS: list[BodyCap] = [
     ("POST", re.compile(r"/v1/events"), MAX_EVENTS_BYTES),
     ("PUT", re.compile(r"/admin/v1/campaigns/[^/]+"), MAX_CAMPAIGN_BYTES),
+    # The back office's campaign editor posts the campaign as form text.
+    ("POST", re.compile(r"/admin/campaigns/[^/]+"), EDIT_FORM_LIMIT),
     ("PUT", re.compile(r"/admin/v1/retailers/[^/]+/feeds/[^/]+"), MAX_FEED_UPLOAD_BYTES),
 ]
 

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from backoffice.campaign_pages import EDIT_FORM_LIMIT
 from edge_api.app import create_app
 from edge_api.body_limits import DEFAULT_BODY_CAP, BodyLimits, body_cap
 from edge_api.campaigns import MAX_CAMPAIGN_BYTES
@@ -41,6 +42,7 @@ def assert_too_large(response: Any, cap: int) -> None:
 def test_each_route_has_its_cap_and_the_others_the_default() -> None:
     assert body_cap("POST", "/v1/events") == MAX_EVENTS_BYTES
     assert body_cap("PUT", "/admin/v1/campaigns/spring") == MAX_CAMPAIGN_BYTES
+    assert body_cap("POST", "/admin/campaigns/spring") == EDIT_FORM_LIMIT
     assert body_cap("PUT", "/admin/v1/campaigns/a/b") == body_cap("GET", "/healthz") == DEFAULT_BODY_CAP
 
 
