@@ -66,7 +66,7 @@ def test_an_expiry_that_is_not_an_integer_is_refused(exp: object) -> None:
 
 
 @pytest.mark.parametrize("claim, value", [("sub", 42), ("sub", ["ops"]), ("role", ["admin"]), ("iat", "1"),
-                                          ("nbf", "1")])
+                                          ("nbf", "1"), ("jti", 5)])
 def test_a_claim_of_another_type_is_refused(claim: str, value: object) -> None:
     with pytest.raises(AuthError):
         decode_token(hand_signed({"alg": "HS256", "typ": "JWT"}, {**claims(), claim: value}), TEST_SECRET)
