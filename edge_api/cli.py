@@ -83,7 +83,7 @@ def db_migrate() -> None:
 @click.argument("files", nargs=-1, required=True)
 def ingest(kind: str, files: tuple[str, ...]) -> None:
     """Load a feed (CSV or JSON Lines, .gz accepted) into PostgreSQL and apply it to the index."""
-    from cache.ingest import run_ingest_command
+    from edge_api.commands.ingest import run_ingest_command
 
     settings = _settings()
     if not (settings.redis_url and settings.database_url):
@@ -100,7 +100,7 @@ def index() -> None:
 @index.command("build")
 def index_build() -> None:
     """Rebuild the whole Redis index from PostgreSQL and swap it in atomically."""
-    from cache.index import run_build_command
+    from edge_api.commands.index import run_build_command
 
     settings = _settings()
     if not (settings.redis_url and settings.database_url):
