@@ -28,6 +28,7 @@ from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
 from edge_api import admin, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
+from edge_api.body_limits import BodyLimits
 from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
 from edge_api.errors import error_response, server_error
 from edge_api.event_counts import aggregate_forever
@@ -133,7 +134,8 @@ def create_app(settings: Settings) -> ASGIApp:
     ]
     return OffersFront(Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware), Middleware(CampaignCORSMiddleware)],
+        # BodyLimits inside CORS: a brand's page reads the 413 too.
+        middleware=[Middleware(MetricsMiddleware), Middleware(CampaignCORSMiddleware), Middleware(BodyLimits)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=make_lifespan(settings),
     ))
