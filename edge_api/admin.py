@@ -24,7 +24,8 @@ from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.keys import bits_to_modes
 from edge_api.auth import AuthError, Principal, principal_from_header
-from edge_api.campaigns import MAX_CAMPAIGN_BYTES, campaign_errors, store_campaign
+from edge_api.campaign_rules import MAX_CAMPAIGN_BYTES, campaign_errors
+from edge_api.campaign_store import store_campaign
 from edge_api.errors import bad_parameter, error_response, split_validation_error, validation_error
 from edge_api.events import BodyTooLarge, read_capped
 from edge_api.schemas import Campaign, CampaignId

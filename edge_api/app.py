@@ -26,7 +26,8 @@ from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
 from edge_api import admin, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
-from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
+from edge_api.campaign_store import CampaignStore
+from edge_api.cors import CampaignCORSMiddleware
 from edge_api.errors import error_response, server_error
 from edge_api.event_counts import aggregate_forever
 from edge_api.health import MetricsMiddleware

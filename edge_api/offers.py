@@ -27,8 +27,9 @@ from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.index_reader import DeliveryHit, IndexReader, IndexRows
 from cache.keys import MODE_BITS
-from edge_api.campaigns import CampaignStore, cors_headers, origin_allowed
+from edge_api.campaign_store import CampaignStore
 from edge_api.client_ip import client_ip_of
+from edge_api.cors import cors_headers_for
 from edge_api.errors import bad_parameter, error_response, validation_error
 from edge_api.http_metrics import observe
 from edge_api.micro_cache import MicroCache
@@ -390,8 +391,9 @@ class OffersFront:
         except Exception:
             log.exception("offers answer failed")
             status, raw_headers, body = _from_response(error_response(500, "internal error"))
-        if origin and await origin_allowed(scope, origin.decode("latin-1")):
-            raw_headers = [*raw_headers, *cors_headers(origin.decode("latin-1"))]
+        if origin:
+            campaigns = scope["state"]["campaigns"]
+            raw_headers = [*raw_headers, *await cors_headers_for(campaigns, scope, origin.decode("latin-1"))]
         # Tuples of bytes: the collector stops tracking them, thousands of cached answers cost it nothing.
         headers = tuple(raw_headers)
         if status != 200 or scope.get(IP_DEPENDENT) or ANSWER_STAMP not in scope:

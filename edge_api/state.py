@@ -7,21 +7,24 @@ into each request) or, typed, through `edge_state(request)`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import asyncpg
-import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
-from cache.index_reader import DeliveryHit, IndexReader
-from cache.keys import Keys
-from edge_api.campaigns import CampaignStore
-from edge_api.micro_cache import MicroCache
-from edge_api.offer_json import OfferPieces
-from edge_api.offers import DeliveryZoneCache, FrontEntry
-from edge_api.ratelimit import RateLimiter
-from edge_api.settings import Settings
-from geo.geoip import GeoIP
+if TYPE_CHECKING:  # annotations only: the modules named here import this one
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    from cache.index_reader import DeliveryHit, IndexReader
+    from cache.keys import Keys
+    from edge_api.campaign_store import CampaignStore
+    from edge_api.micro_cache import MicroCache
+    from edge_api.offer_json import OfferPieces
+    from edge_api.offers import DeliveryZoneCache, FrontEntry
+    from edge_api.ratelimit import RateLimiter
+    from edge_api.settings import Settings
+    from geo.geoip import GeoIP
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +54,9 @@ class EdgeState:
 
 def edge_state(conn: HTTPConnection) -> EdgeState:
     return cast(EdgeState, conn.state.edge)
+
+
+def state_of(scope: Scope) -> EdgeState | None:
+    """The worker's state from an ASGI scope; None outside a lifespan (an app started without one)."""
+    state = scope.get("state")
+    return cast(EdgeState, state.get("edge")) if state else None

@@ -161,7 +161,7 @@ def test_bad_parameter_is_named_in_a_400(client: TestClient, params: dict[str, A
 async def test_campaign_rules_keep_only_its_retailers_and_still_the_nearest(
     db: asyncpg.Connection, catalog: RandomCatalog, settings: Settings
 ) -> None:
-    from edge_api.campaigns import store_campaign
+    from edge_api.campaign_store import store_campaign
     from edge_api.schemas import Campaign, Product, RetailerRules
 
     gtin = catalog.gtins[2]
@@ -410,7 +410,7 @@ async def test_a_pushed_campaign_retires_its_cached_answers_within_seconds(
     db: asyncpg.Connection, catalog: RandomCatalog, settings: Settings
 ) -> None:
     # Cached answers live minutes while the change feed is followed; campaign rules must not wait that long.
-    from edge_api.campaigns import store_campaign
+    from edge_api.campaign_store import store_campaign
     from edge_api.schemas import Campaign
     from tests.edge_api.test_campaigns import campaign
 
