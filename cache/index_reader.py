@@ -94,6 +94,9 @@ class IndexReader:
     async def start(self) -> None:
         with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
             await self.refresh()
+        with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+            # Connect the query pipe now: the first shopper should not wait for it (it retries by itself).
+            await self.pipe.execute(("PING",))
         self._task = asyncio.create_task(self._refresh_forever(), name="nearcart-index-refresh")
         if self.changes_url:
             self._changes_task = asyncio.create_task(self._follow_changes(), name="nearcart-index-changes")

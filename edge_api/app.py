@@ -30,10 +30,12 @@ from edge_api.campaign_store import CampaignStore
 from edge_api.cors import CampaignCORSMiddleware
 from edge_api.errors import error_response, server_error
 from edge_api.event_counts import aggregate_forever
-from edge_api.health import MetricsMiddleware
+from edge_api.http_metrics import MetricsMiddleware
+from edge_api.locate import DeliveryZoneCache
 from edge_api.micro_cache import MicroCache
 from edge_api.offer_json import OfferPieces
-from edge_api.offers import DeliveryZoneCache, OffersFront
+from edge_api.offers_front import OffersFront
+from edge_api.rank import Ranker
 from edge_api.ratelimit import RateLimiter
 from edge_api.settings import Settings, load_settings
 from edge_api.state import EdgeState
@@ -68,7 +70,7 @@ def make_lifespan(settings: Settings) -> Any:
         pool = await database_pool(settings)
         geoip = GeoIP(settings.geoip_db)
         pipe = RedisPipe(settings.redis_url, timeout_s=settings.redis_timeout_s)
-        index = IndexReader(redis, keys, pipe=pipe, changes_url=settings.redis_url)
+        index = IndexReader(redis, keys, pipe, changes_url=settings.redis_url)
         await index.start()
         state = EdgeState(
             settings=settings,
@@ -83,7 +85,7 @@ def make_lifespan(settings: Settings) -> Any:
             front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
             delivery_cache=MicroCache(settings.micro_cache_entries),
-            offer_pieces=OfferPieces(index.resolve),
+            ranker=Ranker(settings, OfferPieces(index.resolve)),
         )
         gc_policy.settle_for_serving()
         young_collector = asyncio.create_task(gc_policy.collect_young_forever(), name="nearcart-gc")
