@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, StatefulLifespan
 
 from cache import db as catalog_db
 from cache.db import DATABASE_UNAVAILABLE
@@ -62,7 +62,7 @@ async def database_pool(settings: Settings) -> asyncpg.Pool:
         return await catalog_db.create_pool(settings.database_url, timeout_s=settings.database_timeout_s, min_size=0)
 
 
-def make_lifespan(settings: Settings) -> Any:
+def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         keys = Keys(settings.redis_prefix)
