@@ -19,6 +19,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, StatefulLifespan
 
+from backoffice import routes as backoffice
+from backoffice.state import office_lifespan
 from cache import db as catalog_db
 from cache.db import DATABASE_UNAVAILABLE
 from cache.index_reader import IndexReader
@@ -92,7 +94,8 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
         # Statistics: every worker drains the event stream into `event_counts` (a consumer group shares it).
         aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool)) if settings.aggregate_events else None
         try:
-            yield state.as_lifespan_state()
+            async with office_lifespan(settings) as office:
+                yield {**state.as_lifespan_state(), **office}
         finally:
             if aggregator is not None:
                 await stop_task(aggregator)
@@ -128,6 +131,8 @@ def create_app(settings: Settings) -> ASGIApp:
         *openapi.routes,
         *pages.routes,
         *admin.routes,
+        # The back office's pages (/admin/..., not /admin/v1/...): backoffice/.
+        *backoffice.routes,
     ]
     return OffersFront(Starlette(
         routes=routes,

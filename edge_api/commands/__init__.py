@@ -1,1 +1,1 @@
-"""The `nearcart` subcommands' work, one module per command group; `edge_api.cli` only parses arguments."""
+"""The `nearcart` sub-commands: settings in, plain parameters to cache/ and geo/, reports printed."""
