@@ -15,7 +15,7 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backoffice.campaign_pages import EDIT_FORM_LIMIT
-from edge_api.campaigns import MAX_CAMPAIGN_BYTES
+from edge_api.campaign_rules import MAX_CAMPAIGN_BYTES
 from edge_api.errors import error_response
 from edge_api.schemas import MAX_EVENTS_BYTES
 

@@ -126,7 +126,7 @@ def campaign() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def campaign_validate(file: str) -> None:
     """Check a campaign JSON; name each error by its JSON path."""
-    from edge_api.campaigns import run_validate_command
+    from edge_api.commands.campaign import run_validate_command
 
     sys.exit(run_validate_command(Path(file)))
 
@@ -135,7 +135,7 @@ def campaign_validate(file: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def campaign_push(file: str) -> None:
     """Validate and store a campaign JSON in PostgreSQL."""
-    from edge_api.campaigns import run_push_command
+    from edge_api.commands.campaign import run_push_command
 
     settings = _settings()
     if not settings.database_url:

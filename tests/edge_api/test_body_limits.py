@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from backoffice.campaign_pages import EDIT_FORM_LIMIT
 from edge_api.app import create_app
 from edge_api.body_limits import DEFAULT_BODY_CAP, BodyLimits, body_cap
-from edge_api.campaigns import MAX_CAMPAIGN_BYTES
+from edge_api.campaign_rules import MAX_CAMPAIGN_BYTES
 from edge_api.schemas import MAX_EVENTS_BYTES
 from edge_api.settings import Settings
 
