@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cache.directory import Directory, RetailerEntry, StoreEntry, load_directory
+from cache.index_live import IndexMissing
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
@@ -139,10 +140,15 @@ class IndexReader:
             raw_version, raw_dir_version = await pipe.execute()
             if int(raw_dir_version or 0) != self.directory.version:
                 self.directory = await load_directory(self.redis, self.keys)
+            version = int(raw_version) if raw_version is not None else None
+            # A version is adopted only once its build marked it whole (cache/index_live.py).
+            if version is not None and version != self.version and not await self.redis.exists(
+                    self.keys.complete(version)):
+                version = None
         except BaseException:
             self.healthy = False
             raise
-        self.version = int(raw_version) if raw_version is not None else None
+        self.version = version
         self.healthy = True
 
     async def _refresh_forever(self) -> None:
@@ -171,8 +177,12 @@ class IndexReader:
         delivery = ("HGETALL", self.keys.delivery_offers(version, gtin))
         if not with_delivery:
             (store_rows,) = await self.pipe.execute(search)
+            if not store_rows:
+                await self._confirm(version)
             return IndexRows(store_rows, [], len(store_rows) >= count)
         store_rows, flat = await self.pipe.execute(search, delivery)
+        if not store_rows and not flat:
+            await self._confirm(version)
         return IndexRows(store_rows, self.decode_delivery(flat), len(store_rows) >= count)
 
     async def query_delivery(self, gtin: str) -> list[DeliveryHit]:
@@ -181,7 +191,22 @@ class IndexReader:
         if version is None:
             return []
         (flat,) = await self.pipe.execute(("HGETALL", self.keys.delivery_offers(version, gtin)))
+        if not flat:
+            await self._confirm(version)
         return self.decode_delivery(flat)
+
+    async def _confirm(self, version: int) -> None:
+        """An empty reply means "nothing here" only while `version` is still whole: else `IndexMissing`.
+
+        Redis restarted empty (or a failover to a replica without the index) answers every query
+        with nothing until the refresh notices; this one more round trip, for empty replies only,
+        keeps those from becoming "sold nowhere" answers, or being cached as such (issue 14).
+        """
+        (whole,) = await self.pipe.execute(("EXISTS", self.keys.complete(version)))
+        if not whole:
+            if self.version == version:
+                self.version = None
+            raise IndexMissing(f"index version {version} is gone")
 
     def decode_delivery(self, flat: list[bytes]) -> list[DeliveryHit]:
         """A product's delivery offers from its hash as Redis sends it: field, value, field, value..."""

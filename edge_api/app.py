@@ -23,6 +23,7 @@ from backoffice import routes as backoffice
 from backoffice.state import office_lifespan
 from cache import db as catalog_db
 from cache.db import DATABASE_UNAVAILABLE
+from cache.index_healer import IndexHealer
 from cache.index_reader import IndexReader
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
@@ -75,6 +76,11 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
         pipe = RedisPipe(settings.redis_url, timeout_s=settings.redis_timeout_s)
         index = IndexReader(redis, keys, pipe, changes_url=settings.redis_url)
         await index.start()
+        # One worker rebuilds a missing index by itself (Redis restarted empty, a failover to a bare replica).
+        healer = IndexHealer(settings.redis_url, settings.database_url, keys, check_s=settings.index_check_s,
+                             grace_s=settings.index_grace_s)
+        if settings.index_check_s > 0:
+            healer.start()
         state = EdgeState(
             settings=settings,
             keys=keys,
@@ -101,6 +107,7 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
             if aggregator is not None:
                 await stop_task(aggregator)
             await stop_task(young_collector)
+            await healer.stop()
             await index.stop()
             pipe.close()
             geoip.close()

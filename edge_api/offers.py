@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from cache.db import DATABASE_UNAVAILABLE
+from cache.index_live import IndexMissing
 from cache.index_reader import DeliveryHit, IndexReader, IndexRows
 from cache.keys import MODE_BITS
 from edge_api.errors import bad_parameter, error_response
@@ -39,8 +40,6 @@ READ_FAILURES = Counter("nearcart_offers_read_failures_total", "Offers requests 
                         ["source"])
 # Most store hits a query may read when filters keep asking for more.
 MAX_FETCH = 2000
-# Seconds a cached answer may still be served while Redis is unreachable.
-STALE_IF_ERROR_S = 30.0
 ROUTE = "/v1/offers"
 
 # (GTIN, IndexReader.stamp, campaign id, its ETag): the data an answer was computed from.
@@ -139,15 +138,14 @@ async def answer_offers(state: EdgeState, scope: Scope) -> OffersResult:
     # Redis calls time out by themselves (the pipe's socket timeout).
     try:
         if not reader.ready:
-            if reader.healthy:
-                answer = IndexRows([], [], False)
-            else:
-                raise RedisError("index unavailable")
-        else:
-            answer = await _read_index(state, gtin, stamp, location, radius_km, count, modes)
+            # Redis unreachable, or no whole index in it: "no offers" would be a wrong answer (issue 14).
+            raise IndexMissing("no whole index live")
+        answer = await _read_index(state, gtin, stamp, location, radius_km, count, modes)
     except (TimeoutError, RedisError, OSError):
         READ_FAILURES.labels("index").inc()
-        stale = micro_cache.get_stale(cache_key, STALE_IF_ERROR_S)
+        # While Redis or the index is away (a worker rebuilds it: cache/index_healer.py), an answer kept
+        # as long as one may live under the change feed: no staler than what a live feed serves.
+        stale = micro_cache.get_stale(cache_key, settings.micro_cache_live_ttl_s)
         if stale is not None:
             return _json_result(stale, shared)
         return result_of(error_response(503, "offers are briefly unavailable, retry shortly",

@@ -42,6 +42,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_timeout_s: float = 2.0
     # Seconds an old index version stays readable after a rebuild swapped it out.
     index_grace_s: float = 3.0
+    # Seconds between a worker's checks that a whole index is live; one worker rebuilds a missing one
+    # (cache/index_healer.py). 0 turns the self-healing off.
+    index_check_s: float = 1.0
     events_per_minute: int = 600
     # How long a cached offers answer serves: while the index change feed is followed (a stock
     # change retires the answers of its GTIN at once, a pushed campaign its own within seconds:
@@ -67,6 +70,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _FLOAT_FIELDS = {
     "redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s", "micro_cache_live_ttl_s",
+    "index_check_s",
 }
 _INT_FIELDS = {"click_token_ttl_s", "events_per_minute", "micro_cache_entries", "session_idle_s"}
 _BOOL_FIELDS = {"aggregate_events"}

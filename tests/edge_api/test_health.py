@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 from starlette.testclient import TestClient
 
 from cache.embedded import free_port
+from cache.index import build_index
 from cache.keys import Keys
 from edge_api.app import create_app
 from edge_api.settings import Settings
@@ -18,9 +20,9 @@ def test_healthz_answers_while_the_process_lives(settings: Settings) -> None:
 
 
 async def test_readyz_is_ok_with_redis_postgres_and_a_live_index(
-    settings: Settings, redis: aioredis.Redis, keys: Keys
+    settings: Settings, redis: aioredis.Redis, keys: Keys, db: asyncpg.Connection
 ) -> None:
-    await redis.set(keys.version, 1)
+    await build_index(db, redis, keys, grace_s=0)
     with TestClient(create_app(settings)) as client:
         response = client.get("/readyz")
     assert response.status_code == 200, response.text
@@ -28,7 +30,19 @@ async def test_readyz_is_ok_with_redis_postgres_and_a_live_index(
 
 
 async def test_readyz_says_no_index_before_the_first_build(settings: Settings, redis: aioredis.Redis) -> None:
-    with TestClient(create_app(settings)) as client:
+    # Without self-healing, which would build one within a second.
+    with TestClient(create_app(msgspec.structs.replace(settings, index_check_s=0.0))) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["index"] == "no live index"
+
+
+async def test_readyz_says_no_index_for_a_version_without_its_completion_marker(
+    settings: Settings, redis: aioredis.Redis, keys: Keys
+) -> None:
+    # A pointer left without the marker a finished build writes: what this Redis holds is not known whole.
+    await redis.set(keys.version, 1)
+    with TestClient(create_app(msgspec.structs.replace(settings, index_check_s=0.0))) as client:
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["index"] == "no live index"
