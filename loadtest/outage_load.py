@@ -236,6 +236,17 @@ async def wait_counted(database_url: str, sent: Counter[str], timeout_s: float) 
         await asyncio.sleep(0.25)
 
 
+def outage_arguments(doc: str, down_s: float, heal_timeout_s: float) -> argparse.ArgumentParser:
+    """The command line both trials take (the first line of `doc` as description)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--before-s", type=float, default=4.0)
+    parser.add_argument("--down-s", type=float, default=down_s)
+    parser.add_argument("--after-s", type=float, default=3.0)
+    parser.add_argument("--heal-timeout-s", type=float, default=heal_timeout_s)
+    return parser
+
+
 class Recovery(NamedTuple):
     back: float
     healed: bool

@@ -28,7 +28,7 @@ import httpx
 from pgserver import pg_ctl  # type: ignore[attr-defined]  # made at import: mypy cannot see it
 
 from cache.embedded import EmbeddedPostgres, free_port, start_postgres, start_redis
-from loadtest.outage_load import SHOPPERS, Trial, baselines, outage, pick_places, report, wait_counted
+from loadtest.outage_load import SHOPPERS, Trial, baselines, outage, outage_arguments, pick_places, report, wait_counted
 from loadtest.stack import demo_settings, serve_nearcart
 
 
@@ -67,13 +67,8 @@ def trial(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--before-s", type=float, default=4.0)
-    parser.add_argument("--down-s", type=float, default=10.0)
-    parser.add_argument("--after-s", type=float, default=3.0)
-    parser.add_argument("--heal-timeout-s", type=float, default=40.0)
-    return trial(parser.parse_args(argv))
+    assert __doc__
+    return trial(outage_arguments(__doc__, down_s=10.0, heal_timeout_s=40.0).parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from cache.embedded import EmbeddedRedis, free_port, start_redis
-from loadtest.outage_load import SHOPPERS, Trial, baselines, outage, pick_places, report, wait_counted
+from loadtest.outage_load import SHOPPERS, Trial, baselines, outage, outage_arguments, pick_places, report, wait_counted
 from loadtest.stack import demo_settings, serve_nearcart
 
 
@@ -62,13 +62,8 @@ def trial(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--before-s", type=float, default=4.0)
-    parser.add_argument("--down-s", type=float, default=5.0)
-    parser.add_argument("--after-s", type=float, default=3.0)
-    parser.add_argument("--heal-timeout-s", type=float, default=60.0)
-    return trial(parser.parse_args(argv))
+    assert __doc__
+    return trial(outage_arguments(__doc__, down_s=5.0, heal_timeout_s=60.0).parse_args(argv))
 
 
 if __name__ == "__main__":
