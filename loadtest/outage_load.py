@@ -260,10 +260,11 @@ async def outage(client: httpx.AsyncClient, trial: Trial, phases: tuple[str, str
     load.append(asyncio.create_task(trial.ready_probe(client)))
     await asyncio.sleep(args.before_s)
     trial.enter(phases[0])
-    stop()
+    # In a thread: the shoppers' loop goes on (blocked, it would add the wait to their latencies).
+    await asyncio.to_thread(stop)
     await asyncio.sleep(args.down_s)
-    # Started before the phase changes: answers computed while this call blocks count as "down".
-    start()
+    # The phase changes once the server accepts connections: answers meanwhile count as "down".
+    await asyncio.to_thread(start)
     trial.enter(phases[1])
     back = time.monotonic()
     for _ in range(int(args.heal_timeout_s * 10)):
