@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from backoffice.aggregator import aggregate_forever
 from cache import db as catalog_db
 from cache.db import DATABASE_UNAVAILABLE
 from cache.index_reader import IndexReader
@@ -28,7 +29,6 @@ from cache.tasks import stop_task
 from edge_api import admin, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
 from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
 from edge_api.errors import error_response, server_error
-from edge_api.event_counts import aggregate_forever
 from edge_api.health import MetricsMiddleware
 from edge_api.micro_cache import MicroCache
 from edge_api.offer_json import OfferPieces
@@ -86,7 +86,7 @@ def make_lifespan(settings: Settings) -> Any:
         )
         gc_policy.settle_for_serving()
         young_collector = asyncio.create_task(gc_policy.collect_young_forever(), name="nearcart-gc")
-        # Statistics: every worker drains the event stream into `event_counts` (a consumer group shares it).
+        # Statistics: every worker drains the event stream into `stats_daily` (a consumer group shares it).
         aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool)) if settings.aggregate_events else None
         try:
             yield state.as_lifespan_state()

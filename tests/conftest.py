@@ -29,7 +29,10 @@ from edge_api.settings import Settings, load_settings
 
 # At least 32 bytes: what RFC 7518 asks of an HS256 key (pyjwt warns below).
 TEST_SECRET = "test-secret-at-least-32-bytes-long"
-CATALOG_TABLES = ("offers", "stores", "products", "retailers", "campaigns", "feed_runs", "event_counts")
+CATALOG_TABLES = (
+    "offers", "stores", "products", "retailers", "campaigns", "feed_runs", "stats_daily", "stats_rollup",
+    "stats_entries_counted",
+)
 
 
 @pytest.fixture(scope="session")
