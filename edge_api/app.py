@@ -29,6 +29,7 @@ from cache.tasks import stop_task
 from edge_api import admin, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
 from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
 from edge_api.errors import error_response, server_error
+from edge_api.event_buffer import EventBuffer
 from edge_api.health import MetricsMiddleware
 from edge_api.micro_cache import MicroCache
 from edge_api.offer_json import OfferPieces
@@ -78,6 +79,7 @@ def make_lifespan(settings: Settings) -> Any:
             index=index,
             campaigns=CampaignStore(pool, settings.database_timeout_s),
             events_limiter=RateLimiter(redis, keys, settings.events_per_minute),
+            event_buffer=EventBuffer(redis, keys),
             micro_cache=MicroCache(settings.micro_cache_entries),
             front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
@@ -86,6 +88,7 @@ def make_lifespan(settings: Settings) -> Any:
         )
         gc_policy.settle_for_serving()
         young_collector = asyncio.create_task(gc_policy.collect_young_forever(), name="nearcart-gc")
+        flusher = asyncio.create_task(state.event_buffer.flush_forever(), name="nearcart-events-flush")
         # Statistics: every worker drains the event stream into `stats_daily` (a consumer group shares it).
         aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool)) if settings.aggregate_events else None
         try:
@@ -94,6 +97,8 @@ def make_lifespan(settings: Settings) -> Any:
             if aggregator is not None:
                 await stop_task(aggregator)
             await stop_task(young_collector)
+            await stop_task(flusher)
+            await state.event_buffer.close()
             await index.stop()
             pipe.close()
             geoip.close()

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from backoffice.aggregator import GROUP, aggregate_once, delete_expired, prune_counted_ids
 from cache import db as catalog_db
 from cache.keys import Keys
-from edge_api.events import append_events
+from edge_api.event_buffer import append_events
 from edge_api.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
