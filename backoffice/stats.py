@@ -1,0 +1,223 @@
+"""The figures brands know (SPEC "Statistics") for a period and filters: what the dashboard, its CSV
+export and `GET /admin/v1/stats` show, computed in one place.
+
+Without a product, retailer, mode or region filter, a view reads the roll-ups the aggregator
+keeps (`stats_rollup`: whole months, plus the days of partial ones), a few thousand rows
+whatever the traffic; with one, the daily rows (`stats_daily`) it selects. Scoping is the
+caller's: it passes the campaigns a role may see (None: all, for an admin) and, for a
+retailer, its own retailer id. Loads, opens and searches have no retailer or mode, so a
+retailer or mode filter leaves only offers shown, clicks and the purchase-intent value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+
+COUNTS = ("loads", "opens", "searches", "searches_with_offers", "offers_shown", "clicks")
+_SUMS = ", ".join(f"sum({name})::bigint AS {name}" for name in (*COUNTS, "intent_cents"))
+# Dimension of a table: roll-up code, stats_daily column.
+DIMENSIONS = {"product": ("p", "gtin"), "retailer": ("r", "retailer_id"), "mode": ("o", "mode"),
+              "region": ("g", "region")}
+
+
+class StatsFilters(msgspec.Struct, frozen=True, kw_only=True):
+    since: date
+    to: date
+    # The campaigns the caller may see and asked for; None: every campaign (admin only).
+    campaigns: tuple[str, ...] | None = None
+    gtin: str | None = None  # 14 digits
+    retailer: str | None = None
+    mode: str | None = None
+    region: str | None = None
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether a filter below the campaign applies (roll-ups do not keep those combinations)."""
+        return any(value is not None for value in (self.gtin, self.retailer, self.mode, self.region))
+
+
+class Figures(msgspec.Struct, kw_only=True):
+    loads: int = 0
+    opens: int = 0
+    searches: int = 0
+    searches_with_offers: int = 0
+    searches_without_offers: int = 0
+    offers_shown: int = 0
+    clicks: int = 0
+    # clicks / opens, to 4 decimals; null without opens.
+    click_through_rate: float | None = None
+    # Sum of the clicked offers' prices, per currency: {"EUR": "1234.50"}.
+    intent_value: dict[str, str] = {}
+
+
+class DayFigures(Figures, kw_only=True):
+    day: date
+
+
+class KeyFigures(Figures, kw_only=True):
+    key: str
+
+
+class StatsView(msgspec.Struct, kw_only=True):
+    from_: date = msgspec.field(name="from")
+    to: date
+    campaigns: list[str] | None
+    gtin: str | None = None
+    retailer: str | None = None
+    mode: str | None = None
+    region: str | None = None
+    totals: Figures
+    daily: list[DayFigures]
+    by_product: list[KeyFigures]
+    by_retailer: list[KeyFigures]
+    by_mode: list[KeyFigures]
+    by_region: list[KeyFigures]
+
+
+class _Sums:
+    """Counts and value per currency of one key, as rows (one per currency) add up."""
+
+    __slots__ = ("counts", "cents")
+
+    def __init__(self) -> None:
+        self.counts = [0] * len(COUNTS)
+        self.cents: dict[str, int] = {}
+
+    def add(self, row: Any) -> None:
+        for i, name in enumerate(COUNTS):
+            self.counts[i] += row[name]
+        if row["currency"] and row["intent_cents"]:
+            self.cents[row["currency"]] = self.cents.get(row["currency"], 0) + row["intent_cents"]
+
+    def named(self) -> dict[str, Any]:
+        loads, opens, searches, with_offers, shown, clicks = self.counts
+        return {
+            "loads": loads, "opens": opens, "searches": searches, "searches_with_offers": with_offers,
+            "searches_without_offers": searches - with_offers, "offers_shown": shown, "clicks": clicks,
+            "click_through_rate": round(clicks / opens, 4) if opens else None,
+            "intent_value": {cur: f"{cents // 100}.{cents % 100:02d}" for cur, cents in sorted(self.cents.items())},
+        }
+
+
+def _sum_by_key(rows: Sequence[Any]) -> dict[Any, _Sums]:
+    found: dict[Any, _Sums] = {}
+    for row in rows:
+        found.setdefault(row["key"], _Sums()).add(row)
+    return found
+
+
+def _month_after(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def _split(since: date, to: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
+    """[since, to] as whole months (first days of the first and last) and the days around them."""
+    first = since if since.day == 1 else _month_after(since)
+    end = to.replace(day=1) if _month_after(to) - timedelta(days=1) != to else _month_after(to)  # exclusive
+    if first >= end:
+        return None, [(since, to)]
+    last = (end - timedelta(days=1)).replace(day=1)
+    days = [(since, first - timedelta(days=1))] if since < first else []
+    if end <= to:
+        days.append((end, to))
+    return (first, last), days
+
+
+async def _rollup_table(pool: asyncpg.Pool, dim: str, f: StatsFilters) -> list[Any]:
+    months, days = _split(f.since, f.to)
+    ranges = [*days, *([(date.min, date.min)] * (2 - len(days)))]  # always two day ranges: one statement
+    return list(await pool.fetch(
+        f"SELECT value AS key, currency, {_SUMS} FROM stats_rollup"
+        f" WHERE dim = '{dim}' AND ($1::text[] IS NULL OR campaign = ANY($1))"  # `dim` is one of DIMENSIONS'
+        "   AND ((grain = 'm' AND period BETWEEN $2 AND $3)"
+        "     OR (grain = 'd' AND (period BETWEEN $4 AND $5 OR period BETWEEN $6 AND $7)))"
+        " GROUP BY value, currency",
+        f.campaigns, *(months or (date.max, date.min)), *ranges[0], *ranges[1],
+    ))
+
+
+async def _daily_rollup(pool: asyncpg.Pool, f: StatsFilters) -> list[Any]:
+    return list(await pool.fetch(
+        f"SELECT period AS key, currency, {_SUMS} FROM stats_rollup"
+        " WHERE grain = 'd' AND dim = 'a' AND ($1::text[] IS NULL OR campaign = ANY($1)) AND period BETWEEN $2 AND $3"
+        " GROUP BY period, currency",
+        f.campaigns, f.since, f.to,
+    ))
+
+
+async def _facts(pool: asyncpg.Pool, column: str, f: StatsFilters) -> list[Any]:
+    """One table from the daily rows the filters select (`column` is one of ours, never the caller's)."""
+    keep_blank = column in ("day", "gtin", "region")  # no retailer or mode: loads, opens, searches
+    return list(await pool.fetch(
+        f"SELECT {column} AS key, currency, {_SUMS} FROM stats_daily"
+        " WHERE day BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR campaign = ANY($3))"
+        "   AND ($4::text IS NULL OR gtin = $4) AND ($5::text IS NULL OR retailer_id = $5)"
+        "   AND ($6::text IS NULL OR mode = $6) AND ($7::text IS NULL OR region = $7)"
+        + ("" if keep_blank else f" AND {column} <> ''")
+        + f" GROUP BY {column}, currency",
+        f.since, f.to, f.campaigns, f.gtin, f.retailer, f.mode, f.region,
+    ))
+
+
+def _table(rows: Sequence[Any]) -> list[KeyFigures]:
+    sums = _sum_by_key(rows)
+    table = [KeyFigures(key=str(key).strip(), **s.named()) for key, s in sums.items()]
+    # Most clicked first, then most opened; the key settles ties so the order never wobbles.
+    table.sort(key=lambda row: (-row.clicks, -row.opens, -row.offers_shown, row.key))
+    return table
+
+
+async def stats_view(pool: asyncpg.Pool, filters: StatsFilters) -> StatsView:
+    """Totals, a daily series (every day of the period) and tables by product, retailer, mode and region."""
+    f = filters
+    if f.narrowed:
+        queries = [_facts(pool, "day", f), *(_facts(pool, column, f) for _, column in DIMENSIONS.values())]
+    else:
+        queries = [_daily_rollup(pool, f), *(_rollup_table(pool, dim, f) for dim, _ in DIMENSIONS.values())]
+    daily_rows, *tables = await asyncio.gather(*queries)  # each on a connection of its own
+    by_day = _sum_by_key(daily_rows)
+    total = _Sums()
+    for row in daily_rows:
+        total.add(row)
+    days = [f.since + timedelta(days=i) for i in range((f.to - f.since).days + 1)]
+    daily = [DayFigures(day=day, **(by_day[day].named() if day in by_day else _Sums().named())) for day in days]
+    by_product, by_retailer, by_mode, by_region = (_table(rows) for rows in tables)
+    return StatsView(
+        from_=f.since, to=f.to, campaigns=list(f.campaigns) if f.campaigns is not None else None,
+        gtin=f.gtin, retailer=f.retailer, mode=f.mode, region=f.region, totals=Figures(**total.named()),
+        daily=daily, by_product=by_product, by_retailer=by_retailer, by_mode=by_mode, by_region=by_region,
+    )
+
+
+def to_csv(view: StatsView) -> str:
+    """Exactly the view's figures, one table after another: `table` says which (total, day, product...)."""
+    currencies = sorted({cur for row in _rows(view) for cur in row[1].intent_value})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["table", "key", *COUNTS[:4], "searches_without_offers", *COUNTS[4:], "click_through_rate",
+                     *(f"intent_value_{cur}" for cur in currencies)])
+    for table, figures, key in _rows(view):
+        writer.writerow([
+            table, key, figures.loads, figures.opens, figures.searches, figures.searches_with_offers,
+            figures.searches_without_offers, figures.offers_shown, figures.clicks,
+            "" if figures.click_through_rate is None else f"{figures.click_through_rate:.4f}",
+            *(figures.intent_value.get(cur, "0.00") for cur in currencies),
+        ])
+    return out.getvalue()
+
+
+def _rows(view: StatsView) -> list[tuple[str, Figures, str]]:
+    rows: list[tuple[str, Figures, str]] = [("total", view.totals, "")]
+    rows += [("day", day, day.day.isoformat()) for day in view.daily]
+    for table, entries in (("product", view.by_product), ("retailer", view.by_retailer), ("mode", view.by_mode),
+                           ("region", view.by_region)):
+        rows += [(table, entry, entry.key) for entry in entries]
+    return rows
