@@ -264,3 +264,26 @@ async def aggregate_forever(
             log.warning("event aggregation paused: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), idle_s)
+
+
+async def run_aggregator(redis_url: str, database_url: str, keys: Keys) -> None:
+    """`nearcart events aggregate`: the aggregator as a process of its own, until SIGTERM or SIGINT.
+
+    On a signal the batch under way is finished (its commit and XACK), then the process exits 0.
+    """
+    import signal
+
+    from cache import db as catalog_db
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    redis = aioredis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5)
+    pool = await catalog_db.create_pool(database_url, min_size=0, max_size=2)
+    log.info("aggregating %s into PostgreSQL", keys.events)
+    try:
+        await aggregate_forever(redis, keys, pool, idle_s=1.0, stop=stop)
+    finally:
+        await pool.close()
+        await redis.aclose()
