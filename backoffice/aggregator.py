@@ -45,8 +45,9 @@ PRUNE_EVERY_S = 300
 METRICS = ("loads", "opens", "searches", "searches_with_offers", "offers_shown", "clicks", "intent_cents")
 # day, campaign, gtin, retailer, mode, region, currency: the finest statistics ever get.
 FactKey = tuple[date, str, str, str, str, str, str]
-# grain ("d"/"m"), dimension ("a", "p", "r", "o", "g"), campaign, period start, value, currency.
-RollupKey = tuple[str, str, str, date, str, str]
+# grain ("d"/"m"), dimension ("a", "p", "r", "o", "g"), period start, campaign, value, currency: the
+# roll-up's primary key order, so rows sort (and lock) in the order of its index.
+RollupKey = tuple[str, str, date, str, str, str]
 Figures = list[int]
 Checkpoint = Callable[[str], Awaitable[None]]
 Entry = tuple[bytes, dict[bytes, bytes] | None]
@@ -105,7 +106,7 @@ def rollups(facts: dict[FactKey, Figures]) -> dict[RollupKey, Figures]:
             for dim, value in (("a", ""), ("p", gtin), ("r", retailer), ("o", mode), ("g", region)):
                 if dim in "ro" and not value:
                     continue  # loads, opens and searches have no retailer or mode
-                total = found.setdefault((grain, dim, campaign, period, value, currency), [0] * len(METRICS))
+                total = found.setdefault((grain, dim, period, campaign, value, currency), [0] * len(METRICS))
                 for i, n in enumerate(figures):
                     total[i] += n
     return found
@@ -128,10 +129,10 @@ _FACT_UPSERT = (
 _ROLLUP_UPSERT = (
     "INSERT INTO stats_rollup (grain, dim, campaign, period, value, currency, " + ", ".join(METRICS) + ")"
     ' SELECT g::"char", d::"char", c, p, v, cur, ' + ", ".join(METRICS) +
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::text[], $6::text[],"
+    " FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::text[],"
     " $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])"
-    " AS u (g, d, c, p, v, cur, " + ", ".join(METRICS) + ")"
-    " ON CONFLICT (grain, dim, campaign, period, value, currency) DO UPDATE SET "
+    " AS u (g, d, p, c, v, cur, " + ", ".join(METRICS) + ")"
+    " ON CONFLICT (grain, dim, period, campaign, value, currency) DO UPDATE SET "
     + _SET_SUMS.format(table="stats_rollup")
 )
 

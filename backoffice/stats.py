@@ -131,39 +131,58 @@ def _split(since: date, to: date) -> tuple[tuple[date, date] | None, list[tuple[
     return (first, last), days
 
 
+# Statements are built from what is asked, not `($n IS NULL OR col = $n)`: asyncpg prepares each
+# statement, and PostgreSQL's generic plan for the latter scans the whole table.
+_ROLLUP_PART = "SELECT value, currency, {metrics} FROM stats_rollup WHERE grain = '{grain}' AND dim = '{dim}'" \
+    " AND period BETWEEN ${first} AND ${last}{campaigns}"
+_METRICS = ", ".join((*COUNTS, "intent_cents"))
+
+
+def _campaign_clause(f: StatsFilters, args: list[Any]) -> str:
+    if f.campaigns is None:
+        return ""
+    args.append(list(f.campaigns))
+    return f" AND campaign = ANY(${len(args)})"
+
+
 async def _rollup_table(pool: asyncpg.Pool, dim: str, f: StatsFilters) -> list[Any]:
+    """One table from the roll-ups: whole months from the monthly rows, the other days from the daily ones."""
     months, days = _split(f.since, f.to)
-    ranges = [*days, *([(date.min, date.min)] * (2 - len(days)))]  # always two day ranges: one statement
+    args: list[Any] = []
+    campaigns = _campaign_clause(f, args)
+    parts = []
+    for grain, (first, last) in [*([("m", months)] if months else []), *(("d", span) for span in days)]:
+        args += [first, last]
+        parts.append(_ROLLUP_PART.format(metrics=_METRICS, grain=grain, dim=dim, first=len(args) - 1,
+                                         last=len(args), campaigns=campaigns))
     return list(await pool.fetch(
-        f"SELECT value AS key, currency, {_SUMS} FROM stats_rollup"
-        f" WHERE dim = '{dim}' AND ($1::text[] IS NULL OR campaign = ANY($1))"  # `dim` is one of DIMENSIONS'
-        "   AND ((grain = 'm' AND period BETWEEN $2 AND $3)"
-        "     OR (grain = 'd' AND (period BETWEEN $4 AND $5 OR period BETWEEN $6 AND $7)))"
-        " GROUP BY value, currency",
-        f.campaigns, *(months or (date.max, date.min)), *ranges[0], *ranges[1],
+        f"SELECT value AS key, currency, {_SUMS} FROM ({' UNION ALL '.join(parts)}) AS parts GROUP BY value, currency",
+        *args,
     ))
 
 
 async def _daily_rollup(pool: asyncpg.Pool, f: StatsFilters) -> list[Any]:
+    args: list[Any] = [f.since, f.to]
+    campaigns = _campaign_clause(f, args)
     return list(await pool.fetch(
         f"SELECT period AS key, currency, {_SUMS} FROM stats_rollup"
-        " WHERE grain = 'd' AND dim = 'a' AND ($1::text[] IS NULL OR campaign = ANY($1)) AND period BETWEEN $2 AND $3"
-        " GROUP BY period, currency",
-        f.campaigns, f.since, f.to,
+        f" WHERE grain = 'd' AND dim = 'a' AND period BETWEEN $1 AND $2{campaigns} GROUP BY period, currency",
+        *args,
     ))
 
 
 async def _facts(pool: asyncpg.Pool, column: str, f: StatsFilters) -> list[Any]:
     """One table from the daily rows the filters select (`column` is one of ours, never the caller's)."""
-    keep_blank = column in ("day", "gtin", "region")  # no retailer or mode: loads, opens, searches
+    args: list[Any] = [f.since, f.to]
+    where = "day BETWEEN $1 AND $2" + _campaign_clause(f, args)
+    for name, value in (("gtin", f.gtin), ("retailer_id", f.retailer), ("mode", f.mode), ("region", f.region)):
+        if value is not None:
+            args.append(value)
+            where += f" AND {name} = ${len(args)}"
+    if column in ("retailer_id", "mode"):
+        where += f" AND {column} <> ''"  # loads, opens and searches have no retailer or mode
     return list(await pool.fetch(
-        f"SELECT {column} AS key, currency, {_SUMS} FROM stats_daily"
-        " WHERE day BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR campaign = ANY($3))"
-        "   AND ($4::text IS NULL OR gtin = $4) AND ($5::text IS NULL OR retailer_id = $5)"
-        "   AND ($6::text IS NULL OR mode = $6) AND ($7::text IS NULL OR region = $7)"
-        + ("" if keep_blank else f" AND {column} <> ''")
-        + f" GROUP BY {column}, currency",
-        f.since, f.to, f.campaigns, f.gtin, f.retailer, f.mode, f.region,
+        f"SELECT {column} AS key, currency, {_SUMS} FROM stats_daily WHERE {where} GROUP BY {column}, currency", *args
     ))
 
 

@@ -173,6 +173,16 @@ def _query(request: Request, type_: type[T]) -> T | Response:
         return validation_error(exc, root="query")
 
 
+def _gtin(value: str | None) -> str | None | Response:
+    """A `gtin` query parameter in its 14-digit form, None when absent, a 400 naming it when wrong."""
+    if not value:
+        return None
+    try:
+        return normalize_gtin(value)
+    except GtinError as exc:
+        return bad_parameter("gtin", str(exc))
+
+
 def _path_campaign_id(request: Request) -> str | Response:
     campaign_id: str = request.path_params["campaign_id"]
     try:
@@ -269,12 +279,9 @@ async def stats(request: Request, who: Principal) -> Response:
         return bad_parameter("from", "from is after to")
     if (to - since).days >= MAX_STATS_DAYS:
         return bad_parameter("from", f"at most {MAX_STATS_DAYS} days at once")
-    gtin = None
-    if query.gtin:
-        try:
-            gtin = normalize_gtin(query.gtin)
-        except GtinError as exc:
-            return bad_parameter("gtin", str(exc))
+    gtin = _gtin(query.gtin)
+    if isinstance(gtin, Response):
+        return gtin
     asked = tuple(dict.fromkeys(query.campaign.split(","))) if query.campaign else None
     pool = edge_state(request).db
     campaigns, retailer = asked, query.retailer
@@ -347,12 +354,9 @@ async def list_offers(request: Request, who: Principal) -> Response:
     query = _query(request, OffersPageQuery)
     if isinstance(query, Response):
         return query
-    gtin = None
-    if query.gtin:
-        try:
-            gtin = normalize_gtin(query.gtin)
-        except GtinError as exc:
-            return bad_parameter("gtin", str(exc))
+    gtin = _gtin(query.gtin)
+    if isinstance(gtin, Response):
+        return gtin
     after_gtin, after_store = "", ""
     if query.after is not None:
         after_gtin, sep, after_store = query.after.partition("/")

@@ -21,9 +21,10 @@ CREATE TABLE stats_daily (
     intent_cents bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (campaign, day, gtin, retailer_id, mode, region, currency)
 );
--- A retailer's statistics and one product's are read by those filters first.
+-- A retailer's statistics, one product's and one region's are read by those filters first.
 CREATE INDEX stats_daily_retailer ON stats_daily (retailer_id, day) WHERE retailer_id <> '';
 CREATE INDEX stats_daily_gtin ON stats_daily (gtin, day);
+CREATE INDEX stats_daily_region ON stats_daily (region, day);
 
 -- Roll-ups kept by the aggregator in the same transaction as stats_daily, so the dashboard's
 -- unfiltered views read thousands of rows instead of millions: per day ('d') and per month
@@ -43,7 +44,8 @@ CREATE TABLE stats_rollup (
     offers_shown bigint NOT NULL DEFAULT 0,
     clicks       bigint NOT NULL DEFAULT 0,
     intent_cents bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (grain, dim, campaign, period, value, currency)
+    -- A view reads one grain and dimension over a period, for every campaign or a few.
+    PRIMARY KEY (grain, dim, period, campaign, value, currency)
 );
 
 -- Exactly once: the stream entries already counted, written in the same transaction as their
@@ -63,20 +65,27 @@ CREATE TABLE stats_entries_counted (
 -- counts moved over below); the aggregator keeps them up to date itself.
 CREATE FUNCTION stats_rebuild_rollups() RETURNS void LANGUAGE sql AS $$
     TRUNCATE stats_rollup;
+    -- One scan of stats_daily for the five daily roll-ups, then months from days.
     INSERT INTO stats_rollup (grain, dim, campaign, period, value, currency, loads, opens, searches,
                               searches_with_offers, offers_shown, clicks, intent_cents)
-    SELECT g.grain, d.dim, s.campaign,
-           CASE g.grain WHEN 'd' THEN s.day ELSE date_trunc('month', s.day)::date END,
-           CASE d.dim WHEN 'a' THEN '' WHEN 'p' THEN s.gtin WHEN 'r' THEN s.retailer_id
-                      WHEN 'o' THEN s.mode ELSE s.region END,
-           s.currency, sum(s.loads), sum(s.opens), sum(s.searches), sum(s.searches_with_offers),
-           sum(s.offers_shown), sum(s.clicks), sum(s.intent_cents)
-    FROM stats_daily s
-    CROSS JOIN (VALUES ('d'::"char"), ('m'::"char")) AS g (grain)
-    CROSS JOIN (VALUES ('a'::"char"), ('p'::"char"), ('r'::"char"), ('o'::"char"), ('g'::"char")) AS d (dim)
+    SELECT 'd'::"char",
+           (CASE WHEN GROUPING(gtin) = 0 THEN 'p' WHEN GROUPING(retailer_id) = 0 THEN 'r'
+                 WHEN GROUPING(mode) = 0 THEN 'o' WHEN GROUPING(region) = 0 THEN 'g' ELSE 'a' END)::"char",
+           campaign, day, coalesce(gtin::text, retailer_id, mode, region, ''), currency,
+           sum(loads), sum(opens), sum(searches), sum(searches_with_offers), sum(offers_shown), sum(clicks),
+           sum(intent_cents)
+    FROM stats_daily
+    GROUP BY GROUPING SETS ((campaign, day, currency), (campaign, day, gtin, currency),
+                            (campaign, day, retailer_id, currency), (campaign, day, mode, currency),
+                            (campaign, day, region, currency))
     -- By retailer and by mode only rows that have one (loads, opens and searches have neither).
-    WHERE NOT (d.dim IN ('r', 'o') AND (CASE d.dim WHEN 'r' THEN s.retailer_id ELSE s.mode END) = '')
-    GROUP BY 1, 2, 3, 4, 5, 6;
+    HAVING NOT (GROUPING(retailer_id) = 0 AND retailer_id = '') AND NOT (GROUPING(mode) = 0 AND mode = '');
+    INSERT INTO stats_rollup (grain, dim, campaign, period, value, currency, loads, opens, searches,
+                              searches_with_offers, offers_shown, clicks, intent_cents)
+    SELECT 'm', dim, campaign, date_trunc('month', period)::date, value, currency, sum(loads), sum(opens),
+           sum(searches), sum(searches_with_offers), sum(offers_shown), sum(clicks), sum(intent_cents)
+    FROM stats_rollup WHERE grain = 'd'
+    GROUP BY dim, campaign, date_trunc('month', period)::date, value, currency;
 $$;
 
 -- The counts kept so far move over (a country was the finest place kept); clicks were counted both

@@ -64,6 +64,11 @@ def expected(n: int) -> dict[str, int]:
             "clicks": n, "cents": 299 * n}
 
 
+async def crash_after_commit(point: str) -> None:
+    if point == "committed":
+        raise KeyboardInterrupt  # what a stop between COMMIT and XACK looks like from here
+
+
 async def drain(redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, consumer: str = "survivor") -> None:
     # claim_idle_ms=0: the survivor takes over what a dead consumer left pending at once.
     while await aggregate_once(redis, keys, pool, consumer=consumer, batch=100, claim_idle_ms=0):
@@ -116,11 +121,6 @@ async def test_crash_after_commit_then_replay_counts_nothing_twice(
     redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
 ) -> None:
     await append_events(redis, keys, mixed_events(10))
-
-    async def crash_after_commit(point: str) -> None:
-        if point == "committed":
-            raise KeyboardInterrupt  # what a stop between COMMIT and XACK looks like from here
-
     with pytest.raises(KeyboardInterrupt):
         await aggregate_once(redis, keys, pool, consumer="a", checkpoint=crash_after_commit)
     assert await totals(db) == expected(10)
@@ -178,11 +178,6 @@ async def test_counted_ids_are_pruned_once_their_entries_left_the_stream(
     await append_events(redis, keys, mixed_events(5))
     await drain(redis, keys, pool)
     await append_events(redis, keys, mixed_events(1))
-
-    async def crash_after_commit(point: str) -> None:
-        if point == "committed":
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):  # counted, still in the stream: their ids must stay
         await aggregate_once(redis, keys, pool, consumer="x", batch=2, checkpoint=crash_after_commit)
     await db.execute("UPDATE stats_entries_counted SET counted_at = now() - interval '1 hour'")

@@ -137,3 +137,10 @@ async def test_figures_are_named_as_brands_know_them(pool: asyncpg.Pool) -> None
     assert csv_total[:9] == ["total", "", str(t.loads), str(t.opens), str(t.searches), str(t.searches_with_offers),
                              str(t.searches_without_offers), str(t.offers_shown), str(t.clicks)]
     assert csv_total[10:] == [t.intent_value["EUR"], t.intent_value["GBP"]]
+
+
+async def test_rebuilt_roll_ups_equal_those_the_aggregator_kept(pool: asyncpg.Pool, db: asyncpg.Connection) -> None:
+    query = "SELECT * FROM stats_rollup ORDER BY grain, dim, campaign, period, value, currency"
+    kept = [tuple(row) for row in await db.fetch(query)]
+    await db.execute("SELECT stats_rebuild_rollups()")
+    assert [tuple(row) for row in await db.fetch(query)] == kept
