@@ -38,6 +38,10 @@ CLAIM_IDLE_MS = 60_000
 # Counted ids are kept this long at least: an aggregator may still hold a copy claimed earlier.
 PRUNE_AFTER = "10 minutes"
 BATCH = 1000
+# Rows of stats_entries_counted for event ids (not stream ids) have this after the stream's key.
+EID_SUFFIX = "#eid"
+# A buffered batch written twice arrives within the flusher's retries: a day of eids is plenty.
+EID_KEPT = "1 day"
 # Old figures go once a day (a scan of the whole table), counted ids every few minutes (a small table).
 EXPIRE_EVERY_S = 24 * 3600
 PRUNE_EVERY_S = 300
@@ -156,6 +160,22 @@ def _entry_id(raw: bytes) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
+def _once_key(keys: Keys, entry: Entry) -> tuple[str, int, int]:
+    """What makes an entry count once: its stream id, or the event id a worker's buffer gave it.
+
+    A buffered batch may reach the stream twice (see edge_api.event_buffer) under two stream
+    ids; its events' `eid` is then the same. An eid is 16 hex digits: a signed bigint here.
+    """
+    fields = entry[1] or {}
+    eid = fields.get(b"eid", b"")
+    if len(eid) == 16:
+        try:
+            return keys.events + EID_SUFFIX, int(eid, 16) - 2**63, 0
+        except ValueError:
+            pass
+    return (keys.events, *_entry_id(entry[0]))
+
+
 async def _read_batch(redis: aioredis.Redis, keys: Keys, consumer: str, batch: int, claim_idle_ms: int) -> list[Entry]:
     """Our own pending entries (a previous run died before XACK), then stale ones of others, then new ones."""
     # RESP2 shape: [[stream, [(id, fields), ...]]]; redis-py types cover RESP3 too, hence Any.
@@ -189,18 +209,20 @@ async def aggregate_once(
     if not entries:
         return 0
     await checkpoint("read")
-    ids = sorted(_entry_id(entry_id) for entry_id, _ in entries)
+    once = [_once_key(keys, entry) for entry in entries]
+    ids = sorted(set(once))  # one order for every aggregator: no deadlock between them
     async with pool.acquire() as conn, conn.transaction():
         fresh = await conn.fetch(
             "INSERT INTO stats_entries_counted (stream, ms, seq)"
-            " SELECT $1, ms, seq FROM unnest($2::bigint[], $3::bigint[]) AS u (ms, seq)"
-            " ON CONFLICT DO NOTHING RETURNING ms, seq",
-            keys.events, [ms for ms, _ in ids], [seq for _, seq in ids], timeout=30,
+            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])"
+            " ON CONFLICT DO NOTHING RETURNING stream, ms, seq",
+            *(list(column) for column in zip(*ids, strict=True)), timeout=30,
         )
-        new = {(row["ms"], row["seq"]) for row in fresh}
+        new = {(row["stream"], row["ms"], row["seq"]) for row in fresh}
         facts: dict[FactKey, Figures] = {}
-        for entry_id, fields in entries:
-            if _entry_id(entry_id) in new:
+        for key_once, (_, fields) in zip(once, entries, strict=True):
+            if key_once in new:
+                new.discard(key_once)  # the same eid twice in one batch counts once too
                 for key, figures in entry_figures(fields):
                     _add(facts, key, figures)
         await add_figures(conn, facts)
@@ -224,7 +246,11 @@ async def prune_counted_ids(redis: aioredis.Redis, keys: Keys, pool: asyncpg.Poo
         f" AND counted_at < now() - interval '{PRUNE_AFTER}'",
         keys.events, ms, seq, timeout=30,
     )
-    return int(status.split()[-1])
+    eids = await pool.execute(
+        f"DELETE FROM stats_entries_counted WHERE stream = $1 AND counted_at < now() - interval '{EID_KEPT}'",
+        keys.events + EID_SUFFIX, timeout=30,
+    )
+    return int(status.split()[-1]) + int(eids.split()[-1])
 
 
 async def delete_expired(pool: asyncpg.Pool) -> int:

@@ -79,7 +79,9 @@ def make_lifespan(settings: Settings) -> Any:
             index=index,
             campaigns=CampaignStore(pool, settings.database_timeout_s),
             events_limiter=RateLimiter(redis, keys, settings.events_per_minute),
-            event_buffer=EventBuffer(redis, keys),
+            event_buffer=EventBuffer(redis, keys, flush_redis=aioredis.Redis.from_url(
+                settings.redis_url, socket_timeout=2.0, socket_connect_timeout=settings.redis_timeout_s,
+                retry=Retry(NoBackoff(), 0))),
             micro_cache=MicroCache(settings.micro_cache_entries),
             front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
@@ -99,6 +101,7 @@ def make_lifespan(settings: Settings) -> Any:
             await stop_task(young_collector)
             await stop_task(flusher)
             await state.event_buffer.close()
+            await state.event_buffer.flush_redis.aclose()
             await index.stop()
             pipe.close()
             geoip.close()

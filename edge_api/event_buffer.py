@@ -4,13 +4,17 @@
 stream while Redis answers; while it does not, into a bounded queue here (the shopper's
 request still succeeds), which a background flusher writes with backoff once Redis is back.
 Beyond `capacity` events, new ones are dropped and counted in `nearcart_events_lost_total`.
-Each flush is one MULTI/EXEC, so a batch lands whole or not at all.
+Each flush is one MULTI/EXEC, so a batch lands whole or not at all; but a reply lost or late
+after Redis applied it looks like a failure and the batch is written again. So each kept
+event gets a random event id (`eid`, nothing about the shopper): the aggregator counts an
+`eid` once, however many times it reaches the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import deque
 from collections.abc import Mapping, Sequence
 from itertools import islice
@@ -28,7 +32,7 @@ Record = Mapping[str, str | int | float]
 CAPACITY = 50_000
 # Bounds the stream between two runs of the aggregator (XADD MAXLEN ~ trims in whole nodes, cheaply).
 STREAM_MAXLEN = 1_000_000
-FLUSH_BATCH = 500
+FLUSH_BATCH = 100
 EVENTS_LOST = Counter("nearcart_events_lost_total", "Events dropped: the worker's buffer was full, or it stopped",
                       ["source"])
 EVENTS_BUFFERED = Gauge("nearcart_events_buffered", "Events kept in this worker until Redis takes them")
@@ -44,8 +48,15 @@ async def append_events(redis: aioredis.Redis, keys: Keys, events: Sequence[Reco
 
 
 class EventBuffer:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, capacity: int = CAPACITY) -> None:
+    """`redis` writes a request's events (short timeouts); `flush_redis`, if given, the kept ones.
+
+    The flusher deserves more patience than a request: a batch timed out is written again.
+    """
+
+    def __init__(self, redis: aioredis.Redis, keys: Keys, capacity: int = CAPACITY,
+                 flush_redis: aioredis.Redis | None = None) -> None:
         self.redis = redis
+        self.flush_redis = flush_redis or redis
         self.keys = keys
         self.capacity = capacity
         self._pending: deque[Record] = deque()
@@ -67,7 +78,7 @@ class EventBuffer:
 
     def _keep(self, records: Sequence[Record], source: str) -> None:
         room = max(0, self.capacity - len(self._pending))
-        self._pending.extend(records[:room])
+        self._pending.extend({**record, "eid": secrets.token_hex(8)} for record in records[:room])
         if len(records) > room:
             EVENTS_LOST.labels(source).inc(len(records) - room)
         EVENTS_BUFFERED.set(len(self._pending))
@@ -78,7 +89,7 @@ class EventBuffer:
         written = 0
         while self._pending:
             batch = list(islice(self._pending, FLUSH_BATCH))
-            await append_events(self.redis, self.keys, batch, atomic=True)
+            await append_events(self.flush_redis, self.keys, batch, atomic=True)
             for _ in batch:  # only the flusher takes from the left; requests add on the right meanwhile
                 self._pending.popleft()
             written += len(batch)

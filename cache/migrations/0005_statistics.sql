@@ -51,7 +51,9 @@ CREATE TABLE stats_rollup (
 -- Exactly once: the stream entries already counted, written in the same transaction as their
 -- counts. A replay (a crash between COMMIT and XACK, two aggregators on the same pending
 -- entries) finds its ids here and counts nothing. Rows older than the oldest entry still in
--- the stream can never be delivered again and are pruned.
+-- the stream can never be delivered again and are pruned. Events a worker kept through a Redis
+-- outage carry a random event id instead (stream '<key>#eid', ms = the id): a batch its flusher
+-- wrote twice counts once.
 CREATE TABLE stats_entries_counted (
     stream  text NOT NULL,
     ms      bigint NOT NULL,

@@ -203,3 +203,15 @@ def test_event_day_is_the_servers_utc_day() -> None:
     noon = int(datetime(2026, 3, 1, 23, 59, tzinfo=UTC).timestamp() * 1000)
     figures = entry_figures({b"kind": b"open", b"campaign": b"c", b"gtin": b"3017620422003", b"ts": str(noon).encode()})
     assert [key[0].isoformat() for key, _ in figures] == ["2026-03-01"]
+
+
+async def test_a_kept_event_written_twice_by_its_worker_counts_once(
+    redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    """A flush whose reply was lost is written again: same event ids, new stream ids."""
+    kept = [{**event, "eid": f"{i:016x}"} for i, event in enumerate(mixed_events(5))]
+    await append_events(redis, keys, kept)
+    await drain(redis, keys, pool)
+    await append_events(redis, keys, kept + kept)
+    await drain(redis, keys, pool)
+    assert await totals(db) == expected(5)

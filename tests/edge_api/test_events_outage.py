@@ -122,3 +122,13 @@ def _intent(database_url: str) -> tuple[int, int]:
             await conn.close()
 
     return asyncio.run(read())
+
+
+async def test_kept_events_carry_an_event_id_and_nothing_about_the_shopper(keys: Keys) -> None:
+    unreachable = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}", socket_connect_timeout=0.2)
+    buffer = EventBuffer(unreachable, keys)
+    await buffer.append([{"kind": "open", "region": "FR-59"}] * 3, "beacon")
+    kept = list(buffer._pending)
+    assert len({record["eid"] for record in kept}) == 3
+    assert {k for record in kept for k in record} == {"kind", "region", "eid"}
+    await unreachable.aclose()
