@@ -15,7 +15,7 @@ import asyncio
 import csv
 import io
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -118,24 +118,42 @@ def _month_after(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
-def _split(since: date, to: date) -> tuple[tuple[date, date] | None, list[tuple[date, date]]]:
-    """[since, to] as whole months (first days of the first and last) and the days around them."""
-    first = since if since.day == 1 else _month_after(since)
-    end = to.replace(day=1) if _month_after(to) - timedelta(days=1) != to else _month_after(to)  # exclusive
-    if first >= end:
-        return None, [(since, to)]
-    last = (end - timedelta(days=1)).replace(day=1)
-    days = [(since, first - timedelta(days=1))] if since < first else []
-    if end <= to:
-        days.append((end, to))
-    return (first, last), days
+def _plan(since: date, to: date, today: date) -> list[tuple[str, date, date, int]]:
+    """[since, to] as roll-up parts to add (+1) or take away (-1): (grain, first, last, sign).
+
+    Whole months come from monthly rows. A month the period cuts comes from its days, or from
+    its monthly row minus the days outside the period when those are fewer: days after today
+    hold nothing yet, so the last 13 months up to today read 14 monthly rows and a few days.
+    """
+    months: list[tuple[str, date, date, int]] = []
+    days: list[tuple[str, date, date, int]] = []
+    month = since.replace(day=1)
+    data_end = today + timedelta(days=1)  # another server's clock may be a little ahead
+    while month <= to:
+        after = _month_after(month)
+        last_day = min(after - timedelta(days=1), data_end)
+        first_in, last_in = max(since, month), min(to, last_day)
+        inside = (last_in - first_in).days + 1
+        outside = (last_day - month).days + 1 - max(0, inside)
+        if inside > 0 and outside < inside:
+            if months and months[-1][2] == month - timedelta(days=1):
+                months[-1] = ("m", months[-1][1], after - timedelta(days=1), 1)  # consecutive months: one range
+            else:
+                months.append(("m", month, after - timedelta(days=1), 1))
+            if first_in > month:
+                days.append(("d", month, first_in - timedelta(days=1), -1))
+            if last_in < last_day:
+                days.append(("d", last_in + timedelta(days=1), last_day, -1))
+        elif inside > 0:
+            days.append(("d", first_in, last_in, 1))
+        month = after
+    return months + days
 
 
 # Statements are built from what is asked, not `($n IS NULL OR col = $n)`: asyncpg prepares each
 # statement, and PostgreSQL's generic plan for the latter scans the whole table.
-_ROLLUP_PART = "SELECT value, currency, {metrics} FROM stats_rollup WHERE grain = '{grain}' AND dim = '{dim}'" \
-    " AND period BETWEEN ${first} AND ${last}{campaigns}"
 _METRICS = ", ".join((*COUNTS, "intent_cents"))
+_NEGATED = ", ".join(f"-{name} AS {name}" for name in (*COUNTS, "intent_cents"))
 
 
 def _campaign_clause(f: StatsFilters, args: list[Any]) -> str:
@@ -146,15 +164,17 @@ def _campaign_clause(f: StatsFilters, args: list[Any]) -> str:
 
 
 async def _rollup_table(pool: asyncpg.Pool, dim: str, f: StatsFilters) -> list[Any]:
-    """One table from the roll-ups: whole months from the monthly rows, the other days from the daily ones."""
-    months, days = _split(f.since, f.to)
+    """One table from the roll-ups (see `_plan`); `dim` is one of DIMENSIONS', never the caller's."""
     args: list[Any] = []
     campaigns = _campaign_clause(f, args)
     parts = []
-    for grain, (first, last) in [*([("m", months)] if months else []), *(("d", span) for span in days)]:
+    for grain, first, last, sign in _plan(f.since, f.to, datetime.now(UTC).date()):
         args += [first, last]
-        parts.append(_ROLLUP_PART.format(metrics=_METRICS, grain=grain, dim=dim, first=len(args) - 1,
-                                         last=len(args), campaigns=campaigns))
+        parts.append(f"SELECT value, currency, {_METRICS if sign > 0 else _NEGATED} FROM stats_rollup"
+                     f" WHERE grain = '{grain}' AND dim = '{dim}' AND period BETWEEN ${len(args) - 1} AND ${len(args)}"
+                     + campaigns)
+    if not parts:
+        return []
     return list(await pool.fetch(
         f"SELECT value AS key, currency, {_SUMS} FROM ({' UNION ALL '.join(parts)}) AS parts GROUP BY value, currency",
         *args,
@@ -188,7 +208,8 @@ async def _facts(pool: asyncpg.Pool, column: str, f: StatsFilters) -> list[Any]:
 
 def _table(rows: Sequence[Any]) -> list[KeyFigures]:
     sums = _sum_by_key(rows)
-    table = [KeyFigures(key=str(key).strip(), **s.named()) for key, s in sums.items()]
+    # A key whose figures a month had but the period's days took away again is no row.
+    table = [KeyFigures(key=str(key).strip(), **s.named()) for key, s in sums.items() if any(s.counts) or s.cents]
     # Most clicked first, then most opened; the key settles ties so the order never wobbles.
     table.sort(key=lambda row: (-row.clicks, -row.opens, -row.offers_shown, row.key))
     return table

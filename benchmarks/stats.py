@@ -13,8 +13,8 @@ Density (sparse, like real traffic): each day, a product has figures in `--regio
 `--retailer-rows` rows of offers shown and clicks for retailers and modes that rotate.
 The defaults make about 8.5 million daily rows. Rows are generated inside PostgreSQL
 (INSERT ... SELECT from generate_series), faster than any COPY from Python.
-The scratch database is dropped at the end. Target: the heaviest view (whole period, every
-campaign, as an admin) in ≤ 300 ms.
+The scratch database is dropped at the end (unless --keep; --reuse times the views again on
+it). Target: the heaviest view (whole period, every campaign, as an admin) in ≤ 300 ms.
 """
 
 from __future__ import annotations
@@ -97,27 +97,35 @@ async def timed(pool: asyncpg.Pool, filters: StatsFilters, runs: int) -> dict[st
             "clicks": view.totals.clicks}
 
 
-async def bench(database_url: str, regions: int, retailer_rows: int, active: float, runs: int) -> dict[str, Any]:
-    scratch = f"nearcart_bench_stats_{uuid.uuid4().hex[:8]}"
+async def generate(conn: asyncpg.Connection, since: date, regions: int, retailer_rows: int, active: float,
+                   results: dict[str, Any]) -> None:
+    await catalog_db.migrate(conn)
+    started = time.perf_counter()
+    async with without_indexes(conn, "stats_daily"):
+        await conn.execute(_SHOPPER_ROWS, since, regions, active, timeout=3600)
+        await conn.execute(_RETAILER_ROWS, since, regions, active, retailer_rows, timeout=3600)
+    results["generate_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    await conn.execute("SELECT stats_rebuild_rollups()", timeout=3600)
+    await conn.execute("VACUUM ANALYZE stats_daily", timeout=3600)
+    await conn.execute("VACUUM ANALYZE stats_rollup", timeout=3600)
+    results["rollups_s"] = time.perf_counter() - started
+
+
+async def bench(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    scratch = args.reuse or f"nearcart_bench_stats_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(database_url)
-    await admin.execute(f'CREATE DATABASE "{scratch}"')
+    if not args.reuse:
+        await admin.execute(f'CREATE DATABASE "{scratch}"')
     scratch_url = with_database(database_url, scratch)
-    results: dict[str, Any] = {"load_before": os.getloadavg()[0]}
+    results: dict[str, Any] = {"load_before": os.getloadavg()[0], "database": scratch, "generate_s": 0.0,
+                               "rollups_s": 0.0}
     to = date.today()
     since = to - timedelta(days=DAYS - 1)
     try:
         conn = await asyncpg.connect(scratch_url)
-        await catalog_db.migrate(conn)
-        started = time.perf_counter()
-        async with without_indexes(conn, "stats_daily"):
-            await conn.execute(_SHOPPER_ROWS, since, regions, active, timeout=3600)
-            await conn.execute(_RETAILER_ROWS, since, regions, active, retailer_rows, timeout=3600)
-        results["generate_s"] = time.perf_counter() - started
-        started = time.perf_counter()
-        await conn.execute("SELECT stats_rebuild_rollups()", timeout=3600)
-        await conn.execute("VACUUM ANALYZE stats_daily", timeout=3600)
-        await conn.execute("VACUUM ANALYZE stats_rollup", timeout=3600)
-        results["rollups_s"] = time.perf_counter() - started
+        if not args.reuse:
+            await generate(conn, since, args.regions, args.retailer_rows, args.active, results)
         results["daily_rows"] = await conn.fetchval("SELECT count(*) FROM stats_daily")
         results["rollup_rows"] = await conn.fetchval("SELECT count(*) FROM stats_rollup")
         results["table_mb"] = await conn.fetchval("SELECT pg_total_relation_size('stats_daily') / 1e6")
@@ -132,11 +140,12 @@ async def bench(database_url: str, regions: int, retailer_rows: int, active: flo
                 "one product, whole period (daily rows)": StatsFilters(since=since, to=to, gtin=f"{42:014d}"),
                 "one region, whole period (daily rows)": StatsFilters(since=since, to=to, region="FR-13"),
             }
-            results["views"] = {name: await timed(pool, f, runs) for name, f in views.items()}
+            results["views"] = {name: await timed(pool, f, args.runs) for name, f in views.items()}
         finally:
             await pool.close()
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        if not args.keep:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         await admin.close()
     return results
 
@@ -147,7 +156,8 @@ def table(r: dict[str, Any], args: argparse.Namespace) -> str:
         f" {DAYS} days x {PRODUCTS:,} products x {RETAILERS} retailers x {REGIONS} regions, {CAMPAIGNS} campaigns;"
         f" {args.regions} regions per active product-day ({args.active:.0%} active), {args.retailer_rows} retailer"
         f" rows per region. Generated in {r['generate_s']:.0f} s, roll-ups built in {r['rollups_s']:.0f} s;"
-        f" load average {r['load_before']:.1f} before, {os.cpu_count()} cores.",
+        f" load average {r['load_before']:.1f} before, {os.cpu_count()} cores."
+        + (f" Database kept: {r['database']}" if args.keep else ""),
         "",
         f"| view | median ms ({args.runs} runs) | max ms | products listed | clicks | vs. target {TARGET_MS:.0f} ms |",
         "|---|---|---|---|---|---|",
@@ -168,6 +178,8 @@ def main() -> None:
     parser.add_argument("--active", type=float, default=0.6, help="share of product-days with any figure")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--keep", action="store_true", help="leave the scratch database (its name is printed)")
+    parser.add_argument("--reuse", metavar="DATABASE", help="time the views on a database --keep left")
     args = parser.parse_args()
     from edge_api.settings import load_settings
 
@@ -175,7 +187,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nearcart-bench-services-") as tmp, local_or_embedded(
         Path(tmp), settings.redis_url, settings.database_url
     ) as (_, database_url):
-        results = asyncio.run(bench(database_url, args.regions, args.retailer_rows, args.active, args.runs))
+        results = asyncio.run(bench(database_url, args))
     print(json.dumps(results, indent=2) if args.json else table(results, args))
 
 

@@ -144,3 +144,15 @@ async def test_rebuilt_roll_ups_equal_those_the_aggregator_kept(pool: asyncpg.Po
     kept = [tuple(row) for row in await db.fetch(query)]
     await db.execute("SELECT stats_rebuild_rollups()")
     assert [tuple(row) for row in await db.fetch(query)] == kept
+
+
+def test_the_last_13_months_read_monthly_rows_and_a_few_days() -> None:
+    from backoffice.stats import _plan
+
+    today = date(2026, 12, 3)
+    assert _plan(date(2025, 11, 3), today, today) == [
+        ("m", date(2025, 11, 1), date(2026, 12, 31), 1),
+        ("d", date(2025, 11, 1), date(2025, 11, 2), -1),  # the two days before the period
+        ("d", date(2026, 12, 4), date(2026, 12, 4), -1),  # tomorrow, in case a clock runs ahead
+    ]
+    assert _plan(date(2026, 3, 10), date(2026, 3, 12), today) == [("d", date(2026, 3, 10), date(2026, 3, 12), 1)]
