@@ -105,11 +105,11 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
                 "operationId": "postEvents",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": events_schema}}},
                 "responses": {
-                    "204": {"description": "stored", "headers": RATE_HEADERS},
+                    "204": {"description": "accepted (kept by the server while its Redis is away)",
+                            "headers": RATE_HEADERS},
                     "400": _error("an event is wrong; `error.parameter` is its JSON path, e.g. `$[3].type`"),
                     "413": _error("body over 16 KB"),
                     "429": {**_error("rate limited; retry after `Retry-After` seconds"), "headers": RATE_HEADERS},
-                    "503": _error("events cannot be stored right now"),
                 },
             }
         },
