@@ -40,8 +40,9 @@ from cache import db as catalog_db
 from cache.db import with_database
 from cache.embedded import local_or_embedded
 from cache.index import build_index, live_version
-from cache.ingest import ingest_files, ingest_redis
+from cache.ingest import ingest_files
 from cache.keys import Keys
+from cache.redis_packing import ingest_redis
 
 TARGET_ROWS_S = 100_000
 TARGET_BUILD_S = 30.0

@@ -178,18 +178,23 @@ def write_demo_catalog(directory: Path, seed: int = 42) -> DemoCatalog:
     gtins = [gtin for gtin, _, _ in products]
     towns = french_towns(5000)
     stores = _stores(rng, towns)
-    catalog = DemoCatalog(
+    catalog = demo_catalog_in(directory, gtins)
+    _write_bytes(catalog.retailers, b"".join(msgspec.json.encode(row) + b"\n" for row in _retailer_rows()))
+    _write_bytes(catalog.stores, _csv(STORE_COLUMNS, stores))
+    _write_bytes(catalog.offers, _gzip(_csv(OFFER_COLUMNS, _offers(rng, products, stores))))
+    _write_bytes(catalog.campaign, msgspec.json.format(msgspec.json.encode(_campaign(products)), indent=2) + b"\n")
+    return catalog
+
+
+def demo_catalog_in(directory: Path, gtins: list[str]) -> DemoCatalog:
+    """The files `write_demo_catalog` writes into `directory` (a demo restarting reuses them)."""
+    return DemoCatalog(
         retailers=directory / "retailers.jsonl",
         stores=directory / "stores.csv",
         offers=directory / "offers.csv.gz",
         campaign=directory / "campaign-demo.json",
         gtins=gtins,
     )
-    _write_bytes(catalog.retailers, b"".join(msgspec.json.encode(row) + b"\n" for row in _retailer_rows()))
-    _write_bytes(catalog.stores, _csv(STORE_COLUMNS, stores))
-    _write_bytes(catalog.offers, _gzip(_csv(OFFER_COLUMNS, _offers(rng, products, stores))))
-    _write_bytes(catalog.campaign, msgspec.json.format(msgspec.json.encode(_campaign(products)), indent=2) + b"\n")
-    return catalog
 
 
 def gtin13(body: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 
@@ -40,7 +39,6 @@ __all__ = [
     "live_version",
     "refresh_directory",
     "reposition_store_offers",
-    "run_build_command",
 ]
 
 
@@ -271,21 +269,3 @@ async def drop_versions_below(redis: aioredis.Redis, keys: Keys, version: int) -
     if batch:
         dropped += await redis.unlink(*batch)
     return int(dropped)
-
-
-async def run_build_command(settings: object) -> None:
-    """`nearcart index build`: rebuild, swap, report."""
-    from edge_api.settings import Settings
-
-    assert isinstance(settings, Settings)
-    keys = Keys(settings.redis_prefix)
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        started = time.perf_counter()
-        version = await build_index(conn, redis, keys, grace_s=settings.index_grace_s)
-        offers = await conn.fetchval("SELECT count(*) FROM offers WHERE quantity > 0")
-        print(f"index version {version} live: {offers} in-stock offers in {time.perf_counter() - started:.1f} s")
-    finally:
-        await conn.close()
-        await redis.aclose()

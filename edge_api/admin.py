@@ -21,11 +21,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from backoffice.stats import StatsFilters, stats_view, to_csv
+from backoffice.versions import save_campaign
 from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.keys import bits_to_modes
-from edge_api.auth import AuthError, Principal, principal_from_header
-from edge_api.campaigns import MAX_CAMPAIGN_BYTES, campaign_errors, store_campaign
+from edge_api.auth import AuthError, Principal, principal_from_header, revoked_tokens
+from edge_api.campaigns import MAX_CAMPAIGN_BYTES, campaign_errors
 from edge_api.errors import bad_parameter, error_response, split_validation_error, validation_error
 from edge_api.events import BodyTooLarge, read_capped
 from edge_api.schemas import Campaign, CampaignId, Mode
@@ -159,6 +160,9 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         except AuthError as exc:
             return _unauthorized(str(exc))
         try:
+            timeout_s = state.settings.database_timeout_s
+            if principal.token_id and await revoked_tokens.is_revoked(state.db, principal.token_id, timeout_s):
+                return _unauthorized("token has been revoked")
             return await handler(request, principal)
         except DATABASE_UNAVAILABLE:
             return error_response(503, "the catalog is unavailable, retry shortly", headers={"Retry-After": "5"})
@@ -260,7 +264,8 @@ async def put_campaign(request: Request, who: Principal) -> Response:
         owner = await conn.fetchval("SELECT brand FROM campaigns WHERE id = $1", campaign_id)
         if owner is not None and who.role == "brand" and not who.is_brand(owner):
             return forbidden(f"campaign {campaign_id!r} belongs to another brand", parameter="id")
-        etag = await store_campaign(conn, campaign, state.settings.database_timeout_s)
+        # Kept as a version too (by the token's subject), like an edit in the back office.
+        etag, _ = await save_campaign(conn, campaign, who.user or "api", state.settings.database_timeout_s)
     created = owner is None
     saved = CampaignSaved(id=campaign.id, brand=campaign.brand, etag=etag, created=created)
     return _json(saved, status=201 if created else 200, headers={"ETag": etag})

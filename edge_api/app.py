@@ -19,7 +19,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from backoffice import routes as backoffice
 from backoffice.aggregator import aggregate_forever
+from backoffice.state import office_lifespan
 from cache import db as catalog_db
 from cache.db import DATABASE_UNAVAILABLE
 from cache.index_reader import IndexReader
@@ -94,7 +96,8 @@ def make_lifespan(settings: Settings) -> Any:
         # Statistics: every worker drains the event stream into `stats_daily` (a consumer group shares it).
         aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool)) if settings.aggregate_events else None
         try:
-            yield state.as_lifespan_state()
+            async with office_lifespan(settings) as office:
+                yield {**state.as_lifespan_state(), **office}
         finally:
             if aggregator is not None:
                 await stop_task(aggregator)
@@ -133,6 +136,8 @@ def create_app(settings: Settings) -> ASGIApp:
         *openapi.routes,
         *pages.routes,
         *admin.routes,
+        # The back office's pages (/admin/..., not /admin/v1/...): backoffice/.
+        *backoffice.routes,
     ]
     return OffersFront(Starlette(
         routes=routes,

@@ -4,14 +4,19 @@ Tokens are minted elsewhere (by whoever holds `NEARCART_JWT_SECRET`); the API
 only checks them. Only HS256 is accepted, so a token signed with `none` or with
 the secret used as an RSA "public key" is refused. `sub`, `role` and `exp` are
 required: a token that never expires is a credential that cannot be revoked.
+Tokens minted from the back office also carry a `jti`, and revoking one there
+(`api_tokens.revoked_at`) refuses it here within `RevokedTokens.ttl_s`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from dataclasses import dataclass
 from typing import Literal
 
+import asyncpg
 import jwt
 
 ALGORITHMS = ["HS256"]
@@ -19,7 +24,8 @@ REQUIRED_CLAIMS = ["sub", "role", "exp"]
 # Seconds of clock difference tolerated between the minting machine and this one.
 LEEWAY_S = 30
 Role = Literal["admin", "brand", "retailer"]
-_ROLE = re.compile(r"^(?:admin|(?P<kind>brand|retailer):(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]{0,63}))$")
+# Used with fullmatch: `$` would also match before a trailing newline ("admin\n").
+_ROLE = re.compile(r"admin|(?P<kind>brand|retailer):(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})")
 
 
 class AuthError(Exception):
@@ -34,6 +40,8 @@ class Principal:
     subject: str
     # The token's `sub` (a person or a machine), kept for logs, never used for scoping.
     user: str = ""
+    # The token's `jti`, when it has one (tokens minted by the back office): what a revocation names.
+    token_id: str = ""
 
     def is_brand(self, brand: str) -> bool:
         return self.role == "brand" and self.subject == brand
@@ -55,14 +63,16 @@ def decode_token(token: str, secret: str) -> Principal:
     except jwt.InvalidTokenError as exc:
         raise AuthError("token is invalid (bad signature, algorithm or format)") from exc
     role, sub = claims.get("role"), claims.get("sub")
-    match = _ROLE.match(role) if isinstance(role, str) else None
+    match = _ROLE.fullmatch(role) if isinstance(role, str) else None
     if match is None:
         raise AuthError("token role must be 'admin', 'brand:<id>' or 'retailer:<id>'")
+    jti = claims.get("jti")
+    token_id = jti if isinstance(jti, str) else ""
     if match.group("kind") == "brand":
-        return Principal("brand", match.group("id"), str(sub))
+        return Principal("brand", match.group("id"), str(sub), token_id)
     if match.group("kind") == "retailer":
-        return Principal("retailer", match.group("id"), str(sub))
-    return Principal("admin", "", str(sub))
+        return Principal("retailer", match.group("id"), str(sub), token_id)
+    return Principal("admin", "", str(sub), token_id)
 
 
 def principal_from_header(authorization: str | None, secret: str) -> Principal:
@@ -73,3 +83,37 @@ def principal_from_header(authorization: str | None, secret: str) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("Authorization must be 'Bearer <token>'")
     return decode_token(token.strip(), secret)
+
+
+class RevokedTokens:
+    """Whether a token id was revoked, asked of PostgreSQL at most once per `ttl_s` per id in each worker.
+
+    A revocation therefore takes up to `ttl_s` to reach every worker; the worker that
+    revokes forgets its own answer at once (`forget`).
+    """
+
+    def __init__(self, ttl_s: float = 5.0, limit: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.limit = limit
+        self._known: dict[str, tuple[float, bool]] = {}
+
+    async def is_revoked(self, pool: asyncpg.Pool, token_id: str, timeout_s: float) -> bool:
+        now = time.monotonic()
+        hit = self._known.get(token_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with asyncio.timeout(timeout_s):
+            revoked = bool(
+                await pool.fetchval("SELECT revoked_at IS NOT NULL FROM api_tokens WHERE jti = $1", token_id)
+            )
+        if len(self._known) >= self.limit:
+            self._known.clear()
+        self._known[token_id] = (now + self.ttl_s, revoked)
+        return revoked
+
+    def forget(self, token_id: str) -> None:
+        self._known.pop(token_id, None)
+
+
+# One per worker process.
+revoked_tokens = RevokedTokens()

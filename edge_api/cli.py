@@ -83,7 +83,7 @@ def db_migrate() -> None:
 @click.argument("files", nargs=-1, required=True)
 def ingest(kind: str, files: tuple[str, ...]) -> None:
     """Load a feed (CSV or JSON Lines, .gz accepted) into PostgreSQL and apply it to the index."""
-    from cache.ingest import run_ingest_command
+    from edge_api.commands.ingest import run_ingest_command
 
     settings = _settings()
     if not (settings.redis_url and settings.database_url):
@@ -100,7 +100,7 @@ def index() -> None:
 @index.command("build")
 def index_build() -> None:
     """Rebuild the whole Redis index from PostgreSQL and swap it in atomically."""
-    from cache.index import run_build_command
+    from edge_api.commands.index import run_build_command
 
     settings = _settings()
     if not (settings.redis_url and settings.database_url):
@@ -156,6 +156,46 @@ def events_aggregate() -> None:
         raise click.UsageError("NEARCART_REDIS_URL and NEARCART_DATABASE_URL must be set")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     uvloop.run(run_aggregator(settings.redis_url, settings.database_url, Keys(settings.redis_prefix)))
+
+
+@main.group()
+def users() -> None:
+    """People who log in to the back office (/admin/)."""
+
+
+def _database_settings() -> Settings:
+    settings = _settings()
+    if not settings.database_url:
+        raise click.UsageError("NEARCART_DATABASE_URL is not set")
+    return settings
+
+
+@users.command("add")
+@click.argument("email")
+@click.option("--role", required=True, help="admin, brand:<id> or retailer:<id>")
+def users_add(email: str, role: str) -> None:
+    """Add a person; the password comes from stdin when it is not a terminal, else it is asked twice."""
+    from backoffice.commands import run_add
+
+    sys.exit(asyncio.run(run_add(_database_settings(), email, role)))
+
+
+@users.command("passwd")
+@click.argument("email")
+def users_passwd(email: str) -> None:
+    """Change a person's password (stdin or prompt, as for `add`); their open sessions end."""
+    from backoffice.commands import run_passwd
+
+    sys.exit(asyncio.run(run_passwd(_database_settings(), email)))
+
+
+@users.command("remove")
+@click.argument("email")
+def users_remove(email: str) -> None:
+    """Remove a person; their open sessions end."""
+    from backoffice.commands import run_remove
+
+    sys.exit(asyncio.run(run_remove(_database_settings(), email)))
 
 
 @main.command()

@@ -2,7 +2,8 @@
 
 Migrates the schema, writes the deterministic demo catalog, loads it through the
 same ingest path retailers use, builds the index, stores the demo campaign and
-serves the API, the widget and the demo brand page on 127.0.0.1.
+serves the API, the widget and the demo brand page on 127.0.0.1. A restart with nothing changed
+reuses the catalog already written and loaded; only the index is built again.
 """
 
 from __future__ import annotations
@@ -16,26 +17,52 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from cache import db as catalog_db
-from cache.demo_catalog import write_demo_catalog
+from cache.demo_catalog import DemoCatalog, write_demo_catalog
 from cache.index import build_index
 from cache.ingest import ingest_files
 from cache.keys import Keys
 from edge_api.campaigns import load_campaign_file, store_campaign
+from edge_api.demo_reuse import (
+    DemoStamp,
+    already_loaded,
+    database_id,
+    demo_inputs,
+    forget,
+    read_stamp,
+    remember,
+    reusable_catalog,
+)
 from edge_api.settings import Settings, data_path
+
+DEMO_SEED = 42
 
 
 async def prepare_demo(settings: Settings) -> str:
-    """Load the demo catalog and campaign; return the campaign id."""
+    """Load the demo catalog and campaign; return the campaign id.
+
+    A restart reuses the catalog already written and loaded when nothing it follows from changed
+    (`edge_api/demo_reuse.py`).
+    """
     started = time.perf_counter()
-    catalog = write_demo_catalog(data_path(settings) / "demo-feeds")
+    feeds = data_path(settings) / "demo-feeds"
+    inputs = demo_inputs(DEMO_SEED)
+    stamp = read_stamp(feeds)
+    catalog = reusable_catalog(feeds, stamp, inputs)
+    if catalog is None:
+        forget(feeds)
+        catalog = write_demo_catalog(feeds, DEMO_SEED)
     keys = Keys(settings.redis_prefix)
     redis = aioredis.Redis.from_url(settings.redis_url)
     conn = await asyncpg.connect(settings.database_url)
     try:
         await catalog_db.migrate(conn)
-        for kind, path in (("retailers", catalog.retailers), ("stores", catalog.stores), ("offers", catalog.offers)):
-            report = await ingest_files(conn, redis, keys, kind, [path])
-            print(f"{kind}: {report.rows_loaded} rows loaded, {len(report.rejects)} rejected")
+        database = database_id(settings.database_url)
+        if already_loaded(stamp, inputs, database, await _last_feed_run(conn)):
+            print(f"catalog unchanged since the last start: already loaded (remove {feeds} to load it again)")
+        else:
+            forget(feeds)
+            await _load(conn, redis, keys, catalog)
+        remember(feeds, DemoStamp(inputs, catalog.gtins, database, await _last_feed_run(conn)))
         version = await build_index(conn, redis, keys, grace_s=0)
         campaign, errors = load_campaign_file(catalog.campaign)
         if campaign is None:
@@ -46,6 +73,16 @@ async def prepare_demo(settings: Settings) -> str:
         await redis.aclose()
     print(f"index version {version} built; demo ready in {time.perf_counter() - started:.1f} s")
     return campaign.id
+
+
+async def _load(conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, catalog: DemoCatalog) -> None:
+    for kind, path in (("retailers", catalog.retailers), ("stores", catalog.stores), ("offers", catalog.offers)):
+        report = await ingest_files(conn, redis, keys, kind, [path])
+        print(f"{kind}: {report.rows_loaded} rows loaded, {len(report.rejects)} rejected")
+
+
+async def _last_feed_run(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM feed_runs"))
 
 
 def run_demo(settings: Settings, port: int = 8000, workers: int = 1) -> None:

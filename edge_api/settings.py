@@ -56,6 +56,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # one dedicated aggregator, and in tests that read the stream itself.
     aggregate_events: bool = True
     widget_dir: str = ""
+    # Back office: a staff session ends after this many seconds without a request.
+    session_idle_s: int = 1800
     log_level: str = "info"
 
     @property
@@ -66,7 +68,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _FLOAT_FIELDS = {
     "redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s", "micro_cache_live_ttl_s",
 }
-_INT_FIELDS = {"click_token_ttl_s", "events_per_minute", "micro_cache_entries"}
+_INT_FIELDS = {"click_token_ttl_s", "events_per_minute", "micro_cache_entries", "session_idle_s"}
 _BOOL_FIELDS = {"aggregate_events"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 

@@ -23,34 +23,23 @@ positions flooded, which hold them until answers asked twice push them out.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import math
 import os
-import random
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
-import httpx
 import msgspec
 
-from edge_api.settings import Settings
-from geo.distance import great_circle_km
-from geo.postal import postal_codes
-from geo.towns import french_towns
+from loadtest.answer_check import check_answers
+from loadtest.bench_data import LoadData, load_data, to_lua
+from loadtest.bench_table import Row, table
+from loadtest.cache_share import cache_counts, cached_share
+from loadtest.server_cpu import server_cpu_s
 from loadtest.stack import demo_settings, serve_bare, serve_geo_floor, serve_nearcart
+from loadtest.wrk import WrkResult, run_wrk, wrk_binary
 
-LUA_SCRIPT = Path(__file__).with_name("wrk_offers.lua")
-HOT_PRODUCTS = 5
-CITIES = 30
-# A town's postal codes: those whose centroid lies this close to its centre.
-CITY_RADIUS_KM = 8.0
 PACED_SHARE = 0.7
 # Paced runs share one schedule among as many connections as the flat-out runs. wrk delays a request
 # by whole milliseconds only, so connections whose slots fall in the same millisecond leave together:
@@ -58,193 +47,6 @@ PACED_SHARE = 0.7
 # 1.5 ms with 8 connections, 2.4 ms with 16, 9.0 ms with 64). With 16, a stall of up to 16 request
 # intervals still shows in full before the schedule slips (a longer one is under-counted).
 PACED_CONNECTIONS = 16
-
-
-class WrkResult(msgspec.Struct):
-    requests: int
-    duration_us: int
-    bytes: int
-    connect: int
-    read: int
-    write: int
-    status: int
-    timeout: int
-    p50_us: int
-    p90_us: int
-    p99_us: int
-    p999_us: int
-    mean_us: float
-    max_us: int
-
-    @property
-    def rate(self) -> float:
-        return self.requests / (self.duration_us / 1e6) if self.duration_us else 0.0
-
-    @property
-    def errors(self) -> int:
-        return self.connect + self.read + self.write + self.status + self.timeout
-
-    def error_kinds(self) -> str:
-        """'' or e.g. "3 status, 1 timeout" (status: answers other than 2xx/3xx)."""
-        kinds = {"connect": self.connect, "read": self.read, "write": self.write, "status": self.status,
-                 "timeout": self.timeout}
-        return ", ".join(f"{count} {kind}" for kind, count in kinds.items() if count)
-
-
-class Row(msgspec.Struct):
-    key: str
-    scenario: str
-    workers: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    vs_bare: float = 0.0
-    paced_rps: float | None = None
-    paced_p99_ms: float | None = None
-    # Share of the measured answers replayed from the front cache or the micro-cache (one worker only).
-    cached: float | None = None
-    # CPU time the server's processes spent per answer in the measured run (user + system).
-    cpu_us: float | None = None
-    errors: int = 0
-    error_kinds: str = ""
-    checked: str = ""
-
-
-def wrk_binary() -> str:
-    found = shutil.which("wrk")
-    if not found:
-        sys.exit("wrk is not installed: `apt-get install wrk` (Debian package wrk 4.x) and run again.")
-    return found
-
-
-def run_wrk(base_url: str, data_file: Path, mode: str, duration_s: float, connections: int, threads: int,
-            rate: float = 0.0) -> WrkResult:
-    """wrk with the offers script; `rate` > 0 paces it to that many requests per second in all."""
-    env = dict(os.environ, NEARCART_BENCH_DATA=str(data_file), NEARCART_BENCH_MODE=mode,
-               NEARCART_BENCH_RATE=f"{rate / threads:.3f}")
-    command = [wrk_binary(), "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration_s))}s",
-               "--timeout", "2s", "-s", str(LUA_SCRIPT), base_url]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration_s + 60, check=False)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("NEARCART_WRK ")), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return msgspec.json.decode(line.split(" ", 1)[1], type=WrkResult)
-
-
-# --- what the load scripts send --------------------------------------------------------------------
-
-
-async def _catalog_sample(settings: Settings) -> tuple[list[str], list[tuple[float, float]]]:
-    """Products with offers, most offered first, and the positions of stores that have some."""
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        gtins = [r["gtin"] for r in await conn.fetch(
-            "SELECT gtin, count(*) AS n FROM offers WHERE quantity > 0 GROUP BY gtin ORDER BY n DESC, gtin")]
-        spots = [(r["lat"], r["lon"]) for r in await conn.fetch(
-            "SELECT DISTINCT s.lat, s.lon FROM stores s JOIN offers o USING (retailer_id, store_id) "
-            "WHERE o.quantity > 0 ORDER BY s.lat, s.lon")]
-    finally:
-        await conn.close()
-    if not gtins or not spots:
-        raise RuntimeError("the demo catalog has no in-stock store offer to ask for")
-    return gtins, spots
-
-
-class City(msgspec.Struct):
-    lat: float
-    lon: float
-    population: int
-    postal_codes: list[str]
-
-
-class LoadData(msgspec.Struct):
-    """What the wrk script draws its queries from (written for it as a Lua table)."""
-
-    campaign: str
-    gtins: list[str]
-    spots: list[tuple[float, float]]
-    hot: list[str]
-    hot_cum: list[float]
-    cities: list[City]
-    city_cum: list[float]
-
-
-def load_data(settings: Settings, campaign: str = "demo") -> LoadData:
-    gtins, spots = asyncio.run(_catalog_sample(settings))
-    codes = postal_codes("FR")
-    cities = []
-    for town in french_towns(15000)[:CITIES]:
-        near = sorted(code for code, (lat, lon, _) in codes.items()
-                      if great_circle_km(town.lat, town.lon, lat, lon) <= CITY_RADIUS_KM)
-        cities.append(City(lat=town.lat, lon=town.lon, population=town.population, postal_codes=near))
-    hot = gtins[:HOT_PRODUCTS]
-    # Zipf-like: the second product draws half the shoppers of the first, the third a third...
-    hot_weights = [1 / rank for rank in range(1, len(hot) + 1)]
-    return LoadData(
-        campaign=campaign,
-        gtins=gtins,
-        spots=random.Random(7).sample(spots, min(500, len(spots))),
-        hot=hot,
-        hot_cum=_cumulative(hot_weights),
-        cities=cities,
-        city_cum=_cumulative([float(c.population) for c in cities]),
-    )
-
-
-def _cumulative(weights: list[float]) -> list[float]:
-    total, out = 0.0, []
-    for weight in weights:
-        total += weight
-        out.append(total)
-    return out
-
-
-def to_lua(value: object) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {to_lua(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "{" + ", ".join(to_lua(v) for v in value) + "}"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
-
-
-def sample_queries(data: LoadData, mode: str, count: int = 6) -> list[dict[str, str]]:
-    """A few queries shaped like the Lua script's, for checking answers."""
-    rng = random.Random(11)
-    queries = []
-    for i in range(count):
-        if mode == "unique":
-            lat, lon = rng.choice(data.spots)
-            queries.append({"gtin": data.gtins[i % len(data.gtins)], "campaign": data.campaign,
-                            "lat": f"{lat:.6f}", "lon": f"{lon:.6f}"})
-            continue
-        city = data.cities[i % len(data.cities)]
-        query = {"gtin": data.hot[i % len(data.hot)], "campaign": data.campaign}
-        if i % 2 and city.postal_codes:
-            query.update(postal_code=city.postal_codes[0], country="FR")
-        else:
-            query.update(lat=f"{city.lat:.2f}", lon=f"{city.lon:.2f}")
-        queries.append(query)
-    return queries
-
-
-def check_answers(base_url: str, data: LoadData, mode: str, expect_offers: bool) -> str:
-    """'' when every sample answer is a 200 JSON with an offers list (some non-empty if expected), else why not."""
-    found = 0
-    with httpx.Client(base_url=base_url, timeout=5) as client:
-        for query in sample_queries(data, mode):
-            answer = client.get("/v1/offers", params=query)
-            if answer.status_code != 200:
-                return f"{answer.status_code} for {query}: {answer.text[:200]}"
-            offers = answer.json().get("offers")
-            if not isinstance(offers, list):
-                return f"no offers list for {query}"
-            found += bool(offers)
-    return "" if found or not expect_offers else "every sample answer was empty"
-
-
-# --- the runs -----------------------------------------------------------------------------------------
 
 
 class Bench:
@@ -289,53 +91,6 @@ class Bench:
         return result.rate, result.p99_us / 1000
 
 
-def server_cpu_s(port: int) -> float:
-    """CPU seconds (user + system) used so far by the server listening on `port` and its workers.
-
-    Less sensitive than req/s to other jobs on a shared machine: what the server spent per
-    answer, whoever else was running.
-    """
-    stats = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # gone meanwhile
-            stats[int(entry.name)] = (cmdline, int(fields[1]), int(fields[11]) + int(fields[12]))
-    roots = {pid for pid, (cmdline, _, _) in stats.items() if b"--port" in cmdline
-             and str(port).encode() in cmdline[cmdline.index(b"--port") + 1:cmdline.index(b"--port") + 2]}
-    tree, grew = set(roots), True
-    while grew:
-        children = {pid for pid, (_, parent, _) in stats.items() if parent in tree} - tree
-        tree |= children
-        grew = bool(children)
-    return sum(stats[pid][2] for pid in tree) / os.sysconf("SC_CLK_TCK")
-
-
-_CACHE_COUNTERS = re.compile(
-    r'^nearcart_offers_(?:front_hits_total|coalesced_total|micro_cache_total\{result="(hit|miss)"\}) (\S+)$',
-    re.MULTILINE)
-
-
-def cache_counts(base_url: str) -> tuple[float, float]:
-    """(answers from a cache or shared with an identical request, answers computed) so far, from `/metrics`."""
-    text = httpx.get(base_url + "/metrics", timeout=5).text
-    cached = computed = 0.0
-    for result, value in _CACHE_COUNTERS.findall(text):
-        if result == "miss":
-            computed += float(value)
-        else:
-            cached += float(value)
-    return cached, computed
-
-
-def cached_share(before: tuple[float, float], after: tuple[float, float]) -> float | None:
-    cached, computed = after[0] - before[0], after[1] - before[1]
-    return cached / (cached + computed) if cached + computed > 0 else None
-
-
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -366,23 +121,6 @@ def run(args: argparse.Namespace) -> list[Row]:
     for row in rows:
         row.vs_bare = row.rps / bare if bare else math.nan
     return rows
-
-
-def table(rows: list[Row]) -> str:
-    lines = ["| scenario | workers | req/s | p50 ms | p99 ms | vs bare | p99 ms at 70 % (req/s) | cached "
-             "| server CPU µs/answer |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    notes = []
-    for r in rows:
-        paced = f"{r.paced_p99_ms:.2f} ({r.paced_rps:,.0f})" if r.paced_p99_ms is not None else "-"
-        problems = [p for p in (r.error_kinds, "" if r.checked == "ok" else f"check: {r.checked[:300]}") if p]
-        if problems:
-            notes.append(f"- ({r.key}) NOT VALID: {'; '.join(problems)}")
-        cached = f"{r.cached:.0%}" if r.cached is not None else "-"
-        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
-        lines.append(f"| ({r.key}) {r.scenario}{' **(!)**' if problems else ''} | {r.workers} | {r.rps:,.0f} | "
-                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.vs_bare:.0%} | {paced} | {cached} | {cpu} |")
-    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

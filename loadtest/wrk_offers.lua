@@ -1,7 +1,7 @@
--- wrk script for loadtest/bench.py: builds each /v1/offers query the way shoppers would.
+-- wrk script for loadtest/bench.py (run by loadtest/wrk.py): builds each /v1/offers query the way shoppers would.
 --
 -- NEARCART_BENCH_DATA  a Lua file returning {gtins=..., hot=..., hot_cum=..., spots=..., cities=...}
---                      (written by bench.py from the demo catalog and geo/towns.py)
+--                      (bench.py writes it from bench_data.py: the demo catalog and geo/towns.py)
 -- NEARCART_BENCH_MODE  "unique": a fresh position at full GPS precision near a store, any product:
 --                      every request misses every cache.
 --                      "locality": shoppers in the 30 largest towns (weighted by population), half

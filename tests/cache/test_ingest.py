@@ -13,8 +13,11 @@ from cache import ingest as ingest_module
 from cache.gtin import check_digit
 from cache.index import build_index
 from cache.index_reader import IndexAnswer, IndexReader
-from cache.ingest import IngestReport, ingest_files, run_ingest_command
+from cache.ingest import ingest_files
+from cache.ingest_report import IngestReport
 from cache.keys import Keys
+from cache.loaders import offers as offer_loader
+from edge_api.commands.ingest import run_ingest_command
 from edge_api.settings import Settings
 
 RETAILERS = (
@@ -327,7 +330,7 @@ async def test_every_offered_gtin_is_a_product_across_batches_and_connections(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(ingest_module, "BATCH_ROWS", 6)  # GTINs repeat across batches and lanes
-    monkeypatch.setattr(ingest_module, "_KNOWN_PRODUCTS", 5)  # and the loader forgets some of them
+    monkeypatch.setattr(offer_loader, "_KNOWN_PRODUCTS", 5)  # and the loader forgets some of them
     for kind, text in (("retailers", RETAILERS), ("stores", STORES)):
         await ingest(db, redis, keys, kind, write(tmp_path, f"{kind}.csv", text))
     gtins = [f"{body}{check_digit(body)}" for body in (f"376{i:09d}" for i in range(30))]
@@ -353,8 +356,8 @@ async def test_a_failing_offer_upsert_stops_the_two_connection_ingest_with_its_e
     for kind, text in (("retailers", RETAILERS), ("stores", STORES)):
         await ingest(db, redis, keys, kind, write(tmp_path, f"{kind}.csv", text))
     # The server refuses the statement, as it would on a full disk: the run must end, not wait forever.
-    monkeypatch.setattr(ingest_module, "_OFFER_UPSERT", "SELECT 1 / 0")
-    monkeypatch.setattr(ingest_module, "_OFFER_UPSERT_UNIQUE", "SELECT 1 / 0")
+    monkeypatch.setattr(offer_loader, "_OFFER_UPSERT", "SELECT 1 / 0")
+    monkeypatch.setattr(offer_loader, "_OFFER_UPSERT_UNIQUE", "SELECT 1 / 0")
     feed = write(tmp_path, "offers.csv", OFFER_HEADER + "".join(OFFERS.splitlines(keepends=True)[1:]) * 5)
 
     def connect() -> Any:

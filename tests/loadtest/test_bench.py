@@ -9,20 +9,13 @@ import msgspec
 import pytest
 
 from edge_api.settings import Settings
-from loadtest.bench import (
-    LoadData,
-    Row,
-    cache_counts,
-    cached_share,
-    check_answers,
-    load_data,
-    run_wrk,
-    sample_queries,
-    server_cpu_s,
-    table,
-    to_lua,
-)
+from loadtest.answer_check import check_answers
+from loadtest.bench_data import LoadData, load_data, sample_queries, to_lua
+from loadtest.bench_table import Row, table
+from loadtest.cache_share import cache_counts, cached_share
+from loadtest.server_cpu import server_cpu_s
 from loadtest.stack import serve_bare, serve_geo_floor
+from loadtest.wrk import run_wrk
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,20 @@
+"""Every back-office route, for `edge_api.app` to mount: pages under `/admin/`, files under `/admin/static/`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from backoffice import campaign_pages, dashboard, login, token_pages
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+routes: list[BaseRoute] = [
+    *login.routes,
+    *dashboard.routes,
+    *campaign_pages.routes,
+    *token_pages.routes,
+    Mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="office_static"),
+]

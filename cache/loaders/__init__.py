@@ -1,0 +1,1 @@
+"""One loader per feed kind, each with the SQL that upserts its rows (see `base.Loader`)."""

@@ -1,0 +1,72 @@
+"""Loads stores: one upsert per batch; then the directory is refreshed and moved stores' offers follow them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from cache.directory import refresh_directory
+from cache.index import index_writer_lock, reposition_store_offers
+from cache.keys import Keys
+from cache.loaders.base import Loader, create_staging
+from cache.row_rules import store_validator
+
+
+class StoreLoader(Loader):
+    kind = "stores"
+
+    def __init__(self, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, batch_rows: int) -> None:
+        super().__init__(conn, redis, keys, batch_rows)
+        self.moved: list[int] = []  # numbers of stores whose coordinates changed
+
+    @classmethod
+    async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, batch_rows: int) -> Loader:
+        loader = cls(conn, redis, keys, batch_rows)
+        retailers = {row[0] for row in await conn.fetch("SELECT retailer_id FROM retailers")}
+        loader.validate = store_validator(retailers)
+        await create_staging(
+            conn, "nearcart_stores_in", "seq bigint, retailer_id text, store_id text, name text, address text,"
+            " postal_code text, city text, country text, lat float8, lon float8",
+        )
+        return loader
+
+    async def flush(self, records: list[tuple[Any, ...]]) -> None:
+        async with self.conn.transaction():
+            await self.conn.copy_records_to_table("nearcart_stores_in", records=records)
+            rows = await self.conn.fetch(_STORE_UPSERT)
+        self.loaded += len(rows)
+        self.moved += [row["num"] for row in rows if row["moved"]]
+
+    async def finish(self) -> None:
+        if not self.loaded:
+            return
+        await refresh_directory(self.conn, self.redis, self.keys)
+        if self.moved:
+            async with index_writer_lock(self.conn):
+                await reposition_store_offers(self.conn, self.redis, self.keys, self.moved)
+            self.index_changes += len(self.moved)
+
+
+_STORE_UPSERT = """
+WITH s AS (
+    SELECT DISTINCT ON (retailer_id, store_id) * FROM nearcart_stores_in ORDER BY retailer_id, store_id, seq DESC
+), changed AS (
+    UPDATE stores st SET name = s.name, address = s.address, postal_code = s.postal_code, city = s.city,
+        country = s.country, lat = s.lat, lon = s.lon, updated_at = now()
+    FROM s, stores before
+    WHERE st.retailer_id = s.retailer_id AND st.store_id = s.store_id
+      AND before.retailer_id = st.retailer_id AND before.store_id = st.store_id
+      AND (st.name, st.address, st.postal_code, st.city, st.country::text, st.lat, st.lon)
+          IS DISTINCT FROM (s.name, s.address, s.postal_code, s.city, s.country, s.lat, s.lon)
+    RETURNING st.num, (before.lat, before.lon) IS DISTINCT FROM (s.lat, s.lon) AS moved
+), added AS (
+    INSERT INTO stores (retailer_id, store_id, name, address, postal_code, city, country, lat, lon)
+    SELECT retailer_id, store_id, name, address, postal_code, city, country, lat, lon FROM s
+    WHERE NOT EXISTS (SELECT 1 FROM stores x WHERE x.retailer_id = s.retailer_id AND x.store_id = s.store_id)
+    ON CONFLICT DO NOTHING
+    RETURNING num, false AS moved
+)
+SELECT num, moved FROM changed UNION ALL SELECT num, moved FROM added
+"""

@@ -1,0 +1,1 @@
+"""The `nearcart` sub-commands: settings in, plain parameters to cache/ and geo/, reports printed."""

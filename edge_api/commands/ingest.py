@@ -1,0 +1,45 @@
+"""`nearcart ingest KIND FILE...`: connect from the settings, load the feed, print the report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import asyncpg
+from redis.exceptions import RedisError
+
+from cache.db import DATABASE_UNAVAILABLE
+from cache.ingest import ingest_files
+from cache.ingest_report import Reject
+from cache.keys import Keys
+from cache.redis_packing import ingest_redis
+from edge_api.settings import Settings
+
+
+async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -> int:
+    """Print each rejected row and a summary; return the exit status."""
+    keys = Keys(settings.redis_prefix)
+
+    def show(reject: Reject) -> None:
+        print(reject)
+
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5)
+    except DATABASE_UNAVAILABLE as exc:
+        print(f"error: cannot reach PostgreSQL: {exc}", file=sys.stderr)
+        return 1
+    redis = ingest_redis(settings.redis_url)
+    try:
+        report = await ingest_files(
+            conn, redis, keys, kind, files, on_reject=show,
+            connect=lambda: asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5),
+        )
+    except (*DATABASE_UNAVAILABLE, RedisError) as exc:
+        # A service failed, not the input: rows up to the last committed batch are loaded; a re-run is safe.
+        print(f"error: {kind} ingest stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await conn.close()
+        await redis.aclose()
+    print(report.summary())
+    return report.exit_code
