@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import asyncpg
 import msgspec
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from backoffice.stats import StatsFilters, stats_view, to_csv
 from backoffice.versions import save_campaign
 from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
@@ -28,7 +29,7 @@ from edge_api.auth import AuthError, Principal, principal_from_header, revoked_t
 from edge_api.campaigns import MAX_CAMPAIGN_BYTES, campaign_errors
 from edge_api.errors import bad_parameter, error_response, split_validation_error, validation_error
 from edge_api.events import BodyTooLarge, read_capped
-from edge_api.schemas import Campaign, CampaignId
+from edge_api.schemas import Campaign, CampaignId, Mode
 from edge_api.state import edge_state
 
 # Statistics are kept 13 months; a wider window only costs a bigger scan.
@@ -39,6 +40,10 @@ _encoder = msgspec.json.Encoder()
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
 Cursor = Annotated[str, Meta(max_length=200)]
+CampaignList_ = Annotated[
+    str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(?:,[A-Za-z0-9][A-Za-z0-9_-]{0,63})*$",
+              description="a campaign id, or several separated by commas")
+]
 
 # --- shapes ----------------------------------------------------------------------------------
 
@@ -53,9 +58,16 @@ class OffersPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
 
 
 class StatsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    campaign: CampaignId | None = None
+    """`GET /admin/v1/stats`: a period (the last 30 days by default) and filters."""
+
+    campaign: CampaignList_ | None = None
     from_: date | None = msgspec.field(default=None, name="from")
     to: date | None = None
+    gtin: Annotated[str, Meta(max_length=14)] | None = None
+    retailer: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    mode: Mode | None = None
+    region: Annotated[str, Meta(pattern=r"^[A-Z]{2}(?:-[0-9AB]{2,3})?$", examples=["FR-75", "BE"])] | None = None
+    format: Literal["json", "csv"] = "json"
 
 
 class CampaignSummary(msgspec.Struct, kw_only=True):
@@ -75,21 +87,6 @@ class CampaignSaved(msgspec.Struct, kw_only=True):
     brand: str
     etag: str
     created: bool
-
-
-class StatsRow(msgspec.Struct, kw_only=True):
-    day: date
-    campaign: str
-    kind: str
-    retailer: str
-    count: int
-
-
-class StatsAnswer(msgspec.Struct, kw_only=True):
-    campaign: str | None
-    from_: date = msgspec.field(name="from")
-    to: date
-    counts: list[StatsRow]
 
 
 class AdminStore(msgspec.Struct, kw_only=True):
@@ -178,6 +175,16 @@ def _query(request: Request, type_: type[T]) -> T | Response:
         return msgspec.convert(dict(request.query_params), type_, strict=False)
     except msgspec.ValidationError as exc:
         return validation_error(exc, root="query")
+
+
+def _gtin(value: str | None) -> str | None | Response:
+    """A `gtin` query parameter in its 14-digit form, None when absent, a 400 naming it when wrong."""
+    if not value:
+        return None
+    try:
+        return normalize_gtin(value)
+    except GtinError as exc:
+        return bad_parameter("gtin", str(exc))
 
 
 def _path_campaign_id(request: Request) -> str | Response:
@@ -277,25 +284,29 @@ async def stats(request: Request, who: Principal) -> Response:
         return bad_parameter("from", "from is after to")
     if (to - since).days >= MAX_STATS_DAYS:
         return bad_parameter("from", f"at most {MAX_STATS_DAYS} days at once")
+    gtin = _gtin(query.gtin)
+    if isinstance(gtin, Response):
+        return gtin
+    asked = tuple(dict.fromkeys(query.campaign.split(","))) if query.campaign else None
     pool = edge_state(request).db
-    if who.role == "brand" and query.campaign is not None:
-        owner = await pool.fetchval("SELECT brand FROM campaigns WHERE id = $1", query.campaign)
-        if not who.is_brand(owner or ""):
-            return forbidden(f"campaign {query.campaign!r} is not one of brand {who.subject!r}'s", parameter="campaign")
-    rows = await pool.fetch(
-        "SELECT day, campaign, kind, retailer_id AS retailer, sum(count)::bigint AS count FROM event_counts"
-        " WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR campaign = $3)"
-        "   AND ($4::text IS NULL OR campaign IN (SELECT id FROM campaigns WHERE brand = $4))"
-        "   AND ($5::text IS NULL OR retailer_id = $5)"
-        " GROUP BY day, campaign, kind, retailer_id ORDER BY day, campaign, kind, retailer_id",
-        since,
-        to,
-        query.campaign,
-        who.subject if who.role == "brand" else None,
-        who.subject if who.role == "retailer" else None,
-    )
-    counts = [StatsRow(**dict(row)) for row in rows]
-    return _json(StatsAnswer(campaign=query.campaign, from_=since, to=to, counts=counts))
+    campaigns, retailer = asked, query.retailer
+    if who.role == "brand":
+        own = tuple(await pool.fetchval("SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM campaigns"
+                                        " WHERE brand = $1", who.subject))
+        foreign = [c for c in asked or () if c not in own]
+        if foreign:
+            return forbidden(f"campaign {foreign[0]!r} is not one of brand {who.subject!r}'s", parameter="campaign")
+        campaigns = asked or own
+    elif who.role == "retailer":
+        if retailer is not None and not who.is_retailer(retailer):
+            return forbidden(f"no access to retailer {retailer!r}", parameter="retailer")
+        retailer = who.subject
+    filters = StatsFilters(since=since, to=to, campaigns=campaigns, gtin=gtin, retailer=retailer, mode=query.mode,
+                           region=query.region)
+    view = await stats_view(pool, filters)
+    if query.format == "csv":
+        return Response(to_csv(view), media_type="text/csv; charset=utf-8", headers=NO_STORE)
+    return _json(view)
 
 
 # --- retailers' stores and offers ------------------------------------------------------------
@@ -348,12 +359,9 @@ async def list_offers(request: Request, who: Principal) -> Response:
     query = _query(request, OffersPageQuery)
     if isinstance(query, Response):
         return query
-    gtin = None
-    if query.gtin:
-        try:
-            gtin = normalize_gtin(query.gtin)
-        except GtinError as exc:
-            return bad_parameter("gtin", str(exc))
+    gtin = _gtin(query.gtin)
+    if isinstance(gtin, Response):
+        return gtin
     after_gtin, after_store = "", ""
     if query.after is not None:
         after_gtin, sep, after_store = query.after.partition("/")

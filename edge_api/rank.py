@@ -29,7 +29,9 @@ from edge_api.tokens import ClickTarget, sign_click
 # at a time: groups of past minutes age out without a stall, a hot product keeps its links.
 SIGNED_LINKS_KEPT = 100_000
 _LinkGroupKey = tuple[str, str, str, str, int]
-_links: OrderedDict[_LinkGroupKey, dict[tuple[str, str], bytes]] = OrderedDict()
+# (retailer, store, price in cents, currency): a price change within the minute signs a new link.
+LinkKey = tuple[str, str, int, str]
+_links: OrderedDict[_LinkGroupKey, dict[LinkKey, bytes]] = OrderedDict()
 _links_count = 0
 
 
@@ -51,9 +53,9 @@ def rank(
     issued_at = int(time.time()) // 60 * 60
     links = _links_for(base_url, settings.secret, gtin, campaign_id, issued_at)
 
-    def link(key: tuple[str, str]) -> bytes:
+    def link(key: LinkKey) -> bytes:
         """Sign a link not signed yet this minute (kept under the store offer's own key tuple)."""
-        target = ClickTarget(key[0], key[1], gtin, campaign_id, issued_at)
+        target = ClickTarget(key[0], key[1], gtin, campaign_id, issued_at, key[2], key[3])
         url = links[key] = _signed_link(settings, base_url, target)
         return url
 
@@ -68,7 +70,7 @@ def rank(
                   if (place := place_of(hit.retailer)) is not None and _delivers(hit.retailer, location, inside)]
         online.sort(key=lambda item: (item[0], item[1].price_cents))
         for _, seller in online[: max(1, limit // 2)]:
-            key = (seller.retailer.retailer_id, "")
+            key = (seller.retailer.retailer_id, "", seller.price_cents, seller.currency)
             pieces.delivery_offer(listed, seller.retailer, seller.price_cents, seller.currency, seller.quantity,
                                   links.get(key) or link(key))
             delivered += 1
@@ -80,8 +82,8 @@ def rank(
 
 
 def _list_store_offers(listed: list[bytes], rows: list[list[bytes]], pieces: OfferPieces, rules: _CampaignRules,
-                       store_bits: int, wanted: int, links: dict[tuple[str, str], bytes],
-                       link: Callable[[tuple[str, str]], bytes]) -> int:
+                       store_bits: int, wanted: int, links: dict[LinkKey, bytes],
+                       link: Callable[[LinkKey], bytes]) -> int:
     """Append up to `wanted` store offers from Redis' rows; how many the rows held (up to `wanted` if unpinned).
 
     Stores by place (priority retailers first, in their order), nearest first within each: Redis
@@ -164,7 +166,7 @@ def _rules_of(campaign: Campaign | None) -> _CampaignRules:
 IN_STORE_BIT, CLICK_COLLECT_BIT, DELIVERY_BIT = MODE_BITS["in_store"], MODE_BITS["click_collect"], MODE_BITS["delivery"]
 
 
-def _links_for(base_url: str, secret: str, gtin: str, campaign_id: str, issued_at: int) -> dict[tuple[str, str], bytes]:
+def _links_for(base_url: str, secret: str, gtin: str, campaign_id: str, issued_at: int) -> dict[LinkKey, bytes]:
     """This request's signed links by (retailer, store): shared by requests for the same product and minute."""
     global _links_count
     key = (base_url, secret, gtin, campaign_id, issued_at)

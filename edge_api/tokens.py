@@ -26,13 +26,19 @@ MAX_TOKEN_LENGTH = 1024
 
 
 class ClickTarget(msgspec.Struct, frozen=True, gc=False):
-    """Where a click leads: one offer of one retailer (store_id "" for delivery), for one campaign (or "")."""
+    """Where a click leads: one offer of one retailer (store_id "" for delivery), for one campaign (or "").
+
+    The offer's price rides along for statistics (the purchase-intent value of a click is the
+    price the shopper saw); -1 and "" in links signed before it did.
+    """
 
     retailer_id: str
     store_id: str
     gtin: str
     campaign: str
     issued_at: int
+    price_cents: int = -1
+    currency: str = ""
 
 
 class _Payload(msgspec.Struct, frozen=True, array_like=True):
@@ -43,6 +49,9 @@ class _Payload(msgspec.Struct, frozen=True, array_like=True):
     campaign: str
     issued_at: int
     expires_at: int
+    # Last, with defaults: links signed before prices rode along still decode.
+    price_cents: int = -1
+    currency: str = ""
 
 
 class TokenError(Exception):
@@ -92,6 +101,8 @@ def sign_click(settings: Settings, target: ClickTarget) -> str:
             campaign=target.campaign,
             issued_at=target.issued_at,
             expires_at=target.issued_at + settings.click_token_ttl_s,
+            price_cents=target.price_cents,
+            currency=target.currency,
         )
     )
     return f"{_b64(payload)}.{_b64(_mac(settings.secret, payload))}"
@@ -122,7 +133,8 @@ def verify_click(settings: Settings, token: str, now: float | None = None) -> Cl
         raise TokenError("token issued in the future")
     if now >= decoded.expires_at:
         raise TokenError("token expired", expired=True)
-    return ClickTarget(decoded.retailer_id, decoded.store_id, decoded.gtin, decoded.campaign, decoded.issued_at)
+    return ClickTarget(decoded.retailer_id, decoded.store_id, decoded.gtin, decoded.campaign, decoded.issued_at,
+                       decoded.price_cents, decoded.currency)
 
 
 def click_url(base_url: str, token: str) -> str:

@@ -33,7 +33,10 @@ EXPECT_COMPILED = os.environ.get("NEARCART_EXPECT_COMPILED") == "1"
 
 # At least 32 bytes: what RFC 7518 asks of an HS256 key (pyjwt warns below).
 TEST_SECRET = "test-secret-at-least-32-bytes-long"
-CATALOG_TABLES = ("offers", "stores", "products", "retailers", "campaigns", "feed_runs", "event_counts")
+CATALOG_TABLES = (
+    "offers", "stores", "products", "retailers", "campaigns", "feed_runs", "stats_daily", "stats_rollup",
+    "stats_entries_counted",
+)
 
 
 @pytest.fixture(scope="session")
