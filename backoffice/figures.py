@@ -95,6 +95,7 @@ def figures_context(view: StatsView, products: dict[str, str], retailers: dict[s
               zip([c for c in COLUMNS if c[0] in fields], _cells(view.totals, fields, lang), strict=True)]
     charted = [field for field in CHARTED if field in fields]
     chart = {
+        "day_label": _("Day"),
         "days": [day.day.isoformat() for day in view.daily],
         "series": [{"field": field, "label": _(dict(COLUMNS)[field]), "values": [getattr(d, field) for d in view.daily]}
                    for field in charted],

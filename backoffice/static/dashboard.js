@@ -10,7 +10,11 @@
 
   var colours = ["#1f5fbf", "#b85c00", "#6b8e23", "#a4161a", "#6a3d9a"];
   var days = daily.days.map(function (day) { return Date.parse(day + "T00:00:00Z") / 1000; });
-  var series = [{}].concat(daily.series.map(function (line, i) {
+  // Days as the reader's language writes them ("4 Nov", "4 nov."), in UTC like the statistics.
+  var dayFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined,
+    { day: "numeric", month: "short", timeZone: "UTC" });
+  function day(ts) { return ts == null ? "--" : dayFormat.format(new Date(ts * 1000)); }
+  var series = [{ label: daily.day_label, value: function (u, ts) { return day(ts); } }].concat(daily.series.map(function (line, i) {
     return { label: line.label, stroke: colours[i % colours.length], width: 2, points: { show: days.length < 60 } };
   }));
   var data = [days].concat(daily.series.map(function (line) { return line.values; }));
@@ -24,7 +28,7 @@
     // Days are UTC days (the statistics' own), whatever the reader's time zone.
     tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
     scales: { x: { time: true } },
-    axes: [{}, { size: 60 }],
+    axes: [{ values: function (u, splits) { return splits.map(day); } }, { size: 60 }],
     series: series
   }, data, holder);
 
