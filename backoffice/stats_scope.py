@@ -26,6 +26,8 @@ from edge_api.schemas import Mode
 # Statistics are kept 13 months; a wider window only costs a bigger scan.
 MAX_STATS_DAYS = 400
 DEFAULT_STATS_DAYS = 30
+# Dates a period may touch: nearcart counted nothing before, and date arithmetic ends at year 9999.
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 CampaignList = Annotated[
     str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(?:,[A-Za-z0-9][A-Za-z0-9_-]{0,63})*$",
@@ -73,8 +75,11 @@ async def scoped_filters(
     pool: asyncpg.Pool, who: Principal, query: StatsQuery, today: date | None = None
 ) -> StatsFilters:
     """The filters `who` asked for, within its scope; `BadFilter` (400) or `OutOfScope` (404) otherwise."""
+    for name, day in (("from", query.from_), ("to", query.to)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise BadFilter(name, f"{name} must be between {EARLIEST.isoformat()} and {LATEST.isoformat()}")
     to = query.to or today or datetime.now(UTC).date()
-    since = query.from_ or to - timedelta(days=DEFAULT_STATS_DAYS - 1)
+    since = query.from_ or max(EARLIEST, to - timedelta(days=DEFAULT_STATS_DAYS - 1))
     if since > to:
         raise BadFilter("from", "from is after to")
     if (to - since).days >= MAX_STATS_DAYS:

@@ -7,18 +7,17 @@ spreadsheet does, and both are compared figure by figure.
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
+from pathlib import Path
 
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from office_site import ACME, ADMIN, GLOBEX, SHOP, logged_in
+from office_site import ACME, ADMIN, GLOBEX, SHOP, assert_csv_is_the_screen, logged_in, screen_of
 from starlette.testclient import TestClient
 
 from backoffice import dashboard
@@ -28,77 +27,6 @@ from edge_api.event_buffer import append_events
 from edge_api.settings import Settings
 from tests.edge_api.test_admin import ACME as ACME_JWT
 from tests.edge_api.test_admin import beacon, click
-
-
-class Screen(HTMLParser):
-    """What a reader sees of the figures: the totals' cards and every table's rows, cell by cell."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.totals: dict[str, str] = {}
-        self.tables: dict[str, dict[str, dict[str, str]]] = {}
-        self._table = self._key = self._figure = ""
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "table" and found.get("data-table"):
-            self._table = found["data-table"] or ""
-            self.tables[self._table] = {}
-        elif tag == "tr" and self._table and found.get("data-key") is not None:
-            self._key = found["data-key"] or ""
-            self.tables[self._table][self._key] = {}
-        elif found.get("data-figure") and tag in ("td", "div"):
-            self._figure, self._text = found["data-figure"] or "", []
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table":
-            self._table = ""
-        elif self._figure and tag in ("td", "div"):
-            text = "".join(self._text).strip()
-            if self._table:
-                self.tables[self._table][self._key][self._figure] = text
-            else:
-                self.totals[self._figure] = text.split("\n")[-1].strip()  # the card's <dd> after its <dt>
-            self._figure = ""
-
-    def handle_data(self, data: str) -> None:
-        if self._figure:
-            self._text.append(data if self._table else data + "\n")
-
-
-def screen_of(page: str) -> Screen:
-    screen = Screen()
-    screen.feed(page)
-    return screen
-
-
-def number(shown: str) -> str:
-    """A figure as the CSV writes it: 1,234 -> 1234, 12.50% -> 0.1250, 4.49 EUR -> 4.49, — -> empty."""
-    text = shown.replace(",", "").replace("\u00a0", " ").strip()
-    if text == "—":
-        return ""
-    if text.endswith("%"):
-        return f"{float(text[:-1]) / 100:.4f}"
-    return text.split(" ")[0]
-
-
-def csv_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
-    return {(row["table"], row["key"]): row for row in csv.DictReader(io.StringIO(text))}
-
-
-def assert_csv_is_the_screen(page: str, export: str) -> None:
-    screen, rows = screen_of(page), csv_rows(export)
-    shown = {(table, key) for table, keyed in screen.tables.items() for key in keyed}
-    assert shown | {("total", "")} == set(rows), "the CSV and the page list different rows"
-    on_screen = [(("total", ""), screen.totals)] + [
-        ((table, key), cells) for table, keyed in screen.tables.items() for key, cells in keyed.items()]
-    for where, cells in on_screen:
-        assert cells, where
-        for field, text in cells.items():
-            column = "intent_value_EUR" if field == "intent_value" else field
-            written = rows[where].get(column, "0.00")
-            assert number(text) == written, (where, field, text, written)
 
 
 @pytest.fixture
@@ -216,6 +144,8 @@ def test_filters_narrow_the_figures_and_stay_in_the_url(office: TestClient) -> N
     ({"mode": "by_drone"}, "mode"),
     ({"region": "paris"}, "region"),
     ({"campaign": "no spaces"}, "campaign"),
+    ({"to": "9999-12-31"}, "to"),
+    ({"to": "0001-01-05"}, "to"),
 ])
 def test_a_bad_filter_is_a_400_page_naming_it(office: TestClient, params: dict[str, str], field: str) -> None:
     logged_in(office, ACME)
@@ -255,14 +185,18 @@ def test_the_export_needs_a_session(office: TestClient) -> None:
     assert answer.status_code == 303 and answer.headers["location"] == "/admin/login"
 
 
-def test_the_daily_series_reaches_the_chart_as_escaped_json(office: TestClient) -> None:
+def test_the_daily_series_reaches_the_chart_as_escaped_json(office: TestClient, monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    (tmp_path / "uPlot.iife.min.js").write_text("// the chart library, present")
+    monkeypatch.setattr(dashboard, "CHART_LIBRARY", tmp_path / "uPlot.iife.min.js")
     logged_in(office, ACME)
     page = office.get("/admin/").text
-    if dashboard.CHART_LIBRARY.exists():
-        data = page.split('<script type="application/json" id="daily-data">')[1].split("</script>")[0]
-        assert "<" not in data and '"days"' in data
-        assert '<script src="/admin/static/vendor/uPlot.iife.min.js" defer></script>' in page
+    data = page.split('<script type="application/json" id="daily-data">')[1].split("</script>")[0]
+    assert "<" not in data and json.loads(data)["series"][0]["label"] == "Opens"
+    assert len(json.loads(data)["days"]) == 30
+    assert '<script src="/admin/static/vendor/uPlot.iife.min.js" defer></script>' in page
     assert "<script>" not in page  # no inline script: the CSP says script-src 'self'
+    assert "script-src 'self'" in office.get("/admin/").headers["content-security-policy"]
 
 
 def test_without_the_chart_library_the_page_is_tables_only(office: TestClient,
