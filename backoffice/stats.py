@@ -191,19 +191,34 @@ async def _daily_rollup(pool: asyncpg.Pool, f: StatsFilters) -> list[Any]:
     ))
 
 
-async def _facts(pool: asyncpg.Pool, column: str, f: StatsFilters) -> list[Any]:
-    """One table from the daily rows the filters select (`column` is one of ours, never the caller's)."""
+_TABLE_COLUMNS = ("day", *(column for _, column in DIMENSIONS.values()))
+
+
+async def _facts(pool: asyncpg.Pool, f: StatsFilters) -> list[list[dict[str, Any]]]:
+    """The daily series and the four tables from the daily rows the filters select, in one scan.
+
+    A filtered view's rows are scattered over the table (a retailer's among everyone's): reading
+    them once for all five groupings (GROUPING SETS) rather than once per table.
+    """
     args: list[Any] = [f.since, f.to]
     where = "day BETWEEN $1 AND $2" + _campaign_clause(f, args)
     for name, value in (("gtin", f.gtin), ("retailer_id", f.retailer), ("mode", f.mode), ("region", f.region)):
         if value is not None:
             args.append(value)
             where += f" AND {name} = ${len(args)}"
-    if column in ("retailer_id", "mode"):
-        where += f" AND {column} <> ''"  # loads, opens and searches have no retailer or mode
-    return list(await pool.fetch(
-        f"SELECT {column} AS key, currency, {_SUMS} FROM stats_daily WHERE {where} GROUP BY {column}, currency", *args
-    ))
+    sets = ", ".join(f"({column}, currency)" for column in _TABLE_COLUMNS)
+    rows = await pool.fetch(
+        f"SELECT {', '.join(_TABLE_COLUMNS)}, currency, {_SUMS} FROM stats_daily WHERE {where}"
+        f" GROUP BY GROUPING SETS ({sets})", *args,
+    )
+    tables: list[list[dict[str, Any]]] = [[] for _ in _TABLE_COLUMNS]
+    for row in rows:
+        # Columns are NOT NULL: the one a row is grouped by is the one that is not null.
+        i, key = next((i, row[column]) for i, column in enumerate(_TABLE_COLUMNS) if row[column] is not None)
+        if key == "" and _TABLE_COLUMNS[i] in ("retailer_id", "mode"):
+            continue  # loads, opens and searches have no retailer or mode
+        tables[i].append({**dict(row), "key": key})
+    return tables
 
 
 def _table(rows: Sequence[Any]) -> list[KeyFigures]:
@@ -219,10 +234,10 @@ async def stats_view(pool: asyncpg.Pool, filters: StatsFilters) -> StatsView:
     """Totals, a daily series (every day of the period) and tables by product, retailer, mode and region."""
     f = filters
     if f.narrowed:
-        queries = [_facts(pool, "day", f), *(_facts(pool, column, f) for _, column in DIMENSIONS.values())]
+        daily_rows, *tables = await _facts(pool, f)
     else:
         queries = [_daily_rollup(pool, f), *(_rollup_table(pool, dim, f) for dim, _ in DIMENSIONS.values())]
-    daily_rows, *tables = await asyncio.gather(*queries)  # each on a connection of its own
+        daily_rows, *tables = await asyncio.gather(*queries)  # each on a connection of its own
     by_day = _sum_by_key(daily_rows)
     total = _Sums()
     for row in daily_rows:
