@@ -56,10 +56,12 @@ async def _form_context(request: Request, staff: Staff, campaigns: list[dict[str
     _ = translator(staff.lang)
     asked = {name: request.query_params.get(name, "") for name in FILTERS}
     retailers = await retailer_names(pool) if staff.who.role != "retailer" else {}
+    products = await campaign_products(pool, scope)
     return {
         "asked": asked,
-        "campaign_choices": [c["id"] for c in campaigns],
-        "product_choices": await campaign_products(pool, scope),
+        "campaign_choices": {c["id"]: c["id"] for c in campaigns},
+        "product_choices": products,
+        "product_options": {gtin: f"{label} · {gtin}" for gtin, label in products.items()},
         "retailer_choices": retailers,
         "mode_choices": mode_names(_),
         "region_choices": {f"FR-{code}": name for code, name in DEPARTEMENTS.items()},

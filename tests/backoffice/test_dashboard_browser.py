@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 from office_site import ACME, PASSWORD, assert_csv_is_the_screen, load_people_and_campaigns, screen_of
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from backoffice.aggregator import aggregate_once
 from backoffice.dashboard import CHART_LIBRARY
@@ -36,8 +36,6 @@ from geo.geoip import GeoIP, default_database
 from geo.region import region_of
 from loadtest.stack import demo_settings, serve_nearcart
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 DEMO_BRAND = "mia@nearcart-demo.example"
 # Shoppers' addresses: two in Paris, one in the Val-d'Oise, one in Great Britain (the packaged GeoLite2's places).
 SHOPPERS = ("78.192.0.1", "78.192.0.1", "82.64.0.1", "81.2.69.160")
@@ -79,25 +77,9 @@ def site(services: tuple[str, str]) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
-def playwright(site: Site) -> Iterator[Playwright]:
-    # After `site`: its set-up and tear-down run asyncio loops of their own, outside Playwright's.
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(locale="en-GB", accept_downloads=True)
-    context.set_default_timeout(20_000)
-    yield context
-    context.close()
+def server_started(site: Site) -> Site:
+    """What conftest's Playwright waits for."""
+    return site
 
 
 def _request(site: Site, method: str, path: str, shopper: str, body: Any = None) -> tuple[int, bytes]:

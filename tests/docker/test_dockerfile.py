@@ -108,24 +108,25 @@ def test_pip_install_finds_every_package_and_its_data_in_the_context() -> None:
         assert not in_build_context(kept_out, rules), f"{kept_out} would be sent to the builder"
 
 
+def _same_npm_steps(function: str, stage_name: str, folder: str) -> Stage:
+    """./run's `function` and the image's stage run the same npm commands in the same folder; the stage."""
+    setup = _shell_function(function)
+    run_npm = [" ".join(shlex.split(c)) for c in re.findall(r"\bnpm [^&|;)\n]+", setup)]
+    built = stage(stage_name)
+    image_npm = [" ".join(shlex.split(c)) for c in built.run_commands() if c.startswith("npm ")]
+    assert run_npm and image_npm == run_npm
+    assert f"cd {folder}" in setup and built.workdir().endswith(f"/{folder}")
+    return built
+
+
 def test_widget_is_built_with_the_commands_of_run_setup() -> None:
     # ./run's setup_widget: `cd widget && npm ci ... && npm run ... build`.
-    setup = _shell_function("setup_widget")
-    run_npm = [" ".join(shlex.split(c)) for c in re.findall(r"\bnpm [^&|;)\n]+", setup)]
-    widget = stage("widget")
-    image_npm = [" ".join(shlex.split(c)) for c in widget.run_commands() if c.startswith("npm ")]
-    assert run_npm and image_npm == run_npm
-    assert "cd widget" in setup and widget.workdir().endswith("/widget")
+    _same_npm_steps("setup_widget", "widget", "widget")
 
 
 def test_chart_library_is_copied_with_the_commands_of_run_setup_before_the_install() -> None:
     # ./run's setup_backoffice: `cd backoffice && npm ci ... && npm run ... build` (uPlot into static/vendor/).
-    setup = _shell_function("setup_backoffice")
-    run_npm = [" ".join(shlex.split(c)) for c in re.findall(r"\bnpm [^&|;)\n]+", setup)]
-    office = stage("office")
-    image_npm = [" ".join(shlex.split(c)) for c in office.run_commands() if c.startswith("npm ")]
-    assert run_npm and image_npm == run_npm
-    assert "cd backoffice" in setup and office.workdir().endswith("/backoffice")
+    office = _same_npm_steps("setup_backoffice", "office", "backoffice")
     build_script = json.loads((ROOT / "backoffice" / "package.json").read_text())["scripts"]["build"]
     assert "static/vendor" in build_script and "uPlot.iife.min.js" in build_script
     # The build stage puts the copy where pyproject's package data takes it from, before `pip install .`.
