@@ -49,12 +49,12 @@ _SHOPPER_ROWS = f"""
 INSERT INTO stats_daily (day, campaign, gtin, region, loads, opens, searches, searches_with_offers)
 SELECT $1::date + d, 'c' || (p % {CAMPAIGNS}), lpad(p::text, 14, '0'),
        'FR-' || lpad(((p * 7 + d * 13 + k * 37) % {REGIONS})::text, 2, '0'),
-       loads, opens, searches, searches * 3 / 4
-FROM generate_series(0, {DAYS - 1}) AS d, generate_series(0, {PRODUCTS - 1}) AS p, generate_series(0, $2 - 1) AS k,
-     LATERAL (SELECT 5 + (random() * 40)::int AS loads) AS l,
-     LATERAL (SELECT (l.loads * random() * 0.3)::int AS opens) AS o,
-     LATERAL (SELECT (o.opens * 1.2)::int AS searches) AS s
-WHERE (hashint4(p * 1000 + d)::bigint + 2147483648) % 1000 < $3::float8 * 1000
+       loads, opens, opens + opens / 5, opens * 3 / 4
+FROM (SELECT d, p, k, loads, (loads * random() * 0.3)::int AS opens
+      FROM (SELECT d, p, k, 5 + (random() * 40)::int AS loads  -- random() per row: in a select list
+            FROM generate_series(0, {DAYS - 1}) AS d, generate_series(0, {PRODUCTS - 1}) AS p,
+                 generate_series(0, $2 - 1) AS k
+            WHERE (hashint4(p * 1000 + d)::bigint + 2147483648) % 1000 < $3::float8 * 1000) AS rows) AS rows
 """
 # $4 retailer rows per region: retailer j of (p, d) is (p*3 + d + j*17) % 50, its mode rotates.
 _RETAILER_ROWS = f"""
@@ -62,10 +62,11 @@ INSERT INTO stats_daily (day, campaign, gtin, retailer_id, mode, region, currenc
 SELECT $1::date + d, 'c' || (p % {CAMPAIGNS}), lpad(p::text, 14, '0'),
        'r' || ((p * 3 + d + j * 17) % {RETAILERS}), (ARRAY['in_store', 'click_collect', 'delivery'])[1 + (p + j) % 3],
        'FR-' || lpad(((p * 7 + d * 13 + k * 37) % {REGIONS})::text, 2, '0'), 'EUR',
-       1 + (random() * 6)::int, c.clicks, c.clicks * (150 + p % 900)
-FROM generate_series(0, {DAYS - 1}) AS d, generate_series(0, {PRODUCTS - 1}) AS p, generate_series(0, $2 - 1) AS k,
-     generate_series(0, $4 - 1) AS j, LATERAL (SELECT (random() * 2.4)::int AS clicks) AS c
-WHERE (hashint4(p * 1000 + d)::bigint + 2147483648) % 1000 < $3::float8 * 1000
+       1 + (random() * 6)::int, clicks, clicks * (150 + p % 900)
+FROM (SELECT d, p, k, j, (random() * 2.4)::int AS clicks  -- random() per row: in a select list
+      FROM generate_series(0, {DAYS - 1}) AS d, generate_series(0, {PRODUCTS - 1}) AS p,
+           generate_series(0, $2 - 1) AS k, generate_series(0, $4 - 1) AS j
+      WHERE (hashint4(p * 1000 + d)::bigint + 2147483648) % 1000 < $3::float8 * 1000) AS rows
 """
 
 

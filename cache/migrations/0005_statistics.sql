@@ -81,13 +81,17 @@ CREATE FUNCTION stats_rebuild_rollups() RETURNS void LANGUAGE sql AS $$
                             (campaign, day, retailer_id, currency), (campaign, day, mode, currency),
                             (campaign, day, region, currency))
     -- By retailer and by mode only rows that have one (loads, opens and searches have neither).
-    HAVING NOT (GROUPING(retailer_id) = 0 AND retailer_id = '') AND NOT (GROUPING(mode) = 0 AND mode = '');
+    HAVING NOT (GROUPING(retailer_id) = 0 AND retailer_id = '') AND NOT (GROUPING(mode) = 0 AND mode = '')
+    -- Stored in the order views read them (one dimension over a period), as the aggregator's
+    -- day-by-day writes would leave them: not scattered in hash order over every page.
+    ORDER BY 2, 4, 3;
     INSERT INTO stats_rollup (grain, dim, campaign, period, value, currency, loads, opens, searches,
                               searches_with_offers, offers_shown, clicks, intent_cents)
     SELECT 'm', dim, campaign, date_trunc('month', period)::date, value, currency, sum(loads), sum(opens),
            sum(searches), sum(searches_with_offers), sum(offers_shown), sum(clicks), sum(intent_cents)
     FROM stats_rollup WHERE grain = 'd'
-    GROUP BY dim, campaign, date_trunc('month', period)::date, value, currency;
+    GROUP BY dim, campaign, date_trunc('month', period)::date, value, currency
+    ORDER BY 2, 4, 3;
 $$;
 
 -- The counts kept so far move over (a country was the finest place kept); clicks were counted both
