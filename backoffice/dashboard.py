@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from backoffice.figures import figures_context
 from backoffice.i18n import translator
-from backoffice.names import MODES, campaign_products, catalog_names, mode_names, retailer_names
+from backoffice.names import campaign_products, catalog_names, mode_names, retailer_names
 from backoffice.regions import DEPARTEMENTS
 from backoffice.stats import StatsFilters, StatsView, stats_view, to_csv
 from backoffice.stats_scope import BadFilter, OutOfScope, read_query, scoped_filters
@@ -30,7 +30,9 @@ from edge_api.state import edge_state
 PAGE_PARAMS = frozenset({"lang", "format"})
 FILTERS = ("from", "to", "campaign", "gtin", "retailer", "mode", "region")
 # uPlot, copied from npm at set-up (`./run`, the image's build): without it the page shows tables only.
+# Looked for once, at start: the file comes with a deployment, not while it runs.
 CHART_LIBRARY = Path(__file__).parent / "static" / "vendor" / "uPlot.iife.min.js"
+CHART_AVAILABLE = CHART_LIBRARY.exists()
 
 
 async def campaigns_in_scope(request: Request, staff: Staff) -> list[dict[str, Any]]:
@@ -76,7 +78,7 @@ async def dashboard(request: Request, staff: Staff, form: Form) -> Response:
     pool = edge_state(request).db
     _ = translator(staff.lang)
     campaigns = await campaigns_in_scope(request, staff)
-    context: dict[str, Any] = {"campaigns": campaigns, "error": None, "view": None, "modes": MODES,
+    context: dict[str, Any] = {"campaigns": campaigns, "error": None, "view": None,
                                **await _form_context(request, staff, campaigns, _scope_campaigns(staff, campaigns))}
     try:
         filters = await _filters(request, staff)
@@ -93,7 +95,7 @@ async def dashboard(request: Request, staff: Staff, form: Form) -> Response:
     context.update(
         view=view,
         export_url="/admin/export.csv?" + _export_query(context["asked"], view),
-        chart_available=CHART_LIBRARY.exists(),
+        chart_available=CHART_AVAILABLE,
         **figures_context(view, products, retailers, _, staff.lang),
     )
     return render("dashboard.html", staff.lang, context, staff=staff)

@@ -14,8 +14,6 @@ import asyncpg
 from backoffice.i18n import Translate
 from cache.gtin import GtinError, normalize_gtin
 
-MODES = ("in_store", "click_collect", "delivery")
-
 
 def mode_names(_: Translate) -> dict[str, str]:
     return {"in_store": _("In store"), "click_collect": _("Click & collect"), "delivery": _("Delivery")}

@@ -12,7 +12,6 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -185,10 +184,9 @@ def test_the_export_needs_a_session(office: TestClient) -> None:
     assert answer.status_code == 303 and answer.headers["location"] == "/admin/login"
 
 
-def test_the_daily_series_reaches_the_chart_as_escaped_json(office: TestClient, monkeypatch: pytest.MonkeyPatch,
-                                                            tmp_path: Path) -> None:
-    (tmp_path / "uPlot.iife.min.js").write_text("// the chart library, present")
-    monkeypatch.setattr(dashboard, "CHART_LIBRARY", tmp_path / "uPlot.iife.min.js")
+def test_the_daily_series_reaches_the_chart_as_escaped_json(office: TestClient,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dashboard, "CHART_AVAILABLE", True)
     logged_in(office, ACME)
     page = office.get("/admin/").text
     data = page.split('<script type="application/json" id="daily-data">')[1].split("</script>")[0]
@@ -201,7 +199,7 @@ def test_the_daily_series_reaches_the_chart_as_escaped_json(office: TestClient, 
 
 def test_without_the_chart_library_the_page_is_tables_only(office: TestClient,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dashboard, "CHART_LIBRARY", dashboard.CHART_LIBRARY.with_name("missing.js"))
+    monkeypatch.setattr(dashboard, "CHART_AVAILABLE", False)
     logged_in(office, ACME)
     page = office.get("/admin/").text
     assert "uPlot" not in page and "daily-data" not in page
