@@ -25,6 +25,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from cache.feed_errors import FeedError, RowError
+from cache.feed_health import record_feed_health
 from cache.feed_kinds import KINDS
 from cache.feed_reader import FeedReader
 from cache.ingest_report import KEPT_REJECTS, IngestReport, Reject
@@ -37,6 +38,8 @@ from cache.loaders.stores import StoreLoader
 BATCH_ROWS = 50_000
 # The run's feed_runs row keeps its first this many rejects.
 FEED_RUN_REJECTS = 100
+# Distinct retailer ids counted per run; rows of any further ones are counted under "" (none known).
+MAX_RETAILERS_COUNTED = 10_000
 # While a batch is in flight, let the event loop drive it every this many parsed rows.
 _YIELD_EVERY = 2048
 # Each feed kind's loader, with the SQL that upserts its rows.
@@ -145,11 +148,22 @@ async def _parse_into(
     seq = 0
     rejected = 0
     kept = report.rejects
+    # Rows and rejected rows per retailer named (first column of every kind): the data-quality figures
+    # are per retailer, and one operator's feed may carry several retailers.
+    read_by, rejected_by = report.retailer_rows, report.retailer_rejects
     for path in files:
         name = str(path)
         with FeedReader(path, loader.kind) as reader:
             for line, values, problem in reader:
                 seq += 1
+                retailer = values[0] if values else ""
+                count = read_by.get(retailer)
+                if count is None:
+                    count = 0
+                    if len(read_by) >= MAX_RETAILERS_COUNTED:  # a feed of made-up ids must not grow memory
+                        retailer = ""
+                        count = read_by.get(retailer, 0)
+                read_by[retailer] = count + 1
                 if problem is None:
                     try:
                         # Staging keeps the row's place in the whole run (not its line): "first/last row wins".
@@ -158,6 +172,7 @@ async def _parse_into(
                         problem = (exc.field, exc.reason)
                 if problem is not None:
                     rejected += 1
+                    rejected_by[retailer] = rejected_by.get(retailer, 0) + 1
                     reject = Reject(name, line, problem[0], problem[1])
                     if len(kept) < KEPT_REJECTS:
                         kept.append(reject)
@@ -191,5 +206,9 @@ async def _record_run(conn: asyncpg.Connection, report: IngestReport, run_id: in
         "UPDATE feed_runs SET finished_at = now(), rows_read = $2, rows_loaded = $3, rows_rejected = $4,"
         " status = $5, rejects = $6::jsonb WHERE id = $1",
         run_id, report.rows_read, report.rows_loaded, report.rows_rejected, status, rejects,
+    )
+    report.run_id = run_id
+    await record_feed_health(
+        conn, run_id, report.kind, report.retailer_rows, report.retailer_rejects, stopped=status == "failed"
     )
 
