@@ -1,4 +1,4 @@
-"""`nearcart feeds pull` against a retailer's server on loopback: a feed that changes, stalls, or lies about its size."""
+"""`nearcart feeds pull` against a retailer server on loopback: a feed that changes, stalls, or lies about its size."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
+from benchmarks.fake_retailer import FakeRetailer, Feed, endless, lying_length, stall
 from cache.feed_pull import PullLimits, PullResult, pull_due, set_feed
 from cache.index import build_index
 from cache.keys import Keys
 from edge_api.commands.feeds import run_pull_command
 from edge_api.settings import Settings
 from tests.cache.test_ingest import OFFER_HEADER, load_catalog, near_paris, store_offers
-from tests.fake_retailer import FakeRetailer, Feed, endless, lying_length, stall
 
 LOOPBACK = PullLimits(timeout_s=5.0, max_bytes=1024 * 1024, host_delay_s=0.0, allow_http_loopback=True)
 FIRST = OFFER_HEADER + "bigbox,paris-9,3017620422003,3.10,EUR,40,in_store,2024-06-01T10:00:00+02:00\n"

@@ -1,4 +1,4 @@
-"""A retailer's web server on a loopback port, for pulled feeds and basket-link checks: real HTTP, real sockets.
+"""A retailer web server on a loopback port (pulled feeds, basket links), for tests and benchmarks/quality_network.py.
 
 Each path answers as a test sets it (`serve`): a feed with validators, a stall, a body that
 disagrees with its Content-Length, a redirect. Every request is logged with its headers and the
