@@ -38,7 +38,10 @@ class FakeRetailer:
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 seen = Seen(urlsplit(self.path).path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
                 owner.seen.append(seen)
-                answer = owner.answers.get(seen.path)
+                answer = owner.answers.get(seen.path) or next(
+                    (a for prefix, a in owner.answers.items() if prefix.endswith("/") and seen.path.startswith(prefix)),
+                    None,
+                )
                 try:
                     if answer is None:
                         self.send_response(404)
@@ -63,6 +66,7 @@ class FakeRetailer:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def serve(self, path: str, answer: Answer) -> str:
+        """Answer `path` (every path under it when it ends with /) with `answer`; its full URL."""
         self.answers[path] = answer
         return self.base + path
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cache.db import DATABASE_UNAVAILABLE
 from edge_api.http_metrics import observe
+from edge_api.quality_metrics import GAUGES
 from edge_api.schemas import Health
 from edge_api.state import edge_state
 
@@ -55,6 +56,8 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    state = edge_state(request)
+    await GAUGES.refresh(state.db, state.settings.quality_cache_s, state.settings.database_timeout_s)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
 
 
