@@ -101,7 +101,8 @@ WITH ranked AS (
     FROM retailer_feed_health h
     JOIN feed_run_retailers fr ON fr.retailer_id = h.retailer_id
     JOIN feed_runs f ON f.id = fr.run_id AND f.kind = h.kind
-    WHERE fr.rows_read > 0
+    -- A month of runs is plenty for ten per feed, and keeps the check's cost flat as history grows.
+    WHERE fr.rows_read > 0 AND f.started_at > now() - interval '30 days'
 ), trend AS (
     SELECT retailer_id, kind,
         coalesce(max(ratio) FILTER (WHERE n = 1) - avg(ratio) FILTER (WHERE n > 1), 0) AS trend
