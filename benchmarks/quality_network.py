@@ -7,22 +7,21 @@ this machine's servers, else embedded ones) with one fake retailer web server on
 the basket links. Each fault is planted in a few retailers, some of them in two: a stale offers
 feed (its last success 30 h ago), unconfirmed offers (3 days old), a feed with 30 % of its rows
 rejected, price outliers (10x the market), dead basket links (404, a stall, a redirect to another
-host), stores placed approximately. Every healthy retailer carries one near miss instead (a feed
-25 h old, offers 47 h old, 1 row in 30 rejected, a price 2.5x the median, a basket link that
-redirects within its own host), so "nothing healthy flagged" means something. Stores and offers
-go through `ingest_files` as feeds; only the feed's age is planted by dating its last success back.
+host), a Business Profile store sheet with a store lacking coordinates (placed approximately).
+Every healthy retailer carries one near miss instead (a feed 25 h old, offers 47 h old, 1 row in
+31 rejected, a price 2.5x the median, a basket link that redirects within its own host), so
+"nothing healthy flagged" means something. Stores and offers go through `ingest_files` as each
+retailer's feeds; only a feed's age is planted, by dating its last success back.
 Prints one row per retailer (planted, found) and the check's duration.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import random
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,8 @@ import msgspec
 import redis.asyncio as aioredis
 
 from benchmarks.fake_retailer import FakeRetailer, stall, status
-from cache import db as catalog_db
-from cache.db import with_database
-from cache.embedded import local_or_embedded
+from benchmarks.ingest import on_services, scratch_catalog
+from cache.formats.base import FeedOptions
 from cache.ingest import ingest_files
 from cache.keys import Keys
 from cache.quality import LINKS_ALERT, REJECTED_ALERT, STALE_AFTER_S, RetailerQuality
@@ -47,6 +45,7 @@ GTINS = [f"{body:012d}" for body in range(400000000010, 400000000110, 10)]
 STORES = ("north", "south", "centre")
 _OFFERS = "retailer_id,store_id,gtin,price,currency,quantity,modes,updated_at\n"
 _STORES = "retailer_id,store_id,name,address,postal_code,city,country,lat,lon\n"
+_PROFILE = "Store code,Business name,Address line 1,Postal code,Locality,Country / Region,Latitude,Longitude\n"
 
 
 def gtin13(body: str) -> str:
@@ -102,10 +101,18 @@ async def plant(
             "INSERT INTO retailers (retailer_id, name, cart_url_template) VALUES ($1, $2, $3)",
             name, f"Retailer {name}", f"{shop.base}/{path}/{name}/basket?add={{gtin}}&store={{store_id}}",
         )
-        stores = "".join(
-            f"{name},{store},{name} {store},1 rue {store},7500{i},Paris,FR,{48.80 + i * 0.03 + n * 0.001:.4f},2.35\n"
+        places = [f"{48.80 + i * 0.03 + n * 0.001:.4f}" for i in range(len(STORES))]
+        stores = _STORES + "".join(
+            f"{name},{store},{name} {store},1 rue {store},7500{i + 1},Paris,FR,{places[i]},2.35\n"
             for i, store in enumerate(STORES)
         )
+        if "approximate stores" in faults:
+            # A Google Business Profile sheet, one store without coordinates: placed at its postal code's centre.
+            stores = _PROFILE + "".join(
+                f"{store},{name} {store},1 rue {store},7500{i + 1},Paris,FR,"
+                + (",\n" if i == 1 else f"{places[i]},2.35\n")
+                for i, store in enumerate(STORES)
+            )
         offers, bad = [], 0
         for g, body in enumerate(GTINS):
             base = 2.0 + g * 0.5
@@ -122,20 +129,16 @@ async def plant(
         elif near_miss == 2:
             bad = 1
         offers += [f"{name},{STORES[0]},1234567890123,2.00,EUR,5,in_store,{now.isoformat()}\n"] * bad
-        for kind, text in (("stores", _STORES + stores), ("offers", _OFFERS + "".join(offers))):
+        for kind, text in (("stores", stores), ("offers", _OFFERS + "".join(offers))):
             feed = workdir / f"{name}-{kind}.csv"
             feed.write_text(text, encoding="utf-8")
-            await ingest_files(conn, redis, keys, kind, [feed])
+            await ingest_files(conn, redis, keys, kind, [feed], options=FeedOptions(retailer=name))
         hours = 30 if "stale feed" in faults else 25 if near_miss == 0 else 0
         if hours:
             # Time is the one thing a test cannot wait for: the offers feed last succeeded `hours` ago.
             await conn.execute(
                 "UPDATE retailer_feed_health SET last_success_at = now() - $2 * interval '1 hour', first_seen_at ="
                 " now() - interval '40 hours' WHERE retailer_id = $1 AND kind = 'offers'", name, float(hours),
-            )
-        if "approximate stores" in faults:
-            await conn.execute(
-                "UPDATE stores SET approximate = true WHERE retailer_id = $1 AND store_id = $2", name, STORES[1]
             )
 
 
@@ -183,26 +186,17 @@ def table(result: dict[str, Any]) -> str:
 
 
 async def _scratch(database_url: str, redis_url: str, retailers: int, seed: int) -> dict[str, Any]:
-    name = f"nearcart_network_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    scratch_url = with_database(database_url, name)
-    settings = load_settings(environ={}, database_url=scratch_url, redis_url=redis_url,
-                             redis_prefix=f"ncnet{uuid.uuid4().hex[:6]}:")
     redis = aioredis.Redis.from_url(redis_url)
     try:
-        conn = await asyncpg.connect(scratch_url)
-        try:
-            await catalog_db.migrate(conn)
-            return await run_network(conn, redis, Keys(settings.redis_prefix), settings, retailers, seed)
-        finally:
-            await conn.close()
+        async with scratch_catalog(database_url, redis) as (scratch_url, prefix):
+            settings = load_settings(environ={}, database_url=scratch_url, redis_url=redis_url, redis_prefix=prefix)
+            conn = await asyncpg.connect(scratch_url)
+            try:
+                return await run_network(conn, redis, Keys(prefix), settings, retailers, seed)
+            finally:
+                await conn.close()
     finally:
-        async for key in redis.scan_iter(match=settings.redis_prefix + "*"):
-            await redis.unlink(key)
         await redis.aclose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def main() -> None:
@@ -211,11 +205,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    settings = load_settings()
-    with tempfile.TemporaryDirectory(prefix="nearcart-bench-services-") as tmp, local_or_embedded(
-        Path(tmp), settings.redis_url, settings.database_url
-    ) as (redis_url, database_url):
-        result = asyncio.run(_scratch(database_url, redis_url, args.retailers, args.seed))
+    result = on_services(lambda database_url, redis_url: _scratch(database_url, redis_url, args.retailers, args.seed))
     print(json.dumps(result, indent=2) if args.json else table(result))
     raise SystemExit(0 if not result["mismatches"] else 1)
 

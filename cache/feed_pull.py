@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 
 from cache.feed_download import DownloadError, download
 from cache.feed_health import record_feed_health
+from cache.formats.base import FeedOptions
 from cache.ingest import ingest_files
 from cache.ingest_report import IngestReport
 from cache.keys import Keys
@@ -155,7 +156,9 @@ async def _pull_one(
                 result.status = "not modified"
                 await _record_without_ingest(conn, feed, result)
                 return result
-            report = await ingest_files(conn, redis, keys, feed.kind, [dest], connect=connect)
+            # The feed is this retailer's: rows that name no retailer are its own, rows naming another are refused.
+            options = FeedOptions(retailer=feed.retailer_id)
+            report = await ingest_files(conn, redis, keys, feed.kind, [dest], connect=connect, options=options)
             result.report = report
             result.status = "failed" if report.fatal else "rejected rows" if report.rows_rejected else "ingested"
             dest.unlink(missing_ok=True)

@@ -177,7 +177,7 @@ async def _parse_into(
                         problem = (exc.field, exc.reason)
                 if problem is not None:
                     rejected += 1
-                    retailer = str(values[0]) if values else ""
+                    retailer = str(values[0]) if values else options.retailer or ""
                     if retailer not in rejected_by and len(rejected_by) >= MAX_RETAILERS_COUNTED:
                         retailer = ""  # a feed of made-up ids must not grow memory
                     rejected_by[retailer] = rejected_by.get(retailer, 0) + 1

@@ -59,9 +59,6 @@ CREATE TABLE offers_hidden (
     PRIMARY KEY (retailer_id, store_id, gtin)
 );
 
--- Added by 0006 (retailer formats) already; repeated so this file does not depend on that branch's order.
-ALTER TABLE stores ADD COLUMN IF NOT EXISTS approximate boolean NOT NULL DEFAULT false;
-
 -- The last quality check's figures per retailer (feed figures are in retailer_feed_health).
 CREATE TABLE retailer_quality (
     retailer_id         text PRIMARY KEY REFERENCES retailers (retailer_id) ON DELETE CASCADE,

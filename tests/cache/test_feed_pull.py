@@ -180,3 +180,34 @@ async def test_the_pull_command_exits_1_when_a_feed_failed_and_0_when_all_were_f
     assert await run_pull_command(loopback) == 1
     out = capsys.readouterr().out
     assert "bigbox offers: ingested" in out and "shopco offers: failed: HTTP 404" in out
+
+
+async def test_a_pulled_feed_is_its_retailers_own_whatever_its_rows_say(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, catalog: None, shop: FakeRetailer
+) -> None:
+    # A Google Business Profile sheet names no retailer: the feed's owner is the retailer.
+    sheet = (
+        "Store code,Business name,Address line 1,Postal code,Locality,Country / Region,Latitude,Longitude\n"
+        "BERCY-2,Big Box Bercy 2,10 quai de Bercy,75012,Paris,FR,48.8335,2.3865\n"
+        "NATION,Big Box Nation,1 place de la Nation,75011,Paris,FR,,\n"
+    )
+    await set_feed(db, "bigbox", "stores", shop.serve("/gbp.csv", Feed(sheet.encode())), 3600,
+                   allow_http_loopback=True)
+    # nearcart's own CSV with a row naming another retailer: refused, never written.
+    sneaky = FIRST + "shopco,paris-1,3017620422003,0.01,EUR,999,in_store,2024-06-01T10:00:00+02:00\n"
+    await set_feed(db, "bigbox", "offers", shop.serve("/sneaky.csv", Feed(sneaky.encode())), 3600,
+                   allow_http_loopback=True)
+    results = {r.kind: r for r in await _pull(db, redis, keys)}
+    assert results["stores"].status == "ingested", results["stores"]
+    placed = await db.fetch("SELECT store_id, approximate FROM stores WHERE retailer_id = 'bigbox' ORDER BY 1")
+    assert [tuple(r) for r in placed] == [("BERCY-2", False), ("NATION", True), ("paris-9", False)]
+    offers = results["offers"]
+    assert offers.status == "rejected rows" and offers.report is not None
+    [reject] = offers.report.rejects
+    assert (reject.line, reject.field) == (3, "retailer_id") and "shopco" in reject.reason
+    assert await db.fetchval("SELECT price FROM offers WHERE retailer_id = 'shopco' AND store_id = 'paris-1'"
+                             " AND gtin = '03017620422003'") != 0.01
+    # The refused row counts against the feed's owner: 1 of its 2 rows.
+    ratio = await db.fetchval("SELECT rejected_ratio FROM retailer_feed_health WHERE retailer_id = 'bigbox'"
+                              " AND kind = 'offers'")
+    assert ratio == 0.5
