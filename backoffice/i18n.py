@@ -113,6 +113,9 @@ FRENCH: dict[str, str] = {
     "Shoppers see them": "Les acheteurs les voient",
     "shown": "affichées",
     "hidden until the feed confirms them": "masquées jusqu'à ce que le flux les confirme",
+    "Check now": "Contrôler maintenant",
+    "A check is running: reload this page in a minute.":
+        "Un contrôle est en cours : rechargez cette page dans une minute.",
 }
 
 Translate = Callable[..., str]

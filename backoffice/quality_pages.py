@@ -1,21 +1,31 @@
 """`/admin/quality`: each retailer's data quality, as the last `nearcart quality check` found it.
 
-An admin sees every retailer, worst first (most kinds of fault, then the oldest feed); a
+An admin sees every retailer, worst first (most kinds of fault, then the oldest feed), and may
+ask for a check now; a
 retailer sees its own, with the failing links and its choice for unconfirmed offers (shown
 or hidden from shoppers); a brand sees nothing (404, as for anything out of its scope).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime
 
+import asyncpg
+import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from backoffice.web import Form, Staff, not_found, page, redirect, render
+from cache.keys import Keys
 from cache.quality import LINKS_ALERT, REJECTED_ALERT, STALE_AFTER_S, RetailerQuality, read_quality
+from edge_api.quality_check import check_quality
+from edge_api.settings import Settings
 from edge_api.state import edge_state
+
+log = logging.getLogger("nearcart.backoffice")
 
 CHOICES = ("show", "hide")
 
@@ -49,6 +59,7 @@ async def quality(request: Request, staff: Staff, form: Form) -> Response:
         "links_alert": LINKS_ALERT,
         "now": datetime.now(UTC),
         "saved": request.query_params.get("saved") in CHOICES,
+        "checking": bool(_running),
     }
     return render("quality.html", staff.lang, context, staff=staff)
 
@@ -69,7 +80,36 @@ async def set_unconfirmed(request: Request, staff: Staff, form: Form) -> Respons
     return redirect(f"/admin/quality?saved={choice}")
 
 
+# The on-demand check running in this worker, if any (one at a time; the CronJob runs the periodic one).
+_running: set[asyncio.Task[None]] = set()
+
+
+async def _check_now(settings: Settings, pool: asyncpg.Pool) -> None:
+    # Its own Redis client: the request path's has a 50 ms timeout, too short for the index writes of a check.
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        async with pool.acquire() as conn:
+            await check_quality(conn, redis, Keys(settings.redis_prefix), settings)
+    except Exception:
+        log.exception("on-demand quality check failed")
+    finally:
+        await redis.aclose()
+
+
+async def check_now(request: Request, staff: Staff, form: Form) -> Response:
+    """An admin asks for a check now: it runs in the background; the page shows its figures when done."""
+    if staff.who.role != "admin":
+        return not_found(request, staff)
+    if not _running:
+        state = edge_state(request)
+        task = asyncio.create_task(_check_now(state.settings, state.db), name="nearcart-quality-check")
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+    return redirect("/admin/quality?checking=1")
+
+
 routes: list[BaseRoute] = [
+    Route("/admin/quality/check", page(check_now), methods=["POST"], name="office_quality_check"),
     Route("/admin/quality", page(quality), methods=["GET"], name="office_quality"),
     Route("/admin/quality/{retailer}/unconfirmed", page(set_unconfirmed), methods=["POST"],
           name="office_quality_unconfirmed"),

@@ -19,6 +19,10 @@ OUTLIER_FACTOR = 3.0
 OUTLIER_MIN_RETAILERS = 3
 # Runs before the last one that its rejected share is compared with (the trend).
 TREND_RUNS = 10
+# The thresholds of docker/kubernetes/base/alerts.rules.yaml, so the back office flags what pages an SRE.
+STALE_AFTER_S = 26 * 3600
+REJECTED_ALERT = 0.1
+LINKS_ALERT = 0.05
 
 
 class LinkFailure(msgspec.Struct, frozen=True):
@@ -63,11 +67,6 @@ class RetailerQuality(msgspec.Struct, kw_only=True):
             any(f.rejected_ratio > REJECTED_ALERT for f in self.feeds),
         ))
 
-
-# The thresholds of docker/kubernetes/base/alerts.rules.yaml, so the back office flags what pages an SRE.
-STALE_AFTER_S = 26 * 3600
-REJECTED_ALERT = 0.1
-LINKS_ALERT = 0.05
 
 _COUNTS = """
 SELECT r.retailer_id,

@@ -63,9 +63,7 @@ async def check_link(client: httpx.AsyncClient, url: str, timeout_s: float, allo
             async with client.stream("GET", url) as response:
                 status = response.status_code
                 location = response.headers.get("location", "")
-    except TimeoutError:
-        return f"no answer within {timeout_s:g} s"
-    except httpx.TimeoutException:
+    except (TimeoutError, httpx.TimeoutException):
         return f"no answer within {timeout_s:g} s"
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"

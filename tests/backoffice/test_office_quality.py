@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import asyncpg
@@ -81,3 +82,26 @@ def test_the_page_speaks_french(client: TestClient, figures: None) -> None:
     logged_in(client, ADMIN)
     page = client.get("/admin/quality?lang=fr").text
     assert "<h1>Qualité des données</h1>" in page and "Liens panier en échec" in page
+
+
+async def test_an_admin_runs_a_check_on_demand_and_only_an_admin(
+    client: TestClient, figures: None, db: asyncpg.Connection
+) -> None:
+    await db.execute("UPDATE retailer_quality SET checked_at = now() - interval '1 day'")
+    logged_in(client, SHOP)
+    csrf = csrf_of(client.get("/admin/quality").text)
+    assert client.post("/admin/quality/check", data={"csrf": csrf}).status_code == 404
+    client.cookies.clear()
+    logged_in(client, ADMIN)
+    page = client.get("/admin/quality").text
+    csrf = csrf_of(page.split('action="/admin/quality/check"', 1)[1])
+    answer = client.post("/admin/quality/check", data={"csrf": csrf}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/admin/quality?checking=1"
+    for _ in range(100):  # the check runs in the worker, in the background
+        if await db.fetchval("SELECT bool_and(checked_at > now() - interval '1 minute') FROM retailer_quality"):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("no check ran")
+    # No offer in this catalog: what the check found replaced the stored figures.
+    assert await db.fetchval("SELECT sum(offers_unconfirmed) FROM retailer_quality") == 0
