@@ -1,9 +1,11 @@
 """One conditional download of a retailer's feed to a file: capped, timed, and checked for a cut-off body.
 
 A retailer's server may stall, send more than it announced or less: the file is written as it
-streams (never held in memory), stopped at the size cap, and refused if the body ends half-way
-through a row, which is what a Content-Length shorter than the feed leaves (HTTP/1.1 reads no
-further than it); a Content-Length longer than the body is a protocol error of its own.
+streams (never held in memory), stopped at the size cap, and refused if a body of announced
+length ends half-way through a row, which is what a Content-Length shorter than the feed leaves
+(HTTP/1.1 reads no further than it, silently); a Content-Length longer than the body is a
+protocol error of its own. A cut that falls exactly at a row's end cannot be told from a short
+feed: those complete rows load, nothing else is touched.
 """
 
 from __future__ import annotations
@@ -77,7 +79,11 @@ async def _stream(client: httpx.AsyncClient, url: str, headers: dict[str, str], 
                 if size > cap:
                     raise DownloadError(f"larger than the {cap:,}-byte cap: stopped there")
                 out.write(chunk)
-        problem = _cut_off(dest)
+        # Only a body whose length was announced can have been cut by it (a chunked or close-delimited body
+        # ends where the server ended it): then a text feed must end at a row's end. Google Sheets' CSV
+        # exports end without a newline, but are not sent with a Content-Length.
+        announced = declared.isdigit() and response.headers.get("content-encoding", "identity") == "identity"
+        problem = _cut_off(dest, text_too=announced)
         if problem:
             raise DownloadError(f"body cut off ({problem}): its Content-Length may be shorter than the feed")
         return Downloaded(
@@ -86,13 +92,16 @@ async def _stream(client: httpx.AsyncClient, url: str, headers: dict[str, str], 
         )
 
 
-def _cut_off(path: Path) -> str | None:
-    """Why the file looks truncated, or None: a gzip stream must be whole, text must end at a row's end."""
+def _cut_off(path: Path, text_too: bool) -> str | None:
+    """Why the file looks truncated, or None: a gzip stream must be whole; with `text_too`, text must end at
+    a row's end."""
     with path.open("rb") as fh:
         head = fh.read(2)
         if head == _GZIP_MAGIC:
             fh.seek(0)
             return _gzip_incomplete(fh.read)
+        if not text_too:
+            return None
         fh.seek(max(0, path.stat().st_size - 256))
         tail = fh.read().rstrip(b" \t\r")
     if not tail or tail.endswith(b"\n"):

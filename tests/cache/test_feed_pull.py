@@ -211,3 +211,15 @@ async def test_a_pulled_feed_is_its_retailers_own_whatever_its_rows_say(
     ratio = await db.fetchval("SELECT rejected_ratio FROM retailer_feed_health WHERE retailer_id = 'bigbox'"
                               " AND kind = 'offers'")
     assert ratio == 0.5
+
+
+async def test_a_feed_without_a_final_line_end_loads_when_no_length_was_announced(
+    db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, catalog: None, shop: FakeRetailer
+) -> None:
+    # Spreadsheet exports end their last row without a newline; sent without a Content-Length, nothing was cut.
+    body = CHANGED.rstrip("\n").encode()
+    await set_feed(db, "bigbox", "offers", shop.serve("/sheet.csv", endless(body, len(body))), 3600,
+                   allow_http_loopback=True)
+    [result] = await _pull(db, redis, keys)
+    assert result.status == "ingested", result
+    assert ("paris-9", 250, 12) in store_offers(await near_paris(redis, keys))
