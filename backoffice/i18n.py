@@ -130,6 +130,33 @@ FRENCH: dict[str, str] = {
     "Please correct the form:": "Veuillez corriger le formulaire :",
     "label must have 1 to 100 printable characters": "le libellé doit avoir de 1 à 100 caractères imprimables",
     "days must be a whole number from 1 to 365": "la durée doit être un nombre entier de 1 à 365",
+    "Data quality": "Qualité des données",
+    "As the last quality check found it. Worst first: a value beyond what pages an operator is marked.":
+        "Telle que l'a trouvée le dernier contrôle. Les pires d'abord : une valeur qui alerte l'exploitation"
+        " est signalée.",
+    "Your choice is saved: it applies at the next quality check.":
+        "Votre choix est enregistré : il s'applique au prochain contrôle de qualité.",
+    "No retailer yet.": "Aucune enseigne pour l'instant.",
+    "Data quality per retailer": "Qualité des données par enseigne",
+    "Retailer": "Enseigne",
+    "Faults": "Défauts",
+    "Feeds: age, rejected rows (trend)": "Flux : âge, lignes rejetées (tendance)",
+    "Unconfirmed offers": "Offres non confirmées",
+    "Price outliers": "Prix aberrants",
+    "Basket links failing": "Liens panier en échec",
+    "Approximate stores": "Magasins placés approximativement",
+    "Checked": "Contrôlé le",
+    "no feed yet": "aucun flux pour l'instant",
+    "never": "jamais",
+    "Basket links that failed": "Liens panier en échec",
+    "None in the last sample.": "Aucun dans le dernier échantillon.",
+    "Offers not confirmed for {hours} h": "Offres non confirmées depuis {hours} h",
+    "Shoppers see them": "Les acheteurs les voient",
+    "shown": "affichées",
+    "hidden until the feed confirms them": "masquées jusqu'à ce que le flux les confirme",
+    "Check now": "Contrôler maintenant",
+    "A check is running: reload this page in a minute.":
+        "Un contrôle est en cours : rechargez cette page dans une minute.",
 }
 
 Translate = Callable[..., str]

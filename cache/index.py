@@ -192,6 +192,9 @@ _OFFER_ROWS = (
     " FROM offers o JOIN retailers r ON r.retailer_id = o.retailer_id"
     " LEFT JOIN stores s ON s.retailer_id = o.retailer_id AND s.store_id = o.store_id"
     " WHERE o.quantity > 0 AND (o.store_id = '' OR s.num IS NOT NULL)"
+    # Offers hidden as unconfirmed (cache/unconfirmed.py) stay out until their feed updates them.
+    " AND NOT EXISTS (SELECT 1 FROM offers_hidden h WHERE h.retailer_id = o.retailer_id"
+    " AND h.store_id = o.store_id AND h.gtin = o.gtin AND h.updated_at = o.updated_at)"
 )
 
 

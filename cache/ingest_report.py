@@ -29,6 +29,11 @@ class IngestReport(msgspec.Struct, kw_only=True):
     rows_rejected: int = 0
     rejects: list[Reject] = msgspec.field(default_factory=list)
     index_changes: int = 0
+    # Rows read and rejected per retailer (rejected ones by the id they named; "" for rows naming none).
+    retailer_rows: dict[str, int] = msgspec.field(default_factory=dict)
+    retailer_rejects: dict[str, int] = msgspec.field(default_factory=dict)
+    # The feed_runs row of this run (None until recorded).
+    run_id: int | None = None
     # Why the input could not be used at all; nothing was loaded.
     fatal: str | None = None
     seconds: float = 0.0

@@ -118,6 +118,53 @@ def index_build() -> None:
 
 
 @main.group()
+def feeds() -> None:
+    """Feeds nearcart fetches from retailers' https URLs."""
+
+
+def _services_settings() -> Settings:
+    settings = _settings()
+    if not (settings.redis_url and settings.database_url):
+        raise click.UsageError("NEARCART_REDIS_URL and NEARCART_DATABASE_URL must be set")
+    return settings
+
+
+@feeds.command("pull")
+def feeds_pull() -> None:
+    """Fetch the feeds that are due (conditional GET, capped, one request at a time per host) and ingest
+    those that changed. Exit 0 all fine, 3 some rows rejected, 1 a feed could not be fetched or read."""
+    from edge_api.commands.feeds import run_pull_command
+
+    sys.exit(uvloop.run(run_pull_command(_services_settings())))
+
+
+@feeds.command("set")
+@click.argument("retailer")
+@click.argument("kind", type=click.Choice(["stores", "offers", "products"]))
+@click.argument("url")
+@click.option("--every", "interval_s", default=3600, show_default=True, type=int, help="Seconds between two pulls.")
+def feeds_set(retailer: str, kind: str, url: str, interval_s: int) -> None:
+    """Pull RETAILER's KIND feed from URL (https) from now on."""
+    from edge_api.commands.feeds import run_set_command
+
+    sys.exit(asyncio.run(run_set_command(_database_settings(), retailer, kind, url, interval_s)))
+
+
+@main.group()
+def quality() -> None:
+    """Data quality per retailer (SPEC "Data quality")."""
+
+
+@quality.command("check")
+def quality_check() -> None:
+    """Compute every retailer's figures (feed age, unconfirmed offers, rejected rows, price outliers,
+    basket links, approximate stores), store them for /metrics and the back office, print them."""
+    from edge_api.commands.quality import run_quality_command
+
+    sys.exit(uvloop.run(run_quality_command(_services_settings())))
+
+
+@main.group()
 def campaign() -> None:
     """Campaign JSON files."""
 

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from cache.db import DATABASE_UNAVAILABLE
 from cache.index_live import live_index
+from edge_api.quality_metrics import GAUGES
 from edge_api.schemas import Health
 from edge_api.state import edge_state
 
@@ -56,6 +57,8 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    state = edge_state(request)
+    await GAUGES.refresh(state.db, state.settings.quality_cache_s, state.settings.database_timeout_s)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
 
 

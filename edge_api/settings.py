@@ -62,6 +62,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Back office: a staff session ends after this many seconds without a request.
     session_idle_s: int = 1800
     log_level: str = "info"
+    # Data quality: an in-stock offer its feed has not updated for this long is unconfirmed (SPEC: 48 h).
+    unconfirmed_after_s: int = 48 * 3600
+    # /metrics reuses the stored quality figures for this long before reading PostgreSQL again.
+    quality_cache_s: float = 10.0
+    # Basket links sampled per retailer by `nearcart quality check`, each fetched within this many seconds.
+    links_per_retailer: int = 10
+    link_timeout_s: float = 5.0
+    # `nearcart feeds pull`: a download's whole deadline, its size cap, and the pause between two
+    # requests to the same retailer host (one at a time per host).
+    feed_timeout_s: float = 300.0
+    feed_max_bytes: int = 2 * 1024**3
+    feed_host_delay_s: float = 2.0
+    # Tests only: pulled feeds and checked basket links may be plain http on 127.0.0.1 (always https otherwise).
+    allow_http_loopback: bool = False
 
     @property
     def effective_jwt_secret(self) -> str:
@@ -70,10 +84,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _FLOAT_FIELDS = {
     "redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s", "micro_cache_live_ttl_s",
-    "index_check_s",
+    "quality_cache_s", "link_timeout_s", "feed_timeout_s", "feed_host_delay_s", "index_check_s",
 }
-_INT_FIELDS = {"click_token_ttl_s", "events_per_minute", "micro_cache_entries", "session_idle_s"}
-_BOOL_FIELDS = {"aggregate_events"}
+_INT_FIELDS = {
+    "click_token_ttl_s", "events_per_minute", "micro_cache_entries", "session_idle_s", "unconfirmed_after_s",
+    "links_per_retailer", "feed_max_bytes",
+}
+_BOOL_FIELDS = {"aggregate_events", "allow_http_loopback"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 

@@ -132,6 +132,31 @@ def test_workers_run_the_aggregator_and_the_migration(rendered: dict[str, list[d
         assert selected == {("Job", "nearcart-migrate")} | reads
 
 
+def test_cronjobs_pull_feeds_and_check_quality_one_run_at_a_time(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for documents in rendered.values():
+        jobs = {d["metadata"]["name"]: d for d in documents if d["kind"] == "CronJob"}
+        commands = {name: _pod_spec(job)["containers"][0]["command"] for name, job in jobs.items()}
+        assert commands == {
+            "nearcart-feeds-pull": ["nearcart", "feeds", "pull"],
+            "nearcart-quality-check": ["nearcart", "quality", "check"],
+        }
+        for job in jobs.values():
+            assert job["spec"]["concurrencyPolicy"] == "Forbid"
+            assert _pod_spec(job)["restartPolicy"] == "Never"
+        # Only these pods may reach retailers' https hosts; the API's pods may not.
+        for job in jobs.values():
+            assert 443 in _egress_ports(documents, job["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"])
+        deployment, _ = _api(documents)
+        assert 443 not in _egress_ports(documents, deployment["spec"]["template"]["metadata"]["labels"])
+
+
+def _egress_ports(documents: list[dict[str, Any]], labels: dict[str, str]) -> list[int]:
+    """Every port the NetworkPolicies selecting pods with these labels let them reach."""
+    policies = [d for d in documents if d["kind"] == "NetworkPolicy"]
+    return [port["port"] for p in policies if p["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+            for rule in p["spec"].get("egress", []) for port in rule["ports"]]
+
+
 def test_secrets_are_referenced_by_name_never_written(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for documents in rendered.values():
         assert not [d for d in documents if d["kind"] == "Secret"]

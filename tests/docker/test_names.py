@@ -41,7 +41,9 @@ def _deployed() -> tuple[set[str], list[list[str]]]:
         for document in documents:
             if document["kind"] == "ConfigMap" and document["metadata"]["name"].startswith("nearcart-config"):
                 names |= set(document["data"])
-            template = document.get("spec", {}).get("template", {}).get("spec", {})
+            spec = document.get("spec", {})
+            spec = spec["jobTemplate"]["spec"] if "jobTemplate" in spec else spec  # a CronJob's pods
+            template = spec.get("template", {}).get("spec", {})
             for container in template.get("containers", []):
                 names |= {entry["name"] for entry in container.get("env", [])}
                 commands.append(container["command"])
