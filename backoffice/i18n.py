@@ -138,7 +138,6 @@ FRENCH: dict[str, str] = {
         "Votre choix est enregistré : il s'applique au prochain contrôle de qualité.",
     "No retailer yet.": "Aucune enseigne pour l'instant.",
     "Data quality per retailer": "Qualité des données par enseigne",
-    "Retailer": "Enseigne",
     "Faults": "Défauts",
     "Feeds: age, rejected rows (trend)": "Flux : âge, lignes rejetées (tendance)",
     "Unconfirmed offers": "Offres non confirmées",
