@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from edge_api.schemas import CampaignId
+from cache.identifiers import CampaignId, Gtin
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
 Cursor = Annotated[str, Meta(max_length=200)]
@@ -24,7 +24,7 @@ class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class OffersPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
-    gtin: Annotated[str, Meta(max_length=14)] | None = None
+    gtin: Gtin | None = None
 
 
 class StatsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

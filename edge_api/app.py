@@ -42,6 +42,7 @@ from edge_api.rank import Ranker
 from edge_api.ratelimit import RateLimiter
 from edge_api.settings import Settings, load_settings
 from edge_api.state import EdgeState
+from edge_api.strict_routes import strict_paths
 from geo.geoip import GeoIP
 
 
@@ -135,6 +136,7 @@ def create_app(settings: Settings) -> ASGIApp:
         # The back office's pages (/admin/..., not /admin/v1/...): backoffice/.
         *backoffice.routes,
     ]
+    strict_paths(routes)
     return OffersFront(Starlette(
         routes=routes,
         # BodyLimits inside CORS: a brand's page reads the 413 too.
