@@ -70,6 +70,25 @@ def test_mode_with_a_line_break_is_a_400_naming_modes(client: TestClient, modes:
     assert answer.json()["error"]["parameter"] == "modes"
 
 
+# --- finding 2: places beyond what Redis' geo index can search --------------------------------
+
+
+@pytest.mark.parametrize(("lat", "lon"), [(89.9, 179.9), (-89.9, -179.9), (85.06, 2.35), (-90, 0)])
+def test_a_place_beyond_the_geo_index_gets_its_delivery_offers(client: TestClient, lat: float, lon: float) -> None:
+    answer = client.get("/v1/offers", params={"gtin": GTIN, "lat": lat, "lon": lon, "country": "FR"})
+    assert answer.status_code == 200, answer.text
+    offers = answer.json()["offers"]
+    assert [(o["mode"], o["store"], o["price"]["amount"]) for o in offers] == [("delivery", None, "3.49")]
+
+
+def test_the_edge_of_the_geo_index_still_finds_stores_within_the_radius(client: TestClient) -> None:
+    # Just inside the limit Redis searches as usual (no store there: the answer is delivery alone too,
+    # but it comes from GEOSEARCH, which must not fail).
+    answer = client.get("/v1/offers", params={"gtin": GTIN, "lat": 85.05, "lon": 2.35, "country": "FR"})
+    assert answer.status_code == 200, answer.text
+    assert [o["mode"] for o in answer.json()["offers"]] == ["delivery"]
+
+
 # --- finding 3: identifiers with a trailing newline -------------------------------------------
 
 
