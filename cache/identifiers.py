@@ -46,6 +46,8 @@ COUNTRY = r"[A-Za-z]{2}"
 POSTAL_CODE = r"[A-Za-z0-9 -]{1,12}"
 MODE = r"in_store|click_collect|delivery"
 MODE_LIST = rf"(?:{MODE})(?:,(?:{MODE}))*"
+# A signed offer link's token: base64url payload "." base64url signature (edge_api/tokens.py checks the rest).
+CLICK_TOKEN = r"[A-Za-z0-9_-]{2,1000}\.[A-Za-z0-9_-]{2,100}"
 
 # --- compiled, for code that checks a string outside msgspec (always with fullmatch) -------------
 
@@ -64,3 +66,4 @@ RetailerId = Annotated[str, Meta(pattern=whole(RETAILER_ID), description="retail
 Country = Annotated[str, Meta(pattern=whole(COUNTRY), description="ISO 3166-1 alpha-2 code", examples=["FR"])]
 PostalCode = Annotated[str, Meta(pattern=whole(POSTAL_CODE), description="postal code", examples=["75001"])]
 ModeList = Annotated[str, Meta(pattern=whole(MODE_LIST), description="comma list of modes", examples=["delivery"])]
+ClickToken = Annotated[str, Meta(pattern=whole(CLICK_TOKEN), max_length=1024, description="signed offer link token")]

@@ -12,10 +12,11 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
-from cache.identifiers import CampaignId, Gtin
+from cache.identifiers import CampaignId, Gtin, whole
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
-Cursor = Annotated[str, Meta(max_length=200)]
+# A previous page's last id: printable (PostgreSQL text holds no NUL; ids hold no control characters).
+Cursor = Annotated[str, Meta(max_length=200, pattern=whole(r"[^\x00-\x1f\x7f]*"))]
 
 
 class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
