@@ -160,7 +160,8 @@ def main() -> None:
     args = parser.parse_args()
     from loadtest.stack import scratch_settings
 
-    with scratch_settings(aggregate_events=False) as settings:
+    # A JWT key of the length RFC 7518 asks for HS256 (pyjwt warns on every token below it).
+    with scratch_settings(aggregate_events=False, jwt_secret="schemathesis-trial-" + "k" * 32) as settings:
         asyncio.run(seed(settings))
         started = time.perf_counter()
         found = run(settings, args.examples)

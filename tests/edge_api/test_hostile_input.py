@@ -130,7 +130,7 @@ def test_public_campaign_id_with_a_newline_is_a_400(client: TestClient) -> None:
 @pytest.mark.parametrize(("name", "value"), [("country", "FR\n"), ("postal_code", "75001\n"),
                                              ("campaign", "demo\n"), ("gtin", "3017620422003\n")])
 def test_offers_parameter_with_a_newline_is_a_400_not_an_echo(client: TestClient, name: str, value: str) -> None:
-    params = {"gtin": GTIN, "lat": 48.87, "lon": 2.33, name: value}
+    params: dict[str, Any] = {"gtin": GTIN, "lat": 48.87, "lon": 2.33, name: value}
     if name == "postal_code":
         params = {"gtin": GTIN, "postal_code": value, "country": "FR"}
     answer = client.get("/v1/offers", params=params)
