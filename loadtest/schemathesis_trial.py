@@ -109,20 +109,15 @@ def table(found: list[Tried]) -> str:
 
 async def seed(settings: Settings) -> None:
     """A retailer with a store, store and delivery offers, a campaign and a live index: real code paths."""
-    import asyncpg
     import msgspec
-    import redis.asyncio as aioredis
 
-    from cache.db import migrate
     from cache.index import build_index
     from cache.keys import Keys
     from edge_api.campaign_store import store_campaign
     from edge_api.schemas import Campaign
+    from loadtest.stack import migrated_catalog
 
-    conn = await asyncpg.connect(settings.database_url)
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    try:
-        await migrate(conn)
+    async with migrated_catalog(settings) as (conn, redis):
         await conn.execute(
             "INSERT INTO retailers (retailer_id, name, cart_url_template, delivery_countries) VALUES"
             " ('shop', 'Shop', 'https://www.shop.example/cart?ean={gtin}&store={store_id}&qty={qty}', '{FR}')"
@@ -136,9 +131,6 @@ async def seed(settings: Settings) -> None:
         demo = {"id": "demo", "brand": "acme", "locale": "fr", "products": [{"gtin": GTIN, "label": "Jar"}]}
         await store_campaign(conn, msgspec.convert(demo, Campaign), settings.database_timeout_s)
         await build_index(conn, redis, Keys(settings.redis_prefix), grace_s=0)
-    finally:
-        await conn.close()
-        await redis.aclose()
 
 
 def run(settings: Settings, examples: int) -> list[Tried]:

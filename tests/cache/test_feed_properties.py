@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ RETAILERS = {"shop", "mart.fr"}
 STORES = {"shop": {"s1", "paris 2"}, "mart.fr": {"m-9"}}
 VALIDATE_OFFER = offer_validator(RETAILERS, STORES)
 VALIDATE_STORE = store_validator(RETAILERS)
-PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Text as feeds carry it: anything, and more often the characters that matter to CSV and to the rules.
 _TRICKY = st.sampled_from([",", '"', "\n", "\r", "\r\n", "|", ";", " ", "\t", "\0", "é", "\ufeff", "\udcff",
@@ -56,12 +57,7 @@ def test_any_offers_body_gives_records_or_named_rejections(body: bytes) -> None:
         if problem is not None:
             assert _is_problem(problem), problem
             continue
-        try:
-            record = VALIDATE_OFFER(line, values)
-        except RowError as exc:
-            assert exc.field in COLUMNS["offers"] and exc.reason
-        else:
-            assert record[1] in RETAILERS and len(record[3]) == 14
+        _record_or_named_field(VALIDATE_OFFER, "offers", line, values)
 
 
 _JSON_VALUE = st.one_of(FIELD_TEXT.filter(lambda t: "\udcff" not in t), st.integers(), st.floats(), st.booleans(),
@@ -79,38 +75,26 @@ def test_any_json_lines_offers_give_records_or_named_rejections(objects: list[di
             for line, values, problem in reader:
                 if problem is not None:
                     assert _is_problem(problem), problem
-                    continue
-                try:
-                    VALIDATE_OFFER(line, values)
-                except RowError as exc:
-                    assert exc.field in COLUMNS["offers"] and exc.reason
+                else:
+                    _record_or_named_field(VALIDATE_OFFER, "offers", line, values)
+
+
+def _record_or_named_field(validate: Callable[[int, tuple[Any, ...]], tuple[Any, ...]], kind: str, line: int,
+                           values: tuple[Any, ...]) -> None:
+    try:
+        validate(line, values)
+    except RowError as exc:
+        assert exc.field in COLUMNS[kind] and exc.reason
+
+
+VALIDATORS = {"offers": VALIDATE_OFFER, "stores": VALIDATE_STORE, "retailers": validate_retailer}
 
 
 @PROPERTY
-@given(values=st.tuples(*[FIELD_TEXT] * len(COLUMNS["offers"])))
-def test_any_offer_fields_give_a_record_or_a_named_field(values: tuple[str, ...]) -> None:
-    try:
-        VALIDATE_OFFER(1, values)
-    except RowError as exc:
-        assert exc.field in COLUMNS["offers"] and exc.reason
-
-
-@PROPERTY
-@given(values=st.tuples(*[FIELD_TEXT] * len(COLUMNS["stores"])))
-def test_any_store_fields_give_a_record_or_a_named_field(values: tuple[str, ...]) -> None:
-    try:
-        VALIDATE_STORE(1, values)
-    except RowError as exc:
-        assert exc.field in COLUMNS["stores"] and exc.reason
-
-
-@PROPERTY
-@given(values=st.tuples(*[FIELD_TEXT] * len(COLUMNS["retailers"])))
-def test_any_retailer_fields_give_a_record_or_a_named_field(values: tuple[str, ...]) -> None:
-    try:
-        validate_retailer(1, values)
-    except RowError as exc:
-        assert exc.field in COLUMNS["retailers"] and exc.reason
+@given(data=st.data(), kind=st.sampled_from(sorted(VALIDATORS)))
+def test_any_field_values_give_a_record_or_a_named_field(data: st.DataObject, kind: str) -> None:
+    values = data.draw(st.tuples(*[FIELD_TEXT] * len(COLUMNS[kind])))
+    _record_or_named_field(VALIDATORS[kind], kind, 1, values)
 
 
 # --- round trip -----------------------------------------------------------------------------
