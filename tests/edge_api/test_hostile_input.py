@@ -33,7 +33,7 @@ def _bearer(role: str) -> dict[str, str]:
     return {"Authorization": "Bearer " + jwt.encode(claims, TEST_SECRET, algorithm="HS256")}
 
 
-ADMIN = _bearer("admin")
+
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_the_edge_of_the_geo_index_still_finds_stores_within_the_radius(client: 
 
 def test_campaign_id_with_a_newline_is_not_stored(client: TestClient, db_url_rows: Any) -> None:
     body = {"id": "demo\n", "brand": "acme", "locale": "fr", "products": [{"gtin": "3017620422003", "label": "J"}]}
-    answer = client.put("/admin/v1/campaigns/demo%0A", json=body, headers=ADMIN)
+    answer = client.put("/admin/v1/campaigns/demo%0A", json=body, headers=_bearer("admin"))
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["parameter"] == "id"
     assert db_url_rows("SELECT id FROM campaigns ORDER BY id") == [("demo",)]
@@ -102,7 +102,7 @@ def test_campaign_id_with_a_newline_is_not_stored(client: TestClient, db_url_row
 
 def test_campaign_body_id_with_a_newline_is_refused_at_its_json_path(client: TestClient) -> None:
     body = {"id": "fresh\n", "brand": "acme", "locale": "fr", "products": [{"gtin": "3017620422003", "label": "J"}]}
-    answer = client.put("/admin/v1/campaigns/fresh", json=body, headers=ADMIN)
+    answer = client.put("/admin/v1/campaigns/fresh", json=body, headers=_bearer("admin"))
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["parameter"] == "$.id"
 
@@ -146,8 +146,8 @@ def test_event_for_a_campaign_with_a_newline_is_refused(client: TestClient) -> N
 
 
 def test_admin_retailer_id_with_a_newline_is_a_400(client: TestClient) -> None:
-    assert client.get("/admin/v1/retailers/shop/stores", headers=ADMIN).status_code == 200
-    answer = client.get("/admin/v1/retailers/shop%0A/stores", headers=ADMIN)
+    assert client.get("/admin/v1/retailers/shop/stores", headers=_bearer("admin")).status_code == 200
+    answer = client.get("/admin/v1/retailers/shop%0A/stores", headers=_bearer("admin"))
     assert answer.status_code == 400 and answer.json()["error"]["parameter"] == "retailer_id"
 
 
