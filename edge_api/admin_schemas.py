@@ -6,13 +6,13 @@ for brands', retailers' and admins' tools, behind a JWT.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
 
-from cache.identifiers import CampaignId, Gtin, whole
+from cache.identifiers import Gtin, whole
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
 # A previous page's last id: printable (PostgreSQL text holds no NUL; ids hold no control characters).
@@ -26,12 +26,6 @@ class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class OffersPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
     gtin: Gtin | None = None
-
-
-class StatsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    campaign: CampaignId | None = None
-    from_: date | None = msgspec.field(default=None, name="from")
-    to: date | None = None
 
 
 class CampaignSummary(msgspec.Struct, kw_only=True):
@@ -51,21 +45,6 @@ class CampaignSaved(msgspec.Struct, kw_only=True):
     brand: str
     etag: str
     created: bool
-
-
-class StatsRow(msgspec.Struct, kw_only=True):
-    day: date
-    campaign: str
-    kind: str
-    retailer: str
-    count: int
-
-
-class StatsAnswer(msgspec.Struct, kw_only=True):
-    campaign: str | None
-    from_: date = msgspec.field(name="from")
-    to: date
-    counts: list[StatsRow]
 
 
 class AdminStore(msgspec.Struct, kw_only=True):

@@ -13,12 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from backoffice.stats import StatsView
 from cache.identifiers import CampaignId, ClickToken, Gtin
 from edge_api.openapi_admin import ADMIN_QUERIES, ADMIN_TYPES, SECURITY_SCHEMES, admin_paths
 from edge_api.openapi_parts import REF, ecma_patterns, error, html, json_answer, path_parameter, query_parameters
 from edge_api.schemas import CampaignPublic, ErrorBody, Events, Health, OffersAnswer, OffersQuery
 
-_TYPES: tuple[Any, ...] = (OffersQuery, OffersAnswer, ErrorBody, Events, CampaignPublic, Health)
+_TYPES: tuple[Any, ...] = (OffersQuery, OffersAnswer, ErrorBody, Events, CampaignPublic, Health, StatsView)
 
 
 RATE_HEADERS = {
@@ -73,11 +74,11 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
                 "operationId": "postEvents",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": events_schema}}},
                 "responses": {
-                    "204": {"description": "stored", "headers": RATE_HEADERS},
+                    "204": {"description": "accepted (kept by the server while its Redis is away)",
+                            "headers": RATE_HEADERS},
                     "400": error("an event is wrong; `error.parameter` is its JSON path, e.g. `$[3].type`"),
                     "413": error("body over 16 KB"),
                     "429": {**error("rate limited; retry after `Retry-After` seconds"), "headers": RATE_HEADERS},
-                    "503": error("events cannot be stored right now"),
                 },
             }
         },

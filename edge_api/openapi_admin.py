@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backoffice.stats_scope import StatsQuery
 from cache.identifiers import CampaignId, RetailerId
 from edge_api.admin_schemas import (
     CampaignList,
@@ -15,15 +16,13 @@ from edge_api.admin_schemas import (
     OfferList,
     OffersPageQuery,
     PageQuery,
-    StatsAnswer,
-    StatsQuery,
     StoreList,
 )
 from edge_api.openapi_parts import REF, error, json_answer, path_parameter, query_parameters
 from edge_api.schemas import Campaign
 
 # Components these paths refer to (answers and the campaign body); queries become parameters.
-ADMIN_TYPES: tuple[Any, ...] = (CampaignList, CampaignSaved, OfferList, StatsAnswer, StoreList, Campaign)
+ADMIN_TYPES: tuple[Any, ...] = (CampaignList, CampaignSaved, OfferList, StoreList, Campaign)
 ADMIN_QUERIES: tuple[Any, ...] = (PageQuery, OffersPageQuery, StatsQuery)
 SECURITY_SCHEMES = {
     "adminJwt": {
@@ -76,9 +75,16 @@ def admin_paths(queries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
                               "201": json_answer("CampaignSaved", "created")},
                              path=("campaign_id",), body=True),
         },
-        "/admin/v1/stats": {"get": operation(
-            "adminStats", "Event counts per day, campaign, kind and retailer",
-            {"200": json_answer("StatsAnswer", "the counts of the window")}, query="StatsQuery")},
+        "/admin/v1/stats": {"get": {
+            **operation("getStats", "Statistics: totals, a daily series, tables by product, retailer, mode and region",
+                        {"200": {"description": "the figures of the period and filters", "content": {
+                            "application/json": {"schema": {"$ref": REF.format(name="StatsView")}},
+                            "text/csv": {"schema": {"type": "string"}}}},
+                         "404": error("a campaign or retailer outside the token's scope (as one that does not exist)")},
+                        query="StatsQuery"),
+            "description": "Scoped to the token's role: an admin sees every campaign, a brand its own, a"
+            " retailer the rows of its retailer id. `format=csv` gives the same figures as CSV.",
+        }},
         "/admin/v1/retailers/{retailer_id}/stores": {"get": operation(
             "adminListStores", "A retailer's stores",
             {"200": json_answer("StoreList", "one page"), "404": error("no such retailer")},

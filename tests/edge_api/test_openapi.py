@@ -81,3 +81,14 @@ def test_every_operation_keeps_the_documented_contract_admin_ones_included(setti
     few = {tried.operation: tried.examples for tried in found if tried.examples < 100}
     # Only operations with nothing to vary (no parameters, no body) run out of distinct examples.
     assert set(few) <= {"GET /healthz", "GET /readyz", "GET /metrics", "GET /admin/v1/campaigns"}, few
+
+
+def test_statistics_are_described_with_their_filters(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        document = client.get("/openapi.json").json()
+    operation = document["paths"]["/admin/v1/stats"]["get"]
+    assert {p["name"] for p in operation["parameters"]} >= {"campaign", "from", "to", "gtin", "retailer", "mode",
+                                                             "region", "format"}
+    view = document["components"]["schemas"]["StatsView"]
+    assert {"totals", "daily", "by_product", "by_retailer", "by_mode", "by_region"} <= set(view["properties"])
+
