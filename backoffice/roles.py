@@ -1,20 +1,16 @@
 """Roles as the admin JWT names them: `admin`, `brand:<id>`, `retailer:<id>`, checked strictly.
 
+The pattern is cache/identifiers.py's, the one the JWT check uses.
+
 `fullmatch`, never `^...$`: `$` also matches before a trailing newline, and "admin\\n"
 must not pass for "admin".
 """
 
 from __future__ import annotations
 
-import re
-
+from cache.identifiers import ROLE_RE
 from edge_api.auth import Principal
 
-# Brand ids as a campaign's `brand` may be; retailer ids as the feeds accept them (less `:`,
-# which the JWT role cannot carry).
-_ROLE = re.compile(
-    r"admin|brand:(?P<brand>[A-Za-z0-9][A-Za-z0-9_-]{0,63})|retailer:(?P<retailer>[A-Za-z0-9][A-Za-z0-9._-]{0,63})"
-)
 ROLE_HELP = "'admin', 'brand:<id>' or 'retailer:<id>' (id: letters, digits, '_' or '-', at most 64)"
 
 
@@ -24,7 +20,7 @@ class RoleError(ValueError):
 
 def parse_role(role: str) -> Principal:
     """The principal a role string grants; `RoleError` when it is not exactly one of the three forms."""
-    match = _ROLE.fullmatch(role)
+    match = ROLE_RE.fullmatch(role)
     if match is None:
         raise RoleError(f"role {role!r} must be {ROLE_HELP}")
     if match.group("brand"):

@@ -19,6 +19,7 @@ from msgspec import Meta
 
 from backoffice.stats import StatsFilters
 from cache.gtin import GtinError, normalize_gtin
+from cache.identifiers import CAMPAIGN_ID, whole
 from edge_api.auth import Principal
 from edge_api.errors import split_validation_error
 from edge_api.schemas import Mode
@@ -30,8 +31,7 @@ DEFAULT_STATS_DAYS = 30
 EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 CampaignList = Annotated[
-    str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(?:,[A-Za-z0-9][A-Za-z0-9_-]{0,63})*$",
-              description="a campaign id, or several separated by commas")
+    str, Meta(pattern=whole(rf"{CAMPAIGN_ID}(?:,{CAMPAIGN_ID})*"), description="campaign ids, comma-separated")
 ]
 
 
@@ -44,7 +44,7 @@ class StatsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     gtin: Annotated[str, Meta(max_length=14)] | None = None
     retailer: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
     mode: Mode | None = None
-    region: Annotated[str, Meta(pattern=r"^[A-Z]{2}(?:-[0-9AB]{2,3})?$", examples=["FR-75", "BE"])] | None = None
+    region: Annotated[str, Meta(pattern=whole(r"[A-Z]{2}(?:-[0-9AB]{2,3})?"), examples=["FR-75", "BE"])] | None = None
     format: Literal["json", "csv"] = "json"
 
 

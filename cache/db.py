@@ -8,7 +8,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+MIGRATION_NAME = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 # Any constant works; it only has to be the same for every `nearcart db migrate`.
 MIGRATION_LOCK = 0x6E6361_01
 # What a call to PostgreSQL raises when the database is down, slow or refuses: every caller that
@@ -27,7 +27,7 @@ def migrations() -> list[tuple[int, str, str]]:
     """(version, file name, SQL) of every migration shipped in cache/migrations, in order."""
     found = []
     for entry in resources.files("cache.migrations").iterdir():
-        match = MIGRATION_NAME.match(entry.name)
+        match = MIGRATION_NAME.fullmatch(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)

@@ -23,4 +23,6 @@ def quote(value: object) -> str:
     text = value if isinstance(value, str) else msgspec.json.encode(value).decode()
     if len(text) > 40:
         text = text[:40] + "…"
+    # A lone surrogate (JSON Lines may carry "\udcff") cannot be encoded as it is: shown escaped.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return msgspec.json.encode(text).decode()

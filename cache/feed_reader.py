@@ -34,9 +34,10 @@ FORMATS: dict[str, type[FormatReader]] = {
 class FeedReader:
     """One feed file, opened and its header checked on construction; iterate for `Row`s.
 
-    Raises `FeedError` when the file cannot be used at all. Damage found later (a
-    truncated .gz, a non-UTF-8 byte) ends the file with one problem row, since the
-    rows before it were fine and are kept. `options` force a format and name the
+    Raises `FeedError` when the file cannot be used at all (a header naming a column
+    twice too). A line that is not text in the file's encoding, or over the line limit,
+    is one rejected row; damage found later (a truncated .gz) ends the file with one
+    problem row, since the rows before it were fine and are kept. `options` force a format and name the
     retailer whose feed this is: its rows may then leave retailer_id empty.
     """
 

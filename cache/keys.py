@@ -34,6 +34,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Redis geo sets hold points within this latitude (Web Mercator's edge): GEOADD refuses a store beyond
+# it and GEOSEARCH a centre beyond it, so no store offer exists there (cache/row_rules.py, edge_api/offers.py).
+MAX_GEO_LAT = 85.05112878
 MODE_BITS = {"in_store": 1, "click_collect": 2, "delivery": 4}
 MODE_NAMES = tuple(MODE_BITS)
 

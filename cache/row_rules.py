@@ -18,10 +18,10 @@ import msgspec
 
 from cache.feed_errors import RowError, quote
 from cache.gtin import GtinError, normalize_gtin, normalized_gtins
-from cache.keys import MODE_BITS
+from cache.identifiers import RETAILER_ID_RE
+from cache.keys import MAX_GEO_LAT, MODE_BITS
 from cache.reference_data import countries, currencies
 
-_RETAILER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 _PRICE = re.compile(r"(\d{1,10})(?:\.(\d{1,2}))?")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 CART_PLACEHOLDERS = ("gtin", "store_id", "qty")
@@ -46,7 +46,7 @@ def _retailer_id(value: str) -> str:
     value = value.strip()
     if not value:
         raise RowError("retailer_id", "missing")
-    if not _RETAILER_ID.fullmatch(value):
+    if not RETAILER_ID_RE.fullmatch(value):
         raise RowError("retailer_id", f"{quote(value)} is not an id (letters, digits, . _ : -, at most 64)")
     return value
 
@@ -143,6 +143,9 @@ def store_validator(retailers: Container[str]) -> Callable[[int, tuple[Any, ...]
             lat_deg, lon_deg = _postal_centre(postal_code, country_code)
         else:
             lat_deg, lon_deg = _coordinate("lat", lat, 90.0), _coordinate("lon", lon, 180.0)
+        if abs(lat_deg) > MAX_GEO_LAT:
+            # The geo index cannot hold it: loaded, it would break every rebuild and never be found.
+            raise RowError("lat", f"{lat_deg:g} is beyond ±{MAX_GEO_LAT}, the furthest north or south the index holds")
         return (
             line, retailer_id, store_id, _text("name", name), _text("address", address, required=False),
             postal_code, _text("city", city, required=False), country_code, lat_deg, lon_deg, approximate,

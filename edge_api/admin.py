@@ -24,6 +24,7 @@ from backoffice.stats_scope import BadFilter, OutOfScope, StatsQuery, scoped_fil
 from backoffice.versions import save_campaign
 from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
+from cache.identifiers import CampaignId, RetailerId
 from cache.keys import bits_to_modes
 from edge_api.admin_schemas import (
     AdminOffer,
@@ -38,9 +39,9 @@ from edge_api.admin_schemas import (
 )
 from edge_api.auth import AuthError, Principal, principal_from_header, revoked_tokens
 from edge_api.campaign_rules import MAX_CAMPAIGN_BYTES, campaign_errors
-from edge_api.errors import bad_parameter, error_response, split_validation_error, validation_error
+from edge_api.errors import bad_parameter, error_response, path_error, validation_error
 from edge_api.events import BodyTooLarge, read_capped
-from edge_api.schemas import Campaign, CampaignId
+from edge_api.schemas import Campaign
 from edge_api.state import edge_state
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -112,11 +113,7 @@ def _gtin(value: str | None) -> str | None | Response:
 
 def _path_campaign_id(request: Request) -> str | Response:
     campaign_id: str = request.path_params["campaign_id"]
-    try:
-        msgspec.convert(campaign_id, CampaignId)
-    except msgspec.ValidationError as exc:
-        return bad_parameter("id", split_validation_error(exc)[1])
-    return campaign_id
+    return path_error(campaign_id, CampaignId, "id") or campaign_id
 
 
 # --- campaigns -------------------------------------------------------------------------------
@@ -220,6 +217,9 @@ async def stats(request: Request, who: Principal) -> Response:
 
 def _retailer_in_scope(request: Request, who: Principal) -> str | Response:
     retailer_id: str = request.path_params["retailer_id"]
+    invalid = path_error(retailer_id, RetailerId, "retailer_id")
+    if invalid is not None:
+        return invalid
     if who.role == "admin" or who.is_retailer(retailer_id):
         return retailer_id
     return forbidden(f"no access to retailer {retailer_id!r}", parameter="retailer_id")

@@ -12,8 +12,11 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from cache.identifiers import Gtin, whole
+
 Limit = Annotated[int, Meta(ge=1, le=500)]
-Cursor = Annotated[str, Meta(max_length=200)]
+# A previous page's last id: printable (PostgreSQL text holds no NUL; ids hold no control characters).
+Cursor = Annotated[str, Meta(max_length=200, pattern=whole(r"[^\x00-\x1f\x7f]*"))]
 
 
 class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -22,7 +25,7 @@ class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class OffersPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
-    gtin: Annotated[str, Meta(max_length=14)] | None = None
+    gtin: Gtin | None = None
 
 
 class CampaignSummary(msgspec.Struct, kw_only=True):

@@ -44,6 +44,7 @@ from edge_api.rank import Ranker
 from edge_api.ratelimit import RateLimiter
 from edge_api.settings import Settings, load_settings
 from edge_api.state import EdgeState
+from edge_api.strict_routes import strict_paths
 from geo.geoip import GeoIP
 
 
@@ -150,6 +151,7 @@ def create_app(settings: Settings) -> ASGIApp:
         # The back office's pages (/admin/..., not /admin/v1/...): backoffice/.
         *backoffice.routes,
     ]
+    strict_paths(routes)
     return OffersFront(Starlette(
         routes=routes,
         # BodyLimits inside CORS: a brand's page reads the 413 too.

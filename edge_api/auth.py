@@ -14,7 +14,6 @@ Tokens minted from the back office also carry a `jti`, and revoking one there
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +22,7 @@ import asyncpg
 import jwt
 import msgspec
 
+from cache.identifiers import ROLE_RE
 from edge_api import b64url
 
 ALGORITHMS = ["HS256"]
@@ -32,8 +32,6 @@ LEEWAY_S = 30
 # Ours are about 200 bytes; 4 KB leaves room for other claims and stops a megabyte being decoded.
 MAX_TOKEN_BYTES = 4096
 Role = Literal["admin", "brand", "retailer"]
-# Used with fullmatch: `$` would also match before a trailing newline ("admin\n").
-_ROLE = re.compile(r"admin|(?P<kind>brand|retailer):(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})")
 
 
 class _Claims(msgspec.Struct):
@@ -89,13 +87,14 @@ def decode_token(token: str, secret: str) -> Principal:
         exact = msgspec.convert(claims, _Claims)
     except msgspec.ValidationError as exc:
         raise AuthError(f"token claims are not as expected: {exc}") from exc
-    match = _ROLE.fullmatch(exact.role)
+    # fullmatch: `$` would also match before a trailing newline ("admin\n").
+    match = ROLE_RE.fullmatch(exact.role)
     if match is None:
         raise AuthError("token role must be 'admin', 'brand:<id>' or 'retailer:<id>'")
-    if match.group("kind") == "brand":
-        return Principal("brand", match.group("id"), exact.sub, exact.jti)
-    if match.group("kind") == "retailer":
-        return Principal("retailer", match.group("id"), exact.sub, exact.jti)
+    if match.group("brand"):
+        return Principal("brand", match.group("brand"), exact.sub, exact.jti)
+    if match.group("retailer"):
+        return Principal("retailer", match.group("retailer"), exact.sub, exact.jti)
     return Principal("admin", "", exact.sub, exact.jti)
 
 

@@ -6,14 +6,13 @@ Validation lives in `edge_api.campaign_rules`, storage and the worker's copy in
 
 from __future__ import annotations
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from cache.db import DATABASE_UNAVAILABLE
-from edge_api.errors import error_response, split_validation_error
-from edge_api.schemas import CampaignId
+from cache.identifiers import CampaignId
+from edge_api.errors import error_response, path_error
 from edge_api.state import edge_state
 
 # Browsers and CDNs may keep the public part a minute; an ETag makes the re-check cheap.
@@ -27,11 +26,9 @@ def _etag_matches(if_none_match: str, etag: str) -> bool:
 
 async def get_campaign(request: Request) -> Response:
     campaign_id = request.path_params["campaign_id"]
-    try:
-        msgspec.convert(campaign_id, CampaignId)
-    except msgspec.ValidationError as exc:
-        _, message = split_validation_error(exc)
-        return error_response(400, message, parameter="id", code="invalid_parameter")
+    invalid = path_error(campaign_id, CampaignId, "id")
+    if invalid is not None:
+        return invalid
     try:
         stored = await edge_state(request).campaigns.get(campaign_id)
     except DATABASE_UNAVAILABLE:

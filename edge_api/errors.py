@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -47,6 +48,18 @@ def error_response(
 def bad_parameter(parameter: str, message: str, status: int = 400) -> Response:
     """A 400 naming the query/path/body parameter a client got wrong."""
     return error_response(status, message, parameter=parameter, code="invalid_parameter")
+
+
+def path_error(value: str, type_: Any, parameter: str) -> Response | None:
+    """The 400 naming a path parameter that is not a `type_` (an identifier of cache/identifiers.py), or None.
+
+    Starlette's `{name}` takes any text but `/` ("demo\n" too): handlers check it as schemas do.
+    """
+    try:
+        msgspec.convert(value, type_)
+    except msgspec.ValidationError as exc:
+        return bad_parameter(parameter, split_validation_error(exc)[1])
+    return None
 
 
 def split_validation_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> tuple[str, str]:

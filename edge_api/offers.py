@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from cache.db import DATABASE_UNAVAILABLE
 from cache.index_live import IndexMissing
 from cache.index_reader import DeliveryHit, IndexReader, IndexRows
-from cache.keys import MODE_BITS
+from cache.keys import MAX_GEO_LAT, MODE_BITS
 from edge_api.errors import bad_parameter, error_response
 from edge_api.locate import locate
 from edge_api.offer_json import answer_json
@@ -179,7 +179,9 @@ async def _read_index(state: EdgeState, gtin: str, stamp: Hashable, location: Lo
     reader = state.index
     known = state.delivery_cache
     delivery: list[DeliveryHit] | None = known.get(gtin, stamp, max_age(state.settings, reader))
-    if location.lat is None or location.lon is None or not (modes & 3):
+    # Beyond MAX_GEO_LAT no store can be indexed (ingest refuses them) and GEOSEARCH refuses the centre:
+    # the true answer there is the delivery offers alone.
+    if location.lat is None or location.lon is None or not (modes & 3) or abs(location.lat) > MAX_GEO_LAT:
         if delivery is None:
             delivery = await reader.query_delivery(gtin)
             known.put(gtin, stamp, delivery)

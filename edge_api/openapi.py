@@ -14,44 +14,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from backoffice.stats import StatsView
-from backoffice.stats_scope import StatsQuery
+from cache.identifiers import CampaignId, ClickToken, Gtin
+from edge_api.openapi_admin import ADMIN_QUERIES, ADMIN_TYPES, SECURITY_SCHEMES, admin_paths
+from edge_api.openapi_parts import REF, ecma_patterns, error, html, json_answer, path_parameter, query_parameters
 from edge_api.schemas import CampaignPublic, ErrorBody, Events, Health, OffersAnswer, OffersQuery
 
-REF = "#/components/schemas/{name}"
 _TYPES: tuple[Any, ...] = (OffersQuery, OffersAnswer, ErrorBody, Events, CampaignPublic, Health, StatsView)
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": REF.format(name="ErrorBody")}}},
-    }
-
-
-def _html(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
-
-
-def _json(name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": REF.format(name=name)}}}}
-
-
-def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
-    """A query parameter is absent or a value, never JSON null."""
-    schema = {k: v for k, v in schema.items() if not (k == "default" and v is None)}
-    options = [s for s in schema.get("anyOf", []) if s != {"type": "null"}]
-    if "anyOf" in schema and len(options) == 1:
-        rest = {k: v for k, v in schema.items() if k != "anyOf"}
-        return {**options[0], **rest}
-    return schema
-
-
-def _query_parameters(component: dict[str, Any]) -> list[dict[str, Any]]:
-    required = set(component.get("required", []))
-    return [
-        {"name": name, "in": "query", "required": name in required, "schema": _without_null(schema)}
-        for name, schema in component["properties"].items()
-    ]
 
 
 RATE_HEADERS = {
@@ -65,20 +33,21 @@ RATE_HEADERS = {
 
 
 def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, Any]:
-    (_, _, _, events_schema, _, _, _), components = msgspec.json.schema_components(_TYPES, ref_template=REF)
-    components.pop("OffersQuery")
-    query_component = msgspec.json.schema_components((OffersQuery,), ref_template=REF)[1]["OffersQuery"]
-    stats_query = msgspec.json.schema_components((StatsQuery,), ref_template=REF)[1]["StatsQuery"]
+    schemas, components = msgspec.json.schema_components(_TYPES + ADMIN_TYPES + ADMIN_QUERIES, ref_template=REF)
+    events_schema = schemas[_TYPES.index(Events)]
+    # Queries are listed as parameters, not as components.
+    queries = {name: components.pop(name) for name in ("OffersQuery", *(q.__name__ for q in ADMIN_QUERIES))}
+    query_component = queries["OffersQuery"]
     paths: dict[str, dict[str, Any]] = {
         "/v1/offers": {
             "get": {
                 "summary": "Offers of one product near the shopper",
                 "operationId": "getOffers",
-                "parameters": _query_parameters(query_component),
+                "parameters": query_parameters(query_component),
                 "responses": {
-                    "200": _json("OffersAnswer", "offers, nearest store first"),
-                    "400": _error("a parameter is wrong; `error.parameter` names it"),
-                    "503": _error("the index cannot be read right now"),
+                    "200": json_answer("OffersAnswer", "offers, nearest store first"),
+                    "400": error("a parameter is wrong; `error.parameter` names it"),
+                    "503": error("the index cannot be read right now"),
                 },
             }
         },
@@ -86,16 +55,16 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
             "get": {
                 "summary": "Follow a signed offer link to the retailer's basket",
                 "operationId": "followClick",
-                "parameters": [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "parameters": [path_parameter("token", ClickToken)],
                 "responses": {
                     "302": {
                         "description": "to the retailer's basket (never cached)",
                         "headers": {"Location": {"schema": {"type": "string", "format": "uri"}, "required": True}},
                     },
-                    "400": _html("forged, altered or unusable link"),
-                    "404": _html("the retailer is no longer listed"),
-                    "410": _html("the link has expired"),
-                    "503": _html("try again shortly"),
+                    "400": html("forged, altered or unusable link"),
+                    "404": html("the retailer is no longer listed"),
+                    "410": html("the link has expired"),
+                    "503": html("try again shortly"),
                 },
             }
         },
@@ -107,9 +76,9 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
                 "responses": {
                     "204": {"description": "accepted (kept by the server while its Redis is away)",
                             "headers": RATE_HEADERS},
-                    "400": _error("an event is wrong; `error.parameter` is its JSON path, e.g. `$[3].type`"),
-                    "413": _error("body over 16 KB"),
-                    "429": {**_error("rate limited; retry after `Retry-After` seconds"), "headers": RATE_HEADERS},
+                    "400": error("an event is wrong; `error.parameter` is its JSON path, e.g. `$[3].type`"),
+                    "413": error("body over 16 KB"),
+                    "429": {**error("rate limited; retry after `Retry-After` seconds"), "headers": RATE_HEADERS},
                 },
             }
         },
@@ -117,46 +86,25 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
             "get": {
                 "summary": "The public part of a campaign",
                 "operationId": "getCampaign",
-                "parameters": [{"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "parameters": [path_parameter("campaign_id", CampaignId)],
                 "responses": {
-                    "200": _json("CampaignPublic", "products, look, language, modes, retailer order"),
+                    "200": json_answer("CampaignPublic", "products, look, language, modes, retailer order"),
                     "304": {"description": "unchanged since the `If-None-Match` ETag"},
-                    "400": _error("malformed campaign id"),
-                    "404": _error("no such campaign"),
-                    "503": _error("campaigns cannot be read right now"),
+                    "400": error("malformed campaign id"),
+                    "404": error("no such campaign"),
+                    "503": error("campaigns cannot be read right now"),
                 },
             }
         },
-        "/admin/v1/stats": {
-            "get": {
-                "summary": "Statistics: totals, a daily series, tables by product, retailer, mode and region",
-                "description": "Scoped to the token's role: an admin sees every campaign, a brand its own, a"
-                " retailer the rows of its retailer id. `format=csv` gives the same figures as CSV.",
-                "operationId": "getStats",
-                "security": [{"bearer": []}],
-                "parameters": _query_parameters(stats_query),
-                "responses": {
-                    "200": {
-                        "description": "the figures of the period and filters",
-                        "content": {
-                            "application/json": {"schema": {"$ref": REF.format(name="StatsView")}},
-                            "text/csv": {"schema": {"type": "string"}},
-                        },
-                    },
-                    "400": _error("a parameter is wrong; `error.parameter` names it"),
-                    "401": _error("no token, or an unusable one"),
-                    "404": _error("a campaign or retailer outside the token's scope (as one that does not exist)"),
-                    "503": _error("the statistics cannot be read right now"),
-                },
-            }
+        "/healthz": {
+            "get": {"operationId": "healthz", "responses": {"200": json_answer("Health", "the process answers")}}
         },
-        "/healthz": {"get": {"operationId": "healthz", "responses": {"200": _json("Health", "the process answers")}}},
         "/readyz": {
             "get": {
                 "operationId": "readyz",
                 "responses": {
-                    "200": _json("Health", "Redis, PostgreSQL and an index are there"),
-                    "503": _json("Health", "not ready; `checks` says what is missing"),
+                    "200": json_answer("Health", "Redis, PostgreSQL and an index are there"),
+                    "503": json_answer("Health", "not ready; `checks` says what is missing"),
                 },
             }
         },
@@ -175,21 +123,15 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
             "get": {
                 "summary": "Hosted page with the widget open (QR codes, social links)",
                 "operationId": "productPage",
-                "parameters": [
-                    {"name": "campaign", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "gtin", "in": "path", "required": True, "schema": {"type": "string"}},
-                ],
-                "responses": {"200": _html("the page"), "4XX": {"description": "unknown campaign or bad GTIN"}},
+                "parameters": [path_parameter("campaign", CampaignId), path_parameter("gtin", Gtin)],
+                "responses": {"200": html("the page"), "4XX": {"description": "unknown campaign or bad GTIN"}},
             }
         },
         "/p/{campaign}/{gtin}/qr.svg": {
             "get": {
                 "summary": "QR code of the hosted page",
                 "operationId": "productPageQr",
-                "parameters": [
-                    {"name": "campaign", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {"name": "gtin", "in": "path", "required": True, "schema": {"type": "string"}},
-                ],
+                "parameters": [path_parameter("campaign", CampaignId), path_parameter("gtin", Gtin)],
                 "responses": {
                     "200": {"description": "SVG", "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
                     "4XX": {"description": "unknown campaign or bad GTIN"},
@@ -205,6 +147,7 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
                 },
             }
         },
+        **admin_paths(queries),
     }
     routed = {route.path for route in _flatten(routes)}
     document: dict[str, Any] = {
@@ -215,14 +158,13 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
             "description": "Where to buy a product near the shopper. No cookies, no identifiers.",
         },
         "paths": {path: item for path, item in paths.items() if path in routed},
-        "components": {
-            "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-        },
+        "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
     }
     if server_url:
         document["servers"] = [{"url": server_url}]
-    return document
+    # The server checks `\A...\Z` patterns with Python; clients read JSON Schema's `^...$`.
+    result: dict[str, Any] = ecma_patterns(document)
+    return result
 
 
 def _flatten(routes: list[BaseRoute]) -> list[Route]:

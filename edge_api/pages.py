@@ -20,12 +20,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from cache.gtin import GtinError, normalize_gtin
-from edge_api.schemas import CampaignId
+from cache.identifiers import CampaignId, Gtin
 from edge_api.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = Path(__file__).resolve().parent / "static"
-WIDGET_FILE = re.compile(r"^nearcart(?:\.[0-9a-f]{12})?\.js$|^manifest\.json$")
+WIDGET_FILE = re.compile(r"nearcart(?:\.[0-9a-f]{12})?\.js|manifest\.json")
 HASHED_CACHE = "public, max-age=31536000, immutable"
 # Minutes: a new build reaches every page soon, and the CDN absorbs the traffic meanwhile.
 ENTRY_CACHE = "public, max-age=300, stale-while-revalidate=60"
@@ -60,7 +60,7 @@ def _accepted(accept_encoding: str) -> set[str]:
 
 async def widget_file(request: Request) -> Response:
     name = request.path_params["name"]
-    if not WIDGET_FILE.match(name):
+    if not WIDGET_FILE.fullmatch(name):
         return PlainTextResponse(f"no widget file {name!r}", status_code=404)
     path = widget_dir(_settings(request)) / name
     if not path.is_file():
@@ -95,7 +95,9 @@ def _product(request: Request) -> tuple[str, str] | Response:
     except msgspec.ValidationError:
         return PlainTextResponse(f"campaign: {campaign[:80]!r} is not a campaign id", status_code=400)
     try:
-        gtin = normalize_gtin(request.path_params["gtin"])
+        gtin = normalize_gtin(msgspec.convert(request.path_params["gtin"], Gtin))
+    except msgspec.ValidationError as exc:
+        return PlainTextResponse(f"gtin: {exc}", status_code=400)
     except GtinError as exc:
         return PlainTextResponse(f"gtin: {exc}", status_code=400)
     return campaign, gtin

@@ -11,23 +11,13 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-# --- shared pieces ---------------------------------------------------------------------------
+from cache.identifiers import RETAILER_ID, BrandId, CampaignId, Country, Gtin, ModeList, PostalCode, whole
 
-Gtin = Annotated[
-    str,
-    Meta(
-        pattern=r"^(?:[0-9]{8}|[0-9]{12,14})$",
-        description="GTIN-8, -12, -13 or -14 (digits only)",
-        examples=["3017620422003"],
-    ),
-]
-CampaignId = Annotated[
-    str,
-    Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="campaign id", examples=["demo"]),
-]
+# --- shared pieces ---------------------------------------------------------------------------
+# Identifiers (GTIN, campaign, country, ...) are defined once in cache/identifiers.py, with the
+# one strict pattern rule; every other pattern here goes through its `whole()` too.
+
 Mode = Literal["in_store", "click_collect", "delivery"]
-MODES_PATTERN = r"^(?:in_store|click_collect|delivery)(?:,(?:in_store|click_collect|delivery))*$"
-Country = Annotated[str, Meta(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2 code")]
 
 
 class ErrorDetail(msgspec.Struct, kw_only=True):
@@ -54,11 +44,11 @@ class OffersQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=False):
     campaign: CampaignId | None = None
     lat: Annotated[float, Meta(ge=-90, le=90)] | None = None
     lon: Annotated[float, Meta(ge=-180, le=180)] | None = None
-    postal_code: Annotated[str, Meta(min_length=1, max_length=12, pattern=r"^[A-Za-z0-9 -]+$")] | None = None
+    postal_code: PostalCode | None = None
     country: Country | None = None
     radius_km: Annotated[float, Meta(gt=0, le=100)] = 20.0
     limit: Annotated[int, Meta(ge=1, le=50)] = 20
-    modes: Annotated[str, Meta(pattern=MODES_PATTERN, description="comma list of modes")] | None = None
+    modes: ModeList | None = None
 
     @property
     def mode_list(self) -> tuple[str, ...]:
@@ -99,8 +89,8 @@ class StoreRef(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
 
 
 class Price(msgspec.Struct, kw_only=True, gc=False):
-    amount: Annotated[str, Meta(pattern=r"^[0-9]+\.[0-9]{2}$", examples=["2.99"])]
-    currency: Annotated[str, Meta(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+    amount: Annotated[str, Meta(pattern=whole(r"[0-9]+\.[0-9]{2}"), examples=["2.99"])]
+    currency: Annotated[str, Meta(pattern=whole(r"[A-Z]{3}"), examples=["EUR"])]
 
 
 class Offer(msgspec.Struct, kw_only=True, gc=False):
@@ -145,7 +135,8 @@ class Event(msgspec.Struct, kw_only=True):
     campaign: CampaignId
     gtin: Gtin
     ts: Annotated[float, Meta(ge=0, le=1e14)]
-    retailer: Annotated[str, Meta(max_length=64)] | None = None
+    # The widget sends "" when a link names no retailer.
+    retailer: Annotated[str, Meta(pattern=whole(f"(?:{RETAILER_ID})?"))] | None = None
     mode: Mode | None = None
     message: Annotated[str, Meta(max_length=500)] | None = None
     shown: Annotated[list[Shown], Meta(max_length=50)] | None = None
@@ -156,8 +147,8 @@ Events = Annotated[list[Event], Meta(min_length=1, max_length=MAX_EVENTS)]
 
 # --- campaigns -------------------------------------------------------------------------------
 
-HttpsUrl = Annotated[str, Meta(pattern=r"^https://[^\s/?#]+[^\s]*$", max_length=2048)]
-Origin = Annotated[str, Meta(pattern=r"^(?:\*|https?://[^\s/?#]+)$", description="scheme://host[:port], or *")]
+HttpsUrl = Annotated[str, Meta(pattern=whole(r"https://[^\s/?#]+[^\s]*"), max_length=2048)]
+Origin = Annotated[str, Meta(pattern=whole(r"(?:\*|https?://[^\s/?#]+)"), description="scheme://host[:port], or *")]
 
 
 class Product(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -174,8 +165,8 @@ class RetailerRules(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class Theme(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    primary_color: Annotated[str, Meta(pattern=r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")] = "#0a7d4f"
-    font_family: Annotated[str, Meta(max_length=200, pattern=r"^[A-Za-z0-9 ,'\"-]*$")] = "system-ui, sans-serif"
+    primary_color: Annotated[str, Meta(pattern=whole(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})"))] = "#0a7d4f"
+    font_family: Annotated[str, Meta(max_length=200, pattern=whole(r"[A-Za-z0-9 ,'\"-]*"))] = "system-ui, sans-serif"
     border_radius: Annotated[int, Meta(ge=0, le=48)] = 8
 
 
@@ -185,7 +176,7 @@ class FallbackLink(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 Tracking = dict[
-    Annotated[str, Meta(pattern=r"^utm_[a-z_]{1,30}$")],
+    Annotated[str, Meta(pattern=whole(r"utm_[a-z_]{1,30}"))],
     Annotated[str, Meta(min_length=1, max_length=200)],
 ]
 
@@ -194,8 +185,8 @@ class Campaign(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A campaign JSON as a marketer writes it (`nearcart campaign validate|push FILE`)."""
 
     id: CampaignId
-    brand: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
-    locale: Annotated[str, Meta(pattern=r"^[a-z]{2}(?:-[A-Z]{2})?$", examples=["fr", "en"])]
+    brand: BrandId
+    locale: Annotated[str, Meta(pattern=whole(r"[a-z]{2}(?:-[A-Z]{2})?"), examples=["fr", "en"])]
     products: Annotated[list[Product], Meta(min_length=1, max_length=1000)]
     modes: list[Mode] = msgspec.field(default_factory=lambda: ["in_store", "click_collect", "delivery"])
     radius_km: Annotated[float, Meta(gt=0, le=100)] = 20.0

@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -51,6 +51,21 @@ async def _drop_everything(maintenance_url: str, name: str, redis_url: str, pref
             await client.unlink(key)
     finally:
         await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def migrated_catalog(settings: Settings) -> AsyncIterator[tuple[asyncpg.Connection, aioredis.Redis]]:
+    """A connection to `settings`' database (migrated) and a Redis client, for a trial to seed its catalog."""
+    from cache.db import migrate
+
+    conn = await asyncpg.connect(settings.database_url)
+    redis = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        await migrate(conn)
+        yield conn, redis
+    finally:
+        await conn.close()
+        await redis.aclose()
 
 
 @contextlib.contextmanager

@@ -275,25 +275,15 @@ def forbidden(counts: Counter[tuple[str, int]]) -> dict[tuple[str, int], int]:
 
 
 async def _prepare(settings: Any) -> None:
-    import asyncpg
-    import redis.asyncio as aioredis
-
     from cache.directory import refresh_directory
     from cache.keys import Keys
+    from loadtest.stack import migrated_catalog
 
-    conn = await asyncpg.connect(settings.database_url)
-    redis = aioredis.Redis.from_url(settings.redis_url)
-    try:
-        from cache.db import migrate
-
-        await migrate(conn)
+    async with migrated_catalog(settings) as (conn, redis):
         await conn.execute(
             "INSERT INTO retailers (retailer_id, name, cart_url_template) VALUES ($1, $2, $3)", *RETAILER
         )
         await refresh_directory(conn, redis, Keys(settings.redis_prefix))
-    finally:
-        await conn.close()
-        await redis.aclose()
 
 
 async def _run(settings: Any, count: int) -> int:

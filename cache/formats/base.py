@@ -3,9 +3,9 @@
 A reader is built from a `Source`: an open binary stream (gzip already undone), the file's
 name (for messages), the feed kind and the ingest's options. Its constructor reads what it
 must to tell whether the file can be used at all (a header, a first line) and raises
-`FeedError` if not; iterating yields one `Row` per line with content. Damage found later
-(a truncated .gz, an undecodable byte) ends the file with one problem row of field "file",
-since the rows before it were fine and are kept.
+`FeedError` if not; iterating yields one `Row` per line with content. A line that cannot be
+decoded is one rejected row; damage found later (a truncated .gz) ends the file with one
+problem row of field "file", since the rows before it were fine and are kept.
 """
 
 from __future__ import annotations

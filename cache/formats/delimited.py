@@ -114,11 +114,16 @@ class Records:
         return problem or fields
 
     def columns(self, aliases: Mapping[str, str]) -> dict[str, int]:
-        """Canonical name -> position of each header column `aliases` knows (by `header_name`)."""
+        """Canonical name -> position of each header column `aliases` knows (by `header_name`).
+
+        FeedError when two header columns are read as the same one: which would hold the truth?
+        """
         found: dict[str, int] = {}
         for position, raw in enumerate(self.header):
             canonical = aliases.get(header_name(raw))
-            if canonical is not None and canonical not in found:
+            if canonical is not None:
+                if canonical in found:
+                    raise duplicated_column(self.name, self.header[found[canonical]], raw)
                 found[canonical] = position
         return found
 
@@ -157,6 +162,12 @@ class Records:
                     yield number, ("row", f"{len(fields)} columns where the header has {width}")
         except _STREAM_ERRORS as exc:
             yield self._last + 1, ("file", f"unreadable from here on: {exc}")
+
+
+def duplicated_column(name: str, first: str, again: str) -> FeedError:
+    """The file is refused: a column given twice (`price,price`) leaves its value to chance."""
+    same = f"{first.strip()!r}" if first.strip() == again.strip() else f"{first.strip()!r} and {again.strip()!r}"
+    return FeedError(f"{name}: the header gives column {same} twice; keep one")
 
 
 def mapped(records: Iterable[tuple[int, Any]], convert: Callable[[dict[str, str]], dict[str, str] | Problem],

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from cache.feed_errors import FeedError, quote
 from cache.formats.base import Canonical, Source
-from cache.formats.delimited import Records, as_decimal, mapped
+from cache.formats.delimited import Records, as_decimal, duplicated_column, mapped
 from cache.formats.retailer import RetailerFormat
 
 _DECIMALS = ("price", "lat", "lon", "quantity")
@@ -26,6 +26,9 @@ class ExcelFr(RetailerFormat):
     def parse(self, source: Source) -> Iterator[Canonical]:
         records = Records(source.stream, source.name, source.options.max_line, delimiter=";")
         names = [name.strip().lower() for name in records.header]
+        for position, column in enumerate(names):
+            if column in source.columns and column in names[:position]:
+                raise duplicated_column(source.name, column, column)
         found = {c: names.index(c) for c in source.columns if c in names}
         missing = [c for c in source.columns if c in source.required and c not in found]
         if missing:

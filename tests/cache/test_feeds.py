@@ -304,7 +304,12 @@ def test_csv_reader_reads_what_csv_module_reads_wherever_the_trouble_is(
         expected = _csv_reference(feed)
         got = [
             (line, values, None) if problem is None
-            else (line, None, "width" if "columns where" in problem[1] else problem[1])
+            else (line, None, "width" if "columns where" in problem[1] else _too_long(problem[1]))
             for line, values, problem in rows(feed)
         ]
-        assert got == expected
+        assert got == [(line, values, problem and _too_long(problem)) for line, values, problem in expected]
+
+
+def _too_long(problem: str) -> str:
+    # The reader refuses a line over its limit (64 KB) before csv.reader would refuse a field over its own.
+    return "too long" if "line longer than" in problem or "larger than field limit" in problem else problem
