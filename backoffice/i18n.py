@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from backoffice.i18n_retailers import RETAILER_FRENCH
+
 LANGS = ("en", "fr")
 DEFAULT_LANG = "en"
 
@@ -90,6 +92,7 @@ FRENCH: dict[str, str] = {
     "label must have 1 to 100 printable characters": "le libellé doit avoir de 1 à 100 caractères imprimables",
     "days must be a whole number from 1 to 365": "la durée doit être un nombre entier de 1 à 365",
 }
+FRENCH.update(RETAILER_FRENCH)
 
 Translate = Callable[..., str]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from backoffice import campaign_pages, dashboard, login, token_pages
+from backoffice import campaign_pages, dashboard, login, onboarding, retailer_pages, token_pages
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -16,5 +16,8 @@ routes: list[BaseRoute] = [
     *dashboard.routes,
     *campaign_pages.routes,
     *token_pages.routes,
+    # Before retailer_pages: /admin/retailers/invite is not a retailer's page.
+    *onboarding.routes,
+    *retailer_pages.routes,
     Mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="office_static"),
 ]
