@@ -27,7 +27,7 @@ from cache.index_reader import IndexReader
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
-from edge_api import admin, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
+from edge_api import admin, admin_feeds, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
 from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
 from edge_api.errors import error_response, server_error
 from edge_api.event_counts import aggregate_forever
@@ -128,6 +128,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *openapi.routes,
         *pages.routes,
         *admin.routes,
+        *admin_feeds.routes,
         # The back office's pages (/admin/..., not /admin/v1/...): backoffice/.
         *backoffice.routes,
     ]
