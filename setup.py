@@ -11,7 +11,10 @@ from Cython.Build import cythonize
 from setuptools import setup
 
 REQUEST_PATH = [
+    "edge_api/offers_front.py",
     "edge_api/offers.py",
+    "edge_api/offers_query.py",
+    "edge_api/locate.py",
     "edge_api/rank.py",
     "edge_api/offer_json.py",
     "edge_api/micro_cache.py",
@@ -19,6 +22,7 @@ REQUEST_PATH = [
     "edge_api/http_metrics.py",
     "edge_api/client_ip.py",
     "edge_api/errors.py",
+    "edge_api/cors.py",
     "cache/index_reader.py",
     "cache/redis_pipe.py",
     "cache/keys.py",

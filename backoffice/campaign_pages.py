@@ -21,7 +21,7 @@ from backoffice.i18n import translator
 from backoffice.json_text import canonical, line_of, line_of_byte, pretty, unified_diff
 from backoffice.versions import get_version, list_versions, lock_campaign, save_campaign
 from backoffice.web import Form, Staff, not_found, page, redirect, render
-from edge_api.campaigns import MAX_CAMPAIGN_BYTES, campaign_errors
+from edge_api.campaign_rules import MAX_CAMPAIGN_BYTES, campaign_errors
 from edge_api.schemas import Campaign, CampaignId
 from edge_api.state import EdgeState, edge_state
 

@@ -46,10 +46,9 @@ from backoffice.web import (
     redirect,
     render,
 )
+from edge_api.body_limits import FEED_FORM_SLACK as FORM_SLACK
 from edge_api.state import edge_state
 
-# Room for the form's other fields and the multipart boundaries around the file.
-FORM_SLACK = 64 * 1024
 READ_CHUNK = 256 * 1024
 # Spreadsheets run a cell that starts with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -27,7 +27,7 @@ import msgspec
 from redis.exceptions import RedisError
 
 from cache.db import DATABASE_UNAVAILABLE
-from cache.formats import FeedOptions
+from cache.formats.base import FeedOptions
 from cache.ingest import ingest_files
 from cache.ingest_report import IngestReport
 from cache.keys import Keys

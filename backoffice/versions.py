@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from edge_api.campaigns import store_campaign
+from edge_api.campaign_store import store_campaign
 from edge_api.schemas import Campaign
 
 # The latest version's body differs from the live one, or no version exists: snapshot the live body.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import json
 import os
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -203,45 +205,55 @@ async def index_bytes(redis: aioredis.Redis, keys: Keys, version: int) -> int:
     return total
 
 
-async def bench(database_url: str, redis_url: str, offers: int, stores: int) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def scratch_catalog(database_url: str, redis: aioredis.Redis) -> AsyncIterator[tuple[str, str]]:
+    """(url, Redis key prefix) of a migrated scratch database; both are removed afterwards."""
     scratch = f"nearcart_bench_{uuid.uuid4().hex[:8]}"
     prefix = f"ncbench{uuid.uuid4().hex[:6]}:"
-    keys = Keys(prefix)
     admin = await asyncpg.connect(database_url)
     await admin.execute(f'CREATE DATABASE "{scratch}"')
-    scratch_url = with_database(database_url, scratch)
-    redis = aioredis.Redis.from_url(redis_url)
-    results: dict[str, Any] = {"offers": offers, "stores": stores, "load_before": os.getloadavg()[0]}
     try:
-        conn = await asyncpg.connect(scratch_url)
+        url = with_database(database_url, scratch)
+        conn = await asyncpg.connect(url)
         await catalog_db.migrate(conn)
-        with tempfile.TemporaryDirectory(prefix="nearcart-bench-") as tmp:
-            started = time.perf_counter()
-            feeds = write_feeds(Path(tmp), offers, stores)
-            results["generate_s"] = time.perf_counter() - started
-            results["feed_mb"] = feeds["offers"].stat().st_size / 1e6
-            for kind in ("retailers", "stores"):
-                await ingest_files(conn, redis, keys, kind, [feeds[kind]])
-            await build_index(conn, redis, keys, grace_s=0)  # an empty live index: offers apply incrementally
-            results["ingest"] = await asyncio.to_thread(run_child, scratch_url, redis_url, prefix, feeds["offers"])
-            results["reingest"] = await asyncio.to_thread(run_child, scratch_url, redis_url, prefix, feeds["offers"])
-            results["update"] = await asyncio.to_thread(run_child, scratch_url, redis_url, prefix, feeds["update"])
-        started = time.perf_counter()
-        version = await build_index(conn, redis, keys, grace_s=0)
-        results["build_s"] = time.perf_counter() - started
-        in_stock = await conn.fetchval(
-            "SELECT count(*) FROM offers o LEFT JOIN stores s USING (retailer_id, store_id) WHERE o.quantity > 0"
-        )
-        results["in_stock"] = in_stock
-        results["redis_bytes_per_offer"] = await index_bytes(redis, keys, version) / max(1, in_stock)
-        assert await live_version(redis, keys) == version
         await conn.close()
+        yield url, prefix
     finally:
         async for key in redis.scan_iter(match=prefix + "*", count=5000):
             await redis.unlink(key)
-        await redis.aclose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
         await admin.close()
+
+
+async def bench(database_url: str, redis_url: str, offers: int, stores: int) -> dict[str, Any]:
+    redis = aioredis.Redis.from_url(redis_url)
+    results: dict[str, Any] = {"offers": offers, "stores": stores, "load_before": os.getloadavg()[0]}
+    try:
+        async with scratch_catalog(database_url, redis) as (scratch_url, prefix):
+            keys = Keys(prefix)
+            conn = await asyncpg.connect(scratch_url)
+            with tempfile.TemporaryDirectory(prefix="nearcart-bench-") as tmp:
+                started = time.perf_counter()
+                feeds = write_feeds(Path(tmp), offers, stores)
+                results["generate_s"] = time.perf_counter() - started
+                results["feed_mb"] = feeds["offers"].stat().st_size / 1e6
+                for kind in ("retailers", "stores"):
+                    await ingest_files(conn, redis, keys, kind, [feeds[kind]])
+                await build_index(conn, redis, keys, grace_s=0)  # an empty live index: offers apply incrementally
+                for key, feed in (("ingest", "offers"), ("reingest", "offers"), ("update", "update")):
+                    results[key] = await asyncio.to_thread(run_child, scratch_url, redis_url, prefix, feeds[feed])
+            started = time.perf_counter()
+            version = await build_index(conn, redis, keys, grace_s=0)
+            results["build_s"] = time.perf_counter() - started
+            in_stock = await conn.fetchval(
+                "SELECT count(*) FROM offers o LEFT JOIN stores s USING (retailer_id, store_id) WHERE o.quantity > 0"
+            )
+            results["in_stock"] = in_stock
+            results["redis_bytes_per_offer"] = await index_bytes(redis, keys, version) / max(1, in_stock)
+            assert await live_version(redis, keys) == version
+            await conn.close()
+    finally:
+        await redis.aclose()
     return results
 
 
@@ -282,11 +294,17 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--offers", type=int, default=1_000_000)
-    parser.add_argument("--stores", type=int, default=5000)
+def bench_parser(doc: str, offers: int, stores: int) -> argparse.ArgumentParser:
+    """The options every ingest benchmark takes: --offers, --stores, --json."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--offers", type=int, default=offers)
+    parser.add_argument("--stores", type=int, default=stores)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return parser
+
+
+def main() -> None:
+    parser = bench_parser(__doc__, offers=1_000_000, stores=5000)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
@@ -295,15 +313,19 @@ def main() -> None:
     if args.child:
         print(json.dumps(uvloop.run(child_ingest(args.database_url, args.redis_url, args.prefix, args.child))))
         return
+    results = on_services(lambda database_url, redis_url: bench(database_url, redis_url, args.offers, args.stores))
+    print(json.dumps(results, indent=2) if args.json else table(results))
+
+
+def on_services(work: Callable[[str, str], Coroutine[Any, Any, dict[str, Any]]]) -> dict[str, Any]:
+    """`work(database_url, redis_url)` run on the configured servers, else this machine's, else embedded ones."""
     from edge_api.settings import load_settings
 
     settings = load_settings()
-    # The configured servers, else this machine's, else embedded ones (a machine with none).
     with tempfile.TemporaryDirectory(prefix="nearcart-bench-services-") as tmp, local_or_embedded(
         Path(tmp), settings.redis_url, settings.database_url
     ) as (redis_url, database_url):
-        results = asyncio.run(bench(database_url, redis_url, args.offers, args.stores))
-    print(json.dumps(results, indent=2) if args.json else table(results))
+        return asyncio.run(work(database_url, redis_url))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ class StoreEntry(msgspec.Struct, array_like=True, frozen=True, gc=False):
     country: str
     lat: float
     lon: float
+    # Placed at its postal code's centre (its feed gave no coordinates): the answer says so.
+    approximate: bool = False
 
 
 # gc=False: directory entries hold no reference cycles, and per-worker caches keep many tuples that
@@ -93,13 +95,13 @@ async def refresh_directory(conn: asyncpg.Connection, redis: aioredis.Redis, key
     async with conn.transaction():
         pending = 0
         async for row in conn.cursor(
-            "SELECT num, r_num, store_id, name, address, postal_code, city, country, lat, lon FROM ("
+            "SELECT num, r_num, store_id, name, address, postal_code, city, country, lat, lon, approximate FROM ("
             " SELECT s.*, r.num AS r_num FROM stores s JOIN retailers r USING (retailer_id)) t",
             prefetch=_BATCH,
         ):
             store = StoreEntry(
                 row["num"], row["r_num"], row["store_id"], row["name"], row["address"], row["postal_code"],
-                row["city"], row["country"].strip(), row["lat"], row["lon"],
+                row["city"], row["country"].strip(), row["lat"], row["lon"], row["approximate"],
             )
             pipe.hset(next_stores, str(row["num"]), _encode(store))
             pending += 1

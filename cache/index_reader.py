@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
-import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -23,18 +22,6 @@ from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
 
 log = logging.getLogger("nearcart.index")
-
-
-class StoreHit(msgspec.Struct, frozen=True, gc=False):
-    """A store offer found near the shopper (a Struct: cheaper to build than a NamedTuple, and built per row)."""
-
-    store: StoreEntry
-    retailer: RetailerEntry
-    distance_km: float
-    price_cents: int
-    currency: str
-    quantity: int
-    mode_bits: int
 
 
 class Member(NamedTuple):
@@ -56,18 +43,11 @@ class DeliveryHit(NamedTuple):
     mode_bits: int
 
 
-class IndexAnswer(NamedTuple):
-    stores: list[StoreHit]
-    delivery: list[DeliveryHit]
-    # True when Redis held `count` stores in the radius: there may be more beyond them.
-    truncated: bool
-
-
 class IndexRows(NamedTuple):
     """An answer with its store offers as Redis gave them: [member, distance in km] rows, nearest first.
 
-    For a caller that turns each member into more than a `StoreHit` and keeps that per member
-    (`resolve` gives what a member stands for).
+    The caller turns each member into what it lists and keeps that per member (`resolve` gives
+    what a member stands for): a row costs no object here.
     """
 
     rows: list[list[bytes]]
@@ -78,11 +58,11 @@ class IndexRows(NamedTuple):
 
 class IndexReader:
     def __init__(
-        self, redis: aioredis.Redis, keys: Keys, refresh_s: float = 0.2, pipe: RedisPipe | None = None,
+        self, redis: aioredis.Redis, keys: Keys, pipe: RedisPipe, refresh_s: float = 0.2,
         changes_url: str | None = None,
     ) -> None:
         self.redis = redis
-        # The lean multiplexed path for queries; redis.asyncio serves the rest (and queries without it).
+        # The lean multiplexed path for every query; redis.asyncio reads the versions and the directory.
         self.pipe = pipe
         self.keys = keys
         self.refresh_s = refresh_s
@@ -98,6 +78,8 @@ class IndexReader:
         self.changes_live = False
         self.epoch = 0
         self.generations: dict[str, int] = {}
+        # Currency codes as text, one string object per code (a handful exist).
+        self._texts: dict[bytes, str] = {}
         self._task: asyncio.Task[None] | None = None
         self._changes_task: asyncio.Task[None] | None = None
 
@@ -112,6 +94,9 @@ class IndexReader:
     async def start(self) -> None:
         with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
             await self.refresh()
+        with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+            # Connect the query pipe now: the first shopper should not wait for it (it retries by itself).
+            await self.pipe.execute(("PING",))
         self._task = asyncio.create_task(self._refresh_forever(), name="nearcart-index-refresh")
         if self.changes_url:
             self._changes_task = asyncio.create_task(self._follow_changes(), name="nearcart-index-changes")
@@ -169,14 +154,9 @@ class IndexReader:
                 # Keep serving what we know; the offers route reports Redis trouble per request.
                 log.debug("index refresh failed: %s", exc)
 
-    async def query(self, gtin: str, lat: float, lon: float, radius_km: float, count: int) -> IndexAnswer:
-        """Store offers within `radius_km` nearest first (at most `count`), and every delivery offer of `gtin`."""
-        found = await self.query_rows(gtin, lat, lon, radius_km, count)
-        return IndexAnswer(self.decode(found.rows), found.delivery, found.truncated)
-
     async def query_rows(self, gtin: str, lat: float, lon: float, radius_km: float, count: int,
                          with_delivery: bool = True) -> IndexRows:
-        """`query` with the store offers left as Redis' rows (the offers route's path).
+        """Store offers within `radius_km` nearest first (at most `count`), and every delivery offer of `gtin`.
 
         `with_delivery=False` leaves the delivery offers out (the caller already has them) and
         reads only the geo index.
@@ -189,47 +169,30 @@ class IndexReader:
             "BYRADIUS", radius_km, "km", "ASC", "COUNT", count, "WITHDIST",
         )
         delivery = ("HGETALL", self.keys.delivery_offers(version, gtin))
-        if self.pipe is not None:
-            if not with_delivery:
-                (store_rows,) = await self.pipe.execute(search)
-                return IndexRows(store_rows, [], len(store_rows) >= count)
-            store_rows, flat = await self.pipe.execute(search, delivery)
-            sellers = self.decode_delivery(dict(zip(flat[::2], flat[1::2], strict=True)))
-            return IndexRows(store_rows, sellers, len(store_rows) >= count)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.execute_command(*search)
-        if with_delivery:
-            pipe.execute_command(*delivery)
-        replies = await pipe.execute()
-        sellers = self.decode_delivery(replies[1]) if with_delivery else []
-        return IndexRows(replies[0], sellers, len(replies[0]) >= count)
+        if not with_delivery:
+            (store_rows,) = await self.pipe.execute(search)
+            return IndexRows(store_rows, [], len(store_rows) >= count)
+        store_rows, flat = await self.pipe.execute(search, delivery)
+        return IndexRows(store_rows, self.decode_delivery(flat), len(store_rows) >= count)
 
     async def query_delivery(self, gtin: str) -> list[DeliveryHit]:
         """Only the delivery offers of `gtin`: for a shopper whose position is unknown."""
         version = self.version
         if version is None:
             return []
-        rows = cast(dict[bytes, bytes], await self.redis.hgetall(self.keys.delivery_offers(version, gtin)))
-        return self.decode_delivery(rows)
+        (flat,) = await self.pipe.execute(("HGETALL", self.keys.delivery_offers(version, gtin)))
+        return self.decode_delivery(flat)
 
-    def decode(self, store_rows: list[list[bytes]]) -> list[StoreHit]:
-        stores: list[StoreHit] = []
-        for member, distance in store_rows:
-            found = self.resolve(member)
-            if found is not None:  # else the directory reload is still on its way
-                stores.append(StoreHit(found.store, found.retailer, float(distance), found.price_cents,
-                                       found.currency, found.quantity, found.mode_bits))
-        return stores
-
-    def decode_delivery(self, delivery_rows: dict[bytes, bytes]) -> list[DeliveryHit]:
+    def decode_delivery(self, flat: list[bytes]) -> list[DeliveryHit]:
+        """A product's delivery offers from its hash as Redis sends it: field, value, field, value..."""
         delivery: list[DeliveryHit] = []
         retailers_get = self.directory.retailers.get
-        for field, value in delivery_rows.items():
+        for field, value in zip(flat[::2], flat[1::2], strict=True):
             seller = retailers_get(int(field))
             if seller is None:
                 continue
             d_cents, d_currency, d_quantity, d_bits = value.split(b":")
-            delivery.append(DeliveryHit(seller, int(d_cents), _text(d_currency), int(d_quantity), int(d_bits)))
+            delivery.append(DeliveryHit(seller, int(d_cents), self._text(d_currency), int(d_quantity), int(d_bits)))
         return delivery
 
     def resolve(self, member: bytes) -> Member | None:
@@ -239,15 +202,10 @@ class IndexReader:
         retailer = self.directory.retailers.get(store.retailer_num) if store else None
         if store is None or retailer is None:
             return None
-        return Member(store, retailer, int(cents), _text(currency), int(quantity), int(bits))
+        return Member(store, retailer, int(cents), self._text(currency), int(quantity), int(bits))
 
-
-_texts: dict[bytes, str] = {}
-
-
-def _text(code: bytes) -> str:
-    """A currency code as text, one string object per code (a handful exist)."""
-    found = _texts.get(code)
-    if found is None:
-        found = _texts[code] = code.decode()
-    return found
+    def _text(self, code: bytes) -> str:
+        found = self._texts.get(code)
+        if found is None:
+            found = self._texts[code] = code.decode()
+        return found

@@ -27,10 +27,12 @@ import redis.asyncio as aioredis
 from cache.feed_errors import FeedError, RowError
 from cache.feed_kinds import KINDS
 from cache.feed_reader import FeedReader
+from cache.formats.base import FeedOptions
 from cache.ingest_report import KEPT_REJECTS, IngestReport, Reject
 from cache.keys import Keys
 from cache.loaders.base import Loader
 from cache.loaders.offers import OfferLoader
+from cache.loaders.products import ProductLoader, prepare_options
 from cache.loaders.retailers import RetailerLoader
 from cache.loaders.stores import StoreLoader
 
@@ -40,7 +42,9 @@ FEED_RUN_REJECTS = 100
 # While a batch is in flight, let the event loop drive it every this many parsed rows.
 _YIELD_EVERY = 2048
 # Each feed kind's loader, with the SQL that upserts its rows.
-LOADERS: dict[str, type[Loader]] = {"retailers": RetailerLoader, "stores": StoreLoader, "offers": OfferLoader}
+LOADERS: dict[str, type[Loader]] = {
+    "retailers": RetailerLoader, "stores": StoreLoader, "offers": OfferLoader, "products": ProductLoader,
+}
 
 
 async def ingest_files(
@@ -51,28 +55,34 @@ async def ingest_files(
     files: list[Path],
     on_reject: Callable[[Reject], None] | None = None,
     connect: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+    options: FeedOptions | None = None,
 ) -> IngestReport:
     """Load `files` (one feed kind) into the catalog and the live index; report every rejected row.
 
     With `connect` (a factory of connections to the same database), an offers ingest opens one
     more connection and upserts half of each batch on it, so two PostgreSQL backends work at once.
+    `options` force a format and name the retailer whose feed this is (cache/feed_reader.py).
     """
     started = time.perf_counter()
     report = IngestReport(kind=kind, files=[str(f) for f in files])
+    # Whose feed this is, kept with the run (a retailer's history of runs; NULL: rows of any retailer).
+    retailer = options.retailer if options else None
     if kind not in KINDS:
         report.fatal = f"unknown feed kind {kind!r}; expected one of {', '.join(KINDS)}"
         return report
     try:
+        options = await prepare_options(conn, kind, options or FeedOptions())
         for path in files:
-            FeedReader(path, kind).close()  # every file's header is checked before anything is loaded
+            FeedReader(path, kind, options).close()  # every file's header is checked before anything is loaded
     except FeedError as exc:
         report.fatal = str(exc)
-        await _record_run(conn, report, None)
+        await _record_run(conn, report, None, retailer=retailer)
         return report
 
     loader = await LOADERS[kind].open(conn, redis, keys, BATCH_ROWS)
     run_id = await conn.fetchval(
-        "INSERT INTO feed_runs (kind, files) VALUES ($1, $2) RETURNING id", kind, report.files
+        "INSERT INTO feed_runs (kind, files, retailer_id) VALUES ($1, $2, $3) RETURNING id",
+        kind, report.files, retailer,
     )
     extra: asyncpg.Connection | None = None
     try:
@@ -81,7 +91,7 @@ async def ingest_files(
             await loader.add_connection(extra)
         async with loader.session():
             with _collector_paused():
-                await _read_and_load(report, loader, files, on_reject)
+                await _read_and_load(report, loader, files, on_reject, options)
                 await loader.finish()
     except BaseException as exc:
         report.fatal = report.fatal or f"stopped after {report.rows_read} rows: {type(exc).__name__}: {exc}"
@@ -117,12 +127,13 @@ def _collector_paused() -> Iterator[None]:
 
 
 async def _read_and_load(
-    report: IngestReport, loader: Loader, files: list[Path], on_reject: Callable[[Reject], None] | None
+    report: IngestReport, loader: Loader, files: list[Path], on_reject: Callable[[Reject], None] | None,
+    options: FeedOptions,
 ) -> None:
     """Parse and validate rows, hand full batches to the loader and parse on while it works."""
     pending: list[asyncio.Task[None]] = []
     try:
-        await _parse_into(report, loader, files, on_reject, pending)
+        await _parse_into(report, loader, files, on_reject, pending, options)
         if pending:
             await pending[0]
     finally:
@@ -138,6 +149,7 @@ async def _parse_into(
     files: list[Path],
     on_reject: Callable[[Reject], None] | None,
     pending: list[asyncio.Task[None]],
+    options: FeedOptions,
 ) -> None:
     """The hot loop. `pending` holds the one batch in flight, if any."""
     validate = loader.validate
@@ -147,7 +159,7 @@ async def _parse_into(
     kept = report.rejects
     for path in files:
         name = str(path)
-        with FeedReader(path, loader.kind) as reader:
+        with FeedReader(path, loader.kind, options) as reader:
             for line, values, problem in reader:
                 seq += 1
                 if problem is None:
@@ -178,14 +190,17 @@ async def _parse_into(
         pending.append(asyncio.create_task(loader.flush(batch)))
 
 
-async def _record_run(conn: asyncpg.Connection, report: IngestReport, run_id: int | None, status: str = "") -> None:
+async def _record_run(
+    conn: asyncpg.Connection, report: IngestReport, run_id: int | None, status: str = "", retailer: str | None = None
+) -> None:
     status = status or ("failed" if report.fatal else "rejected rows" if report.rows_rejected else "ok")
     rejects = msgspec.json.encode(report.rejects[:FEED_RUN_REJECTS]).decode()
     if report.fatal:
         rejects = msgspec.json.encode([{"error": report.fatal}]).decode()
     if run_id is None:
         run_id = await conn.fetchval(
-            "INSERT INTO feed_runs (kind, files) VALUES ($1, $2) RETURNING id", report.kind, report.files
+            "INSERT INTO feed_runs (kind, files, retailer_id) VALUES ($1, $2, $3) RETURNING id",
+            report.kind, report.files, retailer,
         )
     await conn.execute(
         "UPDATE feed_runs SET finished_at = now(), rows_read = $2, rows_loaded = $3, rows_rejected = $4,"

@@ -27,6 +27,8 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 CART_PLACEHOLDERS = ("gtin", "store_id", "qty")
 _MAX_TEXT = 300
 _MAX_QUANTITY = 2**31 - 1
+# Google caps item ids at 50 characters; a little room for other tools.
+MAX_ITEM_ID = 64
 
 
 def _text(field: str, value: str, required: bool = True, limit: int = _MAX_TEXT) -> str:
@@ -126,7 +128,7 @@ def store_validator(retailers: Container[str]) -> Callable[[int, tuple[Any, ...]
     known_countries = countries()
 
     def validate(line: int, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        """(line, retailer_id, store_id, name, address, postal_code, city, country, lat, lon)."""
+        """(line, retailer_id, store_id, name, address, postal_code, city, country, lat, lon, approximate)."""
         retailer_id, store_id, name, address, postal_code, city, country, lat, lon = values
         retailer_id = retailer_id.strip()
         if retailer_id not in retailers:
@@ -135,11 +137,50 @@ def store_validator(retailers: Container[str]) -> Callable[[int, tuple[Any, ...]
         country_code = country.strip().upper()
         if country_code not in known_countries:
             raise RowError("country", f"{quote(country)} is not an ISO 3166 country code")
+        postal_code = _text("postal_code", postal_code, required=False, limit=20)
+        approximate = not lat.strip() and not lon.strip()
+        if approximate:
+            lat_deg, lon_deg = _postal_centre(postal_code, country_code)
+        else:
+            lat_deg, lon_deg = _coordinate("lat", lat, 90.0), _coordinate("lon", lon, 180.0)
         return (
             line, retailer_id, store_id, _text("name", name), _text("address", address, required=False),
-            _text("postal_code", postal_code, required=False, limit=20), _text("city", city, required=False),
-            country_code, _coordinate("lat", lat, 90.0), _coordinate("lon", lon, 180.0),
+            postal_code, _text("city", city, required=False), country_code, lat_deg, lon_deg, approximate,
         )
+
+    return validate
+
+
+def _postal_centre(postal_code: str, country: str) -> tuple[float, float]:
+    """Where a store without coordinates goes: its postal code's centre, or the row is rejected."""
+    from geo.postal import lookup_postal_code
+
+    place = lookup_postal_code(postal_code, country) if postal_code else None
+    if place is None:
+        reason = f"postal code {quote(postal_code)} of {country} cannot be placed" if postal_code else "no postal code"
+        raise RowError("lat", f"missing, and {reason}: give lat and lon")
+    return place.lat, place.lon
+
+
+def item_validator(retailers: Container[str]) -> Callable[[int, tuple[Any, ...]], tuple[Any, ...]]:
+    """Validates products rows (retailer_id, item_id, gtin: a retailer's product feed) against the catalog."""
+
+    def validate(line: int, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        """(line, retailer_id, item_id, gtin14)."""
+        retailer_id, item_id, gtin = values
+        retailer_id = retailer_id.strip()
+        if retailer_id not in retailers:
+            raise RowError("retailer_id", f"unknown retailer {quote(retailer_id)}" if retailer_id else "missing")
+        item_id = item_id.strip()
+        if not item_id:
+            raise RowError("id", "missing")
+        if len(item_id) > MAX_ITEM_ID or not item_id.isprintable():
+            raise RowError("id", f"{quote(item_id)} is not an item id (printable, at most {MAX_ITEM_ID} characters)")
+        try:
+            gtin14 = normalize_gtin(gtin)
+        except GtinError as exc:
+            raise RowError("gtin", str(exc) if gtin.strip() else "missing") from None
+        return line, retailer_id, item_id, gtin14
 
     return validate
 

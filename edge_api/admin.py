@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
-from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -24,8 +23,22 @@ from backoffice.versions import save_campaign
 from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.keys import bits_to_modes
+from edge_api.admin_schemas import (
+    AdminOffer,
+    AdminStore,
+    CampaignList,
+    CampaignSaved,
+    CampaignSummary,
+    OfferList,
+    OffersPageQuery,
+    PageQuery,
+    StatsAnswer,
+    StatsQuery,
+    StatsRow,
+    StoreList,
+)
 from edge_api.auth import AuthError, Principal, principal_from_header, revoked_tokens
-from edge_api.campaigns import MAX_CAMPAIGN_BYTES, campaign_errors
+from edge_api.campaign_rules import MAX_CAMPAIGN_BYTES, campaign_errors
 from edge_api.errors import bad_parameter, error_response, split_validation_error, validation_error
 from edge_api.events import BodyTooLarge, read_capped
 from edge_api.schemas import Campaign, CampaignId
@@ -36,95 +49,6 @@ MAX_STATS_DAYS = 400
 DEFAULT_STATS_DAYS = 30
 NO_STORE = {"Cache-Control": "no-store"}
 _encoder = msgspec.json.Encoder()
-
-Limit = Annotated[int, Meta(ge=1, le=500)]
-Cursor = Annotated[str, Meta(max_length=200)]
-
-# --- shapes ----------------------------------------------------------------------------------
-
-
-class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    limit: Limit = 100
-    after: Cursor | None = None
-
-
-class OffersPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
-    gtin: Annotated[str, Meta(max_length=14)] | None = None
-
-
-class StatsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    campaign: CampaignId | None = None
-    from_: date | None = msgspec.field(default=None, name="from")
-    to: date | None = None
-
-
-class CampaignSummary(msgspec.Struct, kw_only=True):
-    id: str
-    brand: str
-    etag: str
-    updated_at: datetime
-
-
-class CampaignList(msgspec.Struct, kw_only=True):
-    campaigns: list[CampaignSummary]
-    next: str | None
-
-
-class CampaignSaved(msgspec.Struct, kw_only=True):
-    id: str
-    brand: str
-    etag: str
-    created: bool
-
-
-class StatsRow(msgspec.Struct, kw_only=True):
-    day: date
-    campaign: str
-    kind: str
-    retailer: str
-    count: int
-
-
-class StatsAnswer(msgspec.Struct, kw_only=True):
-    campaign: str | None
-    from_: date = msgspec.field(name="from")
-    to: date
-    counts: list[StatsRow]
-
-
-class AdminStore(msgspec.Struct, kw_only=True):
-    id: str
-    name: str
-    address: str
-    postal_code: str
-    city: str
-    country: str
-    lat: float
-    lon: float
-    updated_at: datetime
-
-
-class StoreList(msgspec.Struct, kw_only=True):
-    retailer_id: str
-    stores: list[AdminStore]
-    next: str | None
-
-
-class AdminOffer(msgspec.Struct, kw_only=True):
-    gtin: str
-    store_id: str  # empty: an online (delivery) offer
-    price: str
-    currency: str
-    quantity: int
-    modes: list[str]
-    updated_at: datetime
-
-
-class OfferList(msgspec.Struct, kw_only=True):
-    retailer_id: str
-    offers: list[AdminOffer]
-    next: str | None
-
 
 # --- plumbing --------------------------------------------------------------------------------
 

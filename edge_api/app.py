@@ -17,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, StatefulLifespan
 
 from backoffice import routes as backoffice
 from backoffice.state import office_lifespan
@@ -28,13 +28,17 @@ from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
 from edge_api import admin, admin_feeds, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
-from edge_api.campaigns import CampaignCORSMiddleware, CampaignStore
+from edge_api.body_limits import BodyLimits, with_feed_upload_cap
+from edge_api.campaign_store import CampaignStore
+from edge_api.cors import CampaignCORSMiddleware
 from edge_api.errors import error_response, server_error
 from edge_api.event_counts import aggregate_forever
-from edge_api.health import MetricsMiddleware
+from edge_api.http_metrics import MetricsMiddleware
+from edge_api.locate import DeliveryZoneCache
 from edge_api.micro_cache import MicroCache
 from edge_api.offer_json import OfferPieces
-from edge_api.offers import DeliveryZoneCache, OffersFront
+from edge_api.offers_front import OffersFront
+from edge_api.rank import Ranker
 from edge_api.ratelimit import RateLimiter
 from edge_api.settings import Settings, load_settings
 from edge_api.state import EdgeState
@@ -61,7 +65,7 @@ async def database_pool(settings: Settings) -> asyncpg.Pool:
         return await catalog_db.create_pool(settings.database_url, timeout_s=settings.database_timeout_s, min_size=0)
 
 
-def make_lifespan(settings: Settings) -> Any:
+def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         keys = Keys(settings.redis_prefix)
@@ -69,7 +73,7 @@ def make_lifespan(settings: Settings) -> Any:
         pool = await database_pool(settings)
         geoip = GeoIP(settings.geoip_db)
         pipe = RedisPipe(settings.redis_url, timeout_s=settings.redis_timeout_s)
-        index = IndexReader(redis, keys, pipe=pipe, changes_url=settings.redis_url)
+        index = IndexReader(redis, keys, pipe, changes_url=settings.redis_url)
         await index.start()
         state = EdgeState(
             settings=settings,
@@ -84,7 +88,7 @@ def make_lifespan(settings: Settings) -> Any:
             front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
             delivery_cache=MicroCache(settings.micro_cache_entries),
-            offer_pieces=OfferPieces(index.resolve),
+            ranker=Ranker(settings, OfferPieces(index.resolve)),
         )
         gc_policy.settle_for_serving()
         young_collector = asyncio.create_task(gc_policy.collect_young_forever(), name="nearcart-gc")
@@ -134,7 +138,9 @@ def create_app(settings: Settings) -> ASGIApp:
     ]
     return OffersFront(Starlette(
         routes=routes,
-        middleware=[Middleware(MetricsMiddleware), Middleware(CampaignCORSMiddleware)],
+        # BodyLimits inside CORS: a brand's page reads the 413 too.
+        middleware=[Middleware(MetricsMiddleware), Middleware(CampaignCORSMiddleware),
+                    Middleware(BodyLimits, caps=with_feed_upload_cap(settings.feed_upload_max_bytes))],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=make_lifespan(settings),
     ))

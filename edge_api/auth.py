@@ -4,6 +4,9 @@ Tokens are minted elsewhere (by whoever holds `NEARCART_JWT_SECRET`); the API
 only checks them. Only HS256 is accepted, so a token signed with `none` or with
 the secret used as an RSA "public key" is refused. `sub`, `role` and `exp` are
 required: a token that never expires is a credential that cannot be revoked.
+Claims are exact: `role` matches its pattern in full (no trailing newline), `exp` is an
+integer (pyjwt alone takes the numeric string "1796000000"), `sub` a string; a token
+over `MAX_TOKEN_BYTES` is refused before anything is decoded.
 Tokens minted from the back office also carry a `jti`, and revoking one there
 (`api_tokens.revoked_at`) refuses it here within `RevokedTokens.ttl_s`.
 """
@@ -18,14 +21,31 @@ from typing import Literal
 
 import asyncpg
 import jwt
+import msgspec
+
+from edge_api import b64url
 
 ALGORITHMS = ["HS256"]
 REQUIRED_CLAIMS = ["sub", "role", "exp"]
 # Seconds of clock difference tolerated between the minting machine and this one.
 LEEWAY_S = 30
+# Ours are about 200 bytes; 4 KB leaves room for other claims and stops a megabyte being decoded.
+MAX_TOKEN_BYTES = 4096
 Role = Literal["admin", "brand", "retailer"]
 # Used with fullmatch: `$` would also match before a trailing newline ("admin\n").
 _ROLE = re.compile(r"admin|(?P<kind>brand|retailer):(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})")
+
+
+class _Claims(msgspec.Struct):
+    """The claims we act on, with exact types (other claims are ignored)."""
+
+    sub: str
+    role: str
+    exp: int
+    iat: int | None = None
+    nbf: int | None = None
+    # Set by the back office on the tokens it mints (what a revocation names).
+    jti: str = ""
 
 
 class AuthError(Exception):
@@ -54,6 +74,9 @@ def decode_token(token: str, secret: str) -> Principal:
     """The principal of a signed, unexpired token; `AuthError` otherwise."""
     if not secret:
         raise AuthError("admin API is disabled: no JWT secret configured")
+    if len(token) > MAX_TOKEN_BYTES:
+        raise AuthError(f"token is longer than {MAX_TOKEN_BYTES} bytes")
+    _check_spelling(token)
     try:
         claims = jwt.decode(token, secret, algorithms=ALGORITHMS, options={"require": REQUIRED_CLAIMS}, leeway=LEEWAY_S)
     except jwt.ExpiredSignatureError as exc:
@@ -62,23 +85,38 @@ def decode_token(token: str, secret: str) -> Principal:
         raise AuthError(f"token lacks the {exc.claim!r} claim") from exc
     except jwt.InvalidTokenError as exc:
         raise AuthError("token is invalid (bad signature, algorithm or format)") from exc
-    role, sub = claims.get("role"), claims.get("sub")
-    match = _ROLE.fullmatch(role) if isinstance(role, str) else None
+    try:
+        exact = msgspec.convert(claims, _Claims)
+    except msgspec.ValidationError as exc:
+        raise AuthError(f"token claims are not as expected: {exc}") from exc
+    match = _ROLE.fullmatch(exact.role)
     if match is None:
         raise AuthError("token role must be 'admin', 'brand:<id>' or 'retailer:<id>'")
-    jti = claims.get("jti")
-    token_id = jti if isinstance(jti, str) else ""
     if match.group("kind") == "brand":
-        return Principal("brand", match.group("id"), str(sub), token_id)
+        return Principal("brand", match.group("id"), exact.sub, exact.jti)
     if match.group("kind") == "retailer":
-        return Principal("retailer", match.group("id"), str(sub), token_id)
-    return Principal("admin", "", str(sub), token_id)
+        return Principal("retailer", match.group("id"), exact.sub, exact.jti)
+    return Principal("admin", "", exact.sub, exact.jti)
+
+
+def _check_spelling(token: str) -> None:
+    """Three canonical base64url parts: pyjwt's lenient decoder would also take other spellings of a token."""
+    parts = token.split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError("not three parts")
+        for part in parts:
+            b64url.decode(part)
+    except ValueError as exc:
+        raise AuthError("token is invalid (bad signature, algorithm or format)") from exc
 
 
 def principal_from_header(authorization: str | None, secret: str) -> Principal:
     """The principal named by an `Authorization` header value; `AuthError` when absent or unusable."""
     if not authorization:
         raise AuthError("missing Authorization: Bearer <token>")
+    if len(authorization) > MAX_TOKEN_BYTES + len("Bearer "):
+        raise AuthError(f"token is longer than {MAX_TOKEN_BYTES} bytes")
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthError("Authorization must be 'Bearer <token>'")

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import uvloop
 
+from cache.feed_kinds import FORMAT_NAMES
 from edge_api.settings import Settings, SettingsError, data_path, load_settings
 
 
@@ -79,17 +80,25 @@ def db_migrate() -> None:
 
 
 @main.command()
-@click.argument("kind", type=click.Choice(["retailers", "stores", "offers"]))
+@click.argument("kind", type=click.Choice(["retailers", "stores", "offers", "products"]))
 @click.argument("files", nargs=-1, required=True)
-def ingest(kind: str, files: tuple[str, ...]) -> None:
-    """Load a feed (CSV or JSON Lines, .gz accepted) into PostgreSQL and apply it to the index."""
+@click.option("--retailer", metavar="ID", help="Whose feed this is (files that name no retailer need it).")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), help="Read as this format instead of detecting it.")
+def ingest(kind: str, files: tuple[str, ...], retailer: str | None, fmt: str | None) -> None:
+    """Load a feed into PostgreSQL and apply it to the index.
+
+    nearcart's CSV or JSON Lines, Google local inventory (TSV, XML), Google product feed (products:
+    item id -> GTIN), Business Profile store sheet, French Excel CSV; detected from content, .gz accepted.
+    """
+    from cache.formats.base import FeedOptions
     from edge_api.commands.ingest import run_ingest_command
 
     settings = _settings()
     if not (settings.redis_url and settings.database_url):
         raise click.UsageError("NEARCART_REDIS_URL and NEARCART_DATABASE_URL must be set")
+    options = FeedOptions(format=fmt, retailer=retailer)
     # uvloop: ingest shuttles millions of rows between PostgreSQL and Redis sockets.
-    sys.exit(uvloop.run(run_ingest_command(settings, kind, [Path(f) for f in files])))
+    sys.exit(uvloop.run(run_ingest_command(settings, kind, [Path(f) for f in files], options)))
 
 
 @main.group()
@@ -117,7 +126,7 @@ def campaign() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def campaign_validate(file: str) -> None:
     """Check a campaign JSON; name each error by its JSON path."""
-    from edge_api.campaigns import run_validate_command
+    from edge_api.commands.campaign import run_validate_command
 
     sys.exit(run_validate_command(Path(file)))
 
@@ -126,7 +135,7 @@ def campaign_validate(file: str) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 def campaign_push(file: str) -> None:
     """Validate and store a campaign JSON in PostgreSQL."""
-    from edge_api.campaigns import run_push_command
+    from edge_api.commands.campaign import run_push_command
 
     settings = _settings()
     if not settings.database_url:

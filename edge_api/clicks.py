@@ -88,10 +88,7 @@ async def go(request: Request) -> Response:
     try:
         target = verify_click(state.settings, request.path_params["token"])
     except TokenError as exc:
-        CLICKS.labels("expired" if exc.expired else "refused").inc()
-        if exc.expired:
-            return error_page(410, "This link has expired", "Go back to the product page to see current offers.")
-        return error_page(400, "This link is not valid", "It may have been changed or cut. No shop was opened.")
+        return _refused(exc)
     try:
         template = await _cart_template(state, target.retailer_id)
     except DATABASE_UNAVAILABLE:
@@ -114,6 +111,18 @@ async def go(request: Request) -> Response:
     )
 
 
+def _refused(exc: TokenError) -> Response:
+    CLICKS.labels("expired" if exc.expired else "refused").inc()
+    if exc.expired:
+        return error_page(410, "This link has expired", "Go back to the product page to see current offers.")
+    return error_page(400, "This link is not valid", "It may have been changed or cut. No shop was opened.")
+
+
+async def deeper(request: Request) -> Response:
+    """`/v1/go/<token>/...`: no token holds a "/", so this is a bad link (not a slash to redirect away)."""
+    return _refused(TokenError("not a token"))
+
+
 async def _record(request: Request, state: EdgeState, target: ClickTarget) -> None:
     ip = client_ip(request, state.settings.trusted_proxies)
     place = state.geoip.lookup(ip) if state.geoip and ip else None
@@ -134,4 +143,8 @@ async def _record(request: Request, state: EdgeState, target: ClickTarget) -> No
         EVENTS_LOST.labels("click").inc()
 
 
-routes = [Route("/v1/go/{token}", go, methods=["GET"], name="click")]
+routes = [
+    Route("/v1/go/{token}", go, methods=["GET"], name="click"),
+    # Without it Starlette answers "/v1/go/<token>/" with a 307 to the token: a second spelling of a link.
+    Route("/v1/go/{token}/{rest:path}", deeper, methods=["GET"], name="click_deeper"),
+]

@@ -21,7 +21,8 @@ from cache.demo_catalog import DemoCatalog, write_demo_catalog
 from cache.index import build_index
 from cache.ingest import ingest_files
 from cache.keys import Keys
-from edge_api.campaigns import load_campaign_file, store_campaign
+from edge_api.campaign_rules import load_campaign_file
+from edge_api.campaign_store import store_campaign
 from edge_api.demo_reuse import (
     DemoStamp,
     already_loaded,

@@ -97,5 +97,10 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
     return error_response(405, f"{request.method} is not allowed here", parameter="method")
 
 
-async def server_error(request: Request, exc: Exception) -> Response:
+def internal_error() -> Response:
+    """What a client sees of a bug: a JSON 500, from Starlette's handler and from the offers front alike."""
     return error_response(500, "internal error")
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    return internal_error()

@@ -9,7 +9,6 @@ Metrics are per worker process; Prometheus sums the workers it scrapes.
 from __future__ import annotations
 
 import asyncio
-import time
 
 import msgspec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,10 +16,8 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cache.db import DATABASE_UNAVAILABLE
-from edge_api.http_metrics import observe
 from edge_api.schemas import Health
 from edge_api.state import edge_state
 
@@ -64,27 +61,3 @@ routes = [
     Route("/metrics", metrics, methods=["GET"], name="metrics"),
 ]
 
-
-class MetricsMiddleware:
-    """Counts and times every answer by route template (`/v1/go/{token}`, not each token: bounded labels)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            observe(getattr(scope.get("route"), "path", "unmatched"), scope["method"], status, start)

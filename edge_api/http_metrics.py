@@ -1,4 +1,8 @@
-"""Request counts and latencies by route, as Prometheus metrics (served at `/metrics`)."""
+"""Request counts and latencies by route, as Prometheus metrics (served at `/metrics`).
+
+The one implementation: `MetricsMiddleware` counts the routes behind Starlette,
+`OffersFront` calls `observe` for the answers it sends itself.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import functools
 import time
 
 from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("nearcart_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
 LATENCY = Histogram(
@@ -27,3 +32,28 @@ def observe(route: str, method: str, status: int, started: float) -> None:
     requests, latency = _children(route, method, status)
     requests.inc()
     latency.observe(time.perf_counter() - started)
+
+
+class MetricsMiddleware:
+    """Counts and times every answer by route template (`/v1/go/{token}`, not each token: bounded labels)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            observe(getattr(scope.get("route"), "path", "unmatched"), scope["method"], status, start)

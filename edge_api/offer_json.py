@@ -121,7 +121,7 @@ class OfferPieces:
         if found is None:
             encoded = _encode(StoreRef(id=store.store_id, name=store.name, address=store.address,
                                        postal_code=store.postal_code, city=store.city, lat=store.lat,
-                                       lon=store.lon, distance_km=0.0))
+                                       lon=store.lon, approximate=store.approximate, distance_km=0.0))
             assert encoded.endswith(_DISTANCE_PLACEHOLDER)
             found = self._stores[store.num] = encoded[: -len(_DISTANCE_PLACEHOLDER)]
         return found

@@ -1,7 +1,7 @@
 """Which offers an answer lists, in which order, as JSON pieces: the offers route's inner loop.
 
 Given the index's rows for one product near the shopper, a campaign's retailer rules and
-the modes asked for, `rank` picks delivery offers (cheapest first, at most half the list)
+the modes asked for, `Ranker.rank` picks delivery offers (cheapest first, at most half the list)
 and store offers (nearest first), pins a campaign's priority retailers ahead within each
 group, signs each kept offer's click link (once a minute per product and store, shared by
 every shopper) and appends the offers' pre-encoded JSON pieces for `answer_json` to join.
@@ -14,69 +14,129 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 from cache.directory import RetailerEntry
 from cache.index_reader import IndexRows
 from cache.keys import MODE_BITS
 from edge_api.offer_json import OfferPieces, StoreOffer, append_store_offers, link_json
 from edge_api.schemas import Campaign, Location
+from edge_api.settings import Settings
 from edge_api.tokens import ClickTarget, sign_click
 
-# Signed click links (JSON strings) kept per worker, in groups by (base URL, secret, GTIN, campaign,
-# minute), then by (retailer, store); about this many in all (some 35 MB). A link depends on no
-# position, so shoppers anywhere reuse it for its minute. Least recently used groups go first, one
-# at a time: groups of past minutes age out without a stall, a hot product keeps its links.
+# Signed click links kept per worker, about this many in all (some 35 MB): see `SignedLinks`.
 SIGNED_LINKS_KEPT = 100_000
 _LinkGroupKey = tuple[str, str, str, str, int]
-_links: OrderedDict[_LinkGroupKey, dict[tuple[str, str], bytes]] = OrderedDict()
-_links_count = 0
 
 
-def rank(
-    answer: IndexRows, location: Location, limit: int, modes: int, campaign: Campaign | None,
-    zones: Callable[[float, float], frozenset[str]], settings: Any, base_url: str, gtin: str,
-    pieces: OfferPieces,
-) -> tuple[list[bytes], bool]:
-    """Delivery offers first (at most half the list, cheapest first), then store offers nearest first.
+class SignedLinks:
+    """Signed click links (JSON strings) in groups by (base URL, secret, GTIN, campaign, minute), then by
+    (retailer, store).
 
-    A campaign's `retailers.priority` pins its retailers ahead of the others within each group.
-    Offers are chosen first and encoded (and their links signed) only once kept, as pieces for
-    `answer_json` to join (commas included). The flag says whether the store hits ran out
-    before the list was full: with a truncated answer, the caller must then ask Redis for more.
+    A link depends on no position, so shoppers anywhere reuse it for its minute. Least recently
+    used groups go first, one at a time: groups of past minutes age out without a stall, a hot
+    product keeps its links.
     """
-    rules = _rules_of(campaign)
-    place_of, campaign_id = rules.place, rules.campaign_id
-    # Minute granularity: links of one product near one place are signed once a minute, not per request.
-    issued_at = int(time.time()) // 60 * 60
-    links = _links_for(base_url, settings.secret, gtin, campaign_id, issued_at)
 
-    def link(key: tuple[str, str]) -> bytes:
-        """Sign a link not signed yet this minute (kept under the store offer's own key tuple)."""
-        target = ClickTarget(key[0], key[1], gtin, campaign_id, issued_at)
-        url = links[key] = _signed_link(settings, base_url, target)
-        return url
+    __slots__ = ("groups", "count", "kept")
 
-    listed: list[bytes] = []
-    delivered = 0
-    if modes & DELIVERY_BIT and answer.delivery:
-        inside: frozenset[str] = frozenset()
-        if location.lat is not None and location.lon is not None and any(h.retailer.delivery_zones
-                                                                          for h in answer.delivery):
-            inside = zones(location.lat, location.lon)
-        online = [(place, hit) for hit in answer.delivery
-                  if (place := place_of(hit.retailer)) is not None and _delivers(hit.retailer, location, inside)]
-        online.sort(key=lambda item: (item[0], item[1].price_cents))
-        for _, seller in online[: max(1, limit // 2)]:
-            key = (seller.retailer.retailer_id, "")
-            pieces.delivery_offer(listed, seller.retailer, seller.price_cents, seller.currency, seller.quantity,
-                                  links.get(key) or link(key))
-            delivered += 1
+    def __init__(self, kept: int = SIGNED_LINKS_KEPT) -> None:
+        self.groups: OrderedDict[_LinkGroupKey, dict[tuple[str, str], bytes]] = OrderedDict()
+        # Links in all groups: `sign` counts them in, dropping a group counts them out.
+        self.count = 0
+        self.kept = kept
 
-    wanted = limit - delivered
-    found = _list_store_offers(listed, answer.rows, pieces, rules, modes & (IN_STORE_BIT | CLICK_COLLECT_BIT),
-                               wanted, links, link)
-    return listed, found < wanted
+    def group(self, key: _LinkGroupKey) -> dict[tuple[str, str], bytes]:
+        """This request's signed links by (retailer, store): shared by requests for the same product and minute."""
+        groups = self.groups
+        links = groups.get(key)
+        if links is None:
+            links = groups[key] = {}
+        else:
+            groups.move_to_end(key)
+        while self.count >= self.kept and len(groups) > 1:
+            self.count -= len(groups.popitem(last=False)[1])
+        return links
+
+    def sign(self, settings: Settings, base_url: str, target: ClickTarget) -> bytes:
+        self.count += 1
+        return link_json(base_url, sign_click(settings, target))
+
+
+class Ranker:
+    """Ranks offers for one worker, with what it keeps from one answer to the next.
+
+    It owns the encoded pieces of stores and retailers (`pieces`), the signed links
+    (`links`) and each campaign's worked-out retailer rules.
+    """
+
+    def __init__(self, settings: Settings, pieces: OfferPieces) -> None:
+        self.settings = settings
+        self.pieces = pieces
+        self.links = SignedLinks()
+        # Rules of the campaigns in use, by the identity of the campaign object (the campaign store keeps
+        # one per ETag; a pushed campaign is a new object, so new rules).
+        self._rules: dict[int, _CampaignRules] = {}
+        self._no_campaign = _CampaignRules(None)
+
+    def follow(self, directory_version: int) -> None:
+        """Drop the pieces encoded under another version of the directory."""
+        self.pieces.reset(directory_version)
+
+    def rank(
+        self, answer: IndexRows, location: Location, limit: int, modes: int, campaign: Campaign | None,
+        zones: Callable[[float, float], frozenset[str]], base_url: str, gtin: str,
+    ) -> tuple[list[bytes], bool]:
+        """Delivery offers first (at most half the list, cheapest first), then store offers nearest first.
+
+        A campaign's `retailers.priority` pins its retailers ahead of the others within each group.
+        Offers are chosen first and encoded (and their links signed) only once kept, as pieces for
+        `answer_json` to join (commas included). The flag says whether the store hits ran out
+        before the list was full: with a truncated answer, the caller must then ask Redis for more.
+        """
+        rules = self._rules_of(campaign)
+        place_of, campaign_id = rules.place, rules.campaign_id
+        settings, pieces, signed = self.settings, self.pieces, self.links
+        # Minute granularity: links of one product near one place are signed once a minute, not per request.
+        issued_at = int(time.time()) // 60 * 60
+        links = signed.group((base_url, settings.secret, gtin, campaign_id, issued_at))
+
+        def link(key: tuple[str, str]) -> bytes:
+            """Sign a link not signed yet this minute (kept under the store offer's own key tuple)."""
+            url = links[key] = signed.sign(settings, base_url, ClickTarget(key[0], key[1], gtin, campaign_id,
+                                                                           issued_at))
+            return url
+
+        listed: list[bytes] = []
+        delivered = 0
+        if modes & DELIVERY_BIT and answer.delivery:
+            inside: frozenset[str] = frozenset()
+            if location.lat is not None and location.lon is not None and any(h.retailer.delivery_zones
+                                                                              for h in answer.delivery):
+                inside = zones(location.lat, location.lon)
+            online = [(place, hit) for hit in answer.delivery
+                      if (place := place_of(hit.retailer)) is not None and _delivers(hit.retailer, location, inside)]
+            online.sort(key=lambda item: (item[0], item[1].price_cents))
+            for _, seller in online[: max(1, limit // 2)]:
+                key = (seller.retailer.retailer_id, "")
+                pieces.delivery_offer(listed, seller.retailer, seller.price_cents, seller.currency, seller.quantity,
+                                      links.get(key) or link(key))
+                delivered += 1
+
+        wanted = limit - delivered
+        found = _list_store_offers(listed, answer.rows, pieces, rules, modes & (IN_STORE_BIT | CLICK_COLLECT_BIT),
+                                   wanted, links, link)
+        return listed, found < wanted
+
+    def _rules_of(self, campaign: Campaign | None) -> _CampaignRules:
+        if campaign is None:
+            return self._no_campaign
+        kept = self._rules
+        rules = kept.get(id(campaign))
+        if rules is None or rules.campaign is not campaign:
+            if len(kept) >= 1_000:
+                kept.clear()
+            rules = kept[id(campaign)] = _CampaignRules(campaign)
+        return rules
 
 
 def _list_store_offers(listed: list[bytes], rows: list[list[bytes]], pieces: OfferPieces, rules: _CampaignRules,
@@ -144,44 +204,7 @@ class _CampaignRules:
         return found
 
 
-# Rules of the campaigns in use, by the identity of the campaign object (the campaign store keeps
-# one per ETag; a pushed campaign is a new object, so new rules).
-_NO_CAMPAIGN = _CampaignRules(None)
-_campaign_rules: dict[int, _CampaignRules] = {}
-
-
-def _rules_of(campaign: Campaign | None) -> _CampaignRules:
-    if campaign is None:
-        return _NO_CAMPAIGN
-    rules = _campaign_rules.get(id(campaign))
-    if rules is None or rules.campaign is not campaign:
-        if len(_campaign_rules) >= 1_000:
-            _campaign_rules.clear()
-        rules = _campaign_rules[id(campaign)] = _CampaignRules(campaign)
-    return rules
-
-
 IN_STORE_BIT, CLICK_COLLECT_BIT, DELIVERY_BIT = MODE_BITS["in_store"], MODE_BITS["click_collect"], MODE_BITS["delivery"]
-
-
-def _links_for(base_url: str, secret: str, gtin: str, campaign_id: str, issued_at: int) -> dict[tuple[str, str], bytes]:
-    """This request's signed links by (retailer, store): shared by requests for the same product and minute."""
-    global _links_count
-    key = (base_url, secret, gtin, campaign_id, issued_at)
-    links = _links.get(key)
-    if links is None:
-        links = _links[key] = {}
-    else:
-        _links.move_to_end(key)
-    while _links_count >= SIGNED_LINKS_KEPT and len(_links) > 1:
-        _links_count -= len(_links.popitem(last=False)[1])
-    return links
-
-
-def _signed_link(settings: Any, base_url: str, target: ClickTarget) -> bytes:
-    global _links_count
-    _links_count += 1
-    return link_json(base_url, sign_click(settings, target))
 
 
 def _delivers(retailer: RetailerEntry, location: Location, inside_zones: frozenset[str]) -> bool:

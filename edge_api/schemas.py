@@ -83,7 +83,8 @@ class RetailerRef(msgspec.Struct, kw_only=True, gc=False):
     logo_url: str
 
 
-class StoreRef(msgspec.Struct, kw_only=True, gc=False):
+# omit_defaults: `approximate` shows only when true (an extension SPEC allows); the other fields have no default.
+class StoreRef(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
     id: str
     name: str
     address: str
@@ -91,6 +92,9 @@ class StoreRef(msgspec.Struct, kw_only=True, gc=False):
     city: str
     lat: float
     lon: float
+    # Placed at its postal code's centre: the distance is approximate. Before distance_km, which
+    # edge_api/offer_json.py cuts off the encoded store.
+    approximate: bool = False
     distance_km: float
 
 

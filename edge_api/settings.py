@@ -104,6 +104,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             ipaddress.ip_network(cidr, strict=False)
         except ValueError as exc:
             raise SettingsError(f"{PREFIX}TRUSTED_PROXIES: {cidr!r} is not an IP network") from exc
+    # An offers answer (and the click links in it) may be served from the micro-cache for up to
+    # micro_cache_live_ttl_s; its links must still work then, with a minute left to click.
+    shortest = settings.micro_cache_live_ttl_s + 60
+    if settings.click_token_ttl_s < shortest:
+        raise SettingsError(
+            f"{PREFIX}CLICK_TOKEN_TTL_S: {settings.click_token_ttl_s} s is too short, links would expire before"
+            f" they are clicked: at least {shortest:.0f} s ({PREFIX}MICRO_CACHE_LIVE_TTL_S, how long an answer"
+            " and its links may be served from cache, plus a minute to click)"
+        )
     return settings
 
 

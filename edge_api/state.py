@@ -1,27 +1,31 @@
-"""What the lifespan opens once per worker and every request uses: clients, pools, readers.
+"""What the lifespan opens once per worker and every request uses: clients, pools, readers, caches.
 
-Routes read it as `request.state.<name>` (Starlette copies the lifespan's dict
-into each request) or, typed, through `edge_state(request)`.
+The lifespan yields one typed `EdgeState` as `edge`; routes read it through
+`edge_state(request)`, ASGI code (the offers front, middleware) through `state_of(scope)`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import asyncpg
-import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
-from cache.index_reader import DeliveryHit, IndexReader
-from cache.keys import Keys
-from edge_api.campaigns import CampaignStore
-from edge_api.micro_cache import MicroCache
-from edge_api.offer_json import OfferPieces
-from edge_api.offers import DeliveryZoneCache, FrontEntry
-from edge_api.ratelimit import RateLimiter
-from edge_api.settings import Settings
-from geo.geoip import GeoIP
+if TYPE_CHECKING:  # annotations only: the modules named here import this one
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    from cache.index_reader import DeliveryHit, IndexReader
+    from cache.keys import Keys
+    from edge_api.campaign_store import CampaignStore
+    from edge_api.locate import DeliveryZoneCache
+    from edge_api.micro_cache import MicroCache
+    from edge_api.offers_front import FrontEntry
+    from edge_api.rank import Ranker
+    from edge_api.ratelimit import RateLimiter
+    from edge_api.settings import Settings
+    from geo.geoip import GeoIP
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,18 +40,24 @@ class EdgeState:
     events_limiter: RateLimiter
     # For /v1/offers: cached answers (see edge_api.micro_cache), delivery zones rebuilt when the directory moves.
     micro_cache: MicroCache[bytes]
-    # Whole answers to byte-identical requests (edge_api.offers.OffersFront).
+    # Whole answers to byte-identical requests (edge_api.offers_front.OffersFront).
     front_cache: MicroCache[FrontEntry]
     zones: DeliveryZoneCache
     # Each product's delivery offers, by GTIN, under the index stamp they were read at.
     delivery_cache: MicroCache[list[DeliveryHit]]
-    # Encoded stores and retailers of offers answers (edge_api.offer_json).
-    offer_pieces: OfferPieces
+    # Chooses, orders and encodes offers; owns the encoded pieces and signed links it reuses (edge_api.rank).
+    ranker: Ranker
 
     def as_lifespan_state(self) -> dict[str, Any]:
-        """The dict the lifespan yields: each object by name, and this whole typed object as `edge`."""
-        return {"edge": self, **{name: getattr(self, name) for name in self.__dataclass_fields__}}
+        """The dict the lifespan yields (Starlette copies it into every request's state)."""
+        return {"edge": self}
 
 
 def edge_state(conn: HTTPConnection) -> EdgeState:
     return cast(EdgeState, conn.state.edge)
+
+
+def state_of(scope: Scope) -> EdgeState | None:
+    """The worker's state from an ASGI scope; None outside a lifespan (an app started without one)."""
+    state = scope.get("state")
+    return cast(EdgeState, state.get("edge")) if state else None

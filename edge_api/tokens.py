@@ -5,11 +5,15 @@ so the server needs no storage to trust a click: retailer, store, GTIN,
 campaign, issue time and expiry are all in the token, and any change to them
 breaks the signature. Verification also accepts `previous_secret`, so
 `NEARCART_SECRET` can be rotated without breaking links already published.
+
+Only the canonical spelling of a token leads anywhere: base64 with junk characters,
+`=` padding or stray low bits in its last character, and payloads that re-encode
+differently (extra fields, wider integers), are refused even when correctly signed.
+One link, one string, so no two strings count or cache as the same click.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import hmac
@@ -17,12 +21,17 @@ import time
 
 import msgspec
 
+from edge_api import b64url
 from edge_api.settings import Settings
 
 TOKEN_VERSION = 1
 # Room for clocks of several edge servers that disagree a little.
 CLOCK_SKEW_S = 300
 MAX_TOKEN_LENGTH = 1024
+# Offer links are stamped with the start of their minute (edge_api/rank.py signs them once a
+# minute): a link signed at 12:00:59 carries 12:00:00. Its expiry counts from the end of that
+# minute, so every link lives at least `click_token_ttl_s` from when it was actually handed out.
+ISSUE_STEP_S = 60
 
 
 class ClickTarget(msgspec.Struct, frozen=True, gc=False):
@@ -35,7 +44,7 @@ class ClickTarget(msgspec.Struct, frozen=True, gc=False):
     issued_at: int
 
 
-class _Payload(msgspec.Struct, frozen=True, array_like=True):
+class _Payload(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
     version: int
     retailer_id: str
     store_id: str
@@ -55,18 +64,6 @@ class TokenError(Exception):
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(_Payload)
-
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64(data: bytes) -> str:
-    # What base64.urlsafe_b64encode gives (unpadded), at half its cost: every offer link has two.
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,10 +88,10 @@ def sign_click(settings: Settings, target: ClickTarget) -> str:
             gtin=target.gtin,
             campaign=target.campaign,
             issued_at=target.issued_at,
-            expires_at=target.issued_at + settings.click_token_ttl_s,
+            expires_at=target.issued_at + ISSUE_STEP_S + settings.click_token_ttl_s,
         )
     )
-    return f"{_b64(payload)}.{_b64(_mac(settings.secret, payload))}"
+    return f"{b64url.encode(payload)}.{b64url.encode(_mac(settings.secret, payload))}"
 
 
 def verify_click(settings: Settings, token: str, now: float | None = None) -> ClickTarget:
@@ -103,8 +100,9 @@ def verify_click(settings: Settings, token: str, now: float | None = None) -> Cl
         raise TokenError("malformed token")
     body, signature = token.split(".")
     try:
-        payload = _unb64(body)
-        mac = _unb64(signature)
+        # Strictly: see edge_api/b64url.py for the other spellings a lenient decoder would take.
+        payload = b64url.decode(body)
+        mac = b64url.decode(signature)
     except (binascii.Error, ValueError) as exc:
         raise TokenError("malformed token") from exc
     secrets = [s for s in (settings.secret, settings.previous_secret) if s]
@@ -115,6 +113,10 @@ def verify_click(settings: Settings, token: str, now: float | None = None) -> Cl
         decoded = _decoder.decode(payload)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise TokenError("unreadable token") from exc
+    # Signed by us means encoded by us: any other msgpack spelling of the same fields (an int in a
+    # wider format, a longer string header) was made by someone holding the key, not by sign_click.
+    if _encoder.encode(decoded) != payload:
+        raise TokenError("non-canonical payload")
     if decoded.version != TOKEN_VERSION:
         raise TokenError("unknown token version")
     now = time.time() if now is None else now

@@ -119,7 +119,7 @@ def test_offers_mix_stock_levels_modes_and_online_delivery(catalog: DemoCatalog)
 
 
 def test_demo_campaign_is_valid_for_the_campaign_checker(catalog: DemoCatalog) -> None:
-    from edge_api.campaigns import load_campaign_file
+    from edge_api.campaign_rules import load_campaign_file
 
     campaign, errors = load_campaign_file(catalog.campaign)
     assert errors == [] and campaign is not None

@@ -7,14 +7,12 @@ with `|`, so a row reads as it would from CSV; a retailer's `delivery_zones` sta
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import msgspec
 
 from cache.feed_errors import FeedError, quote
-from cache.feed_kinds import COLUMNS, REQUIRED
-from cache.formats.base import STREAM_ERRORS, Row, describe
+from cache.formats.base import STREAM_ERRORS, Row, Source, describe
 
 # A JSON line may carry a retailer's delivery zones (a country's outline is a few MB); nothing needs more.
 MAX_JSON_LINE = 16 * 1024 * 1024
@@ -23,11 +21,12 @@ MAX_JSON_LINE = 16 * 1024 * 1024
 class JsonLinesRows:
     """The rows of one JSON Lines feed; the first line is read and checked on construction."""
 
-    def __init__(self, raw: IO[bytes], path: Path, kind: str) -> None:
-        self.path = path
-        self.kind = kind
-        self.columns = COLUMNS[kind]
-        self._fh = raw
+    def __init__(self, source: Source) -> None:
+        self.path = source.name
+        self.kind = source.kind
+        self.columns = source.columns
+        self.required = source.required
+        self._fh = source.stream
         self._first = self._peek_jsonl()
 
     def close(self) -> None:
@@ -51,7 +50,7 @@ class JsonLinesRows:
 
     def __iter__(self) -> Iterator[Row]:
         columns = self.columns
-        required = REQUIRED[self.kind]
+        required = self.required
         decode = msgspec.json.decode
         line = 0
         fh = self._fh

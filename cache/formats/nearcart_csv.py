@@ -8,12 +8,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import IO, Any
 
 from cache.feed_errors import FeedError
-from cache.feed_kinds import COLUMNS, REQUIRED
-from cache.formats.base import STREAM_ERRORS, Row, describe
+from cache.formats.base import STREAM_ERRORS, Row, Source, describe
 
 # Text the CSV reader takes at a time: a damaged file loses the rows of the block its damage is in
 # (TextIOWrapper decoded 8 kB at a time, so a few rows were lost before too).
@@ -23,11 +21,12 @@ _CSV_BLOCK = 32 * 1024
 class CsvRows:
     """The rows of one CSV feed; the header is read and checked on construction."""
 
-    def __init__(self, raw: IO[bytes], path: Path, kind: str) -> None:
-        self.path = path
-        self.kind = kind
-        self.columns = COLUMNS[kind]
-        self._fh = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    def __init__(self, source: Source) -> None:
+        self.path = source.name
+        self.kind = source.kind
+        self.columns = source.columns
+        self.required = source.required
+        self._fh = io.TextIOWrapper(source.stream, encoding="utf-8-sig", newline="")
         self._csv = csv.reader(self._fh)
         self._index = self._read_header()
 
@@ -42,7 +41,7 @@ class CsvRows:
         if not header:
             raise FeedError(f"{self.path}: empty file, expected a header line")
         names = [name.strip().lower() for name in header]
-        missing = [c for c in self.columns if c in REQUIRED[self.kind] and c not in names]
+        missing = [c for c in self.columns if c in self.required and c not in names]
         if missing:
             raise FeedError(
                 f"{self.path}: header lacks {', '.join(missing)}; the {self.kind} feed has columns "

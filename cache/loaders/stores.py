@@ -28,7 +28,7 @@ class StoreLoader(Loader):
         loader.validate = store_validator(retailers)
         await create_staging(
             conn, "nearcart_stores_in", "seq bigint, retailer_id text, store_id text, name text, address text,"
-            " postal_code text, city text, country text, lat float8, lon float8",
+            " postal_code text, city text, country text, lat float8, lon float8, approximate bool",
         )
         return loader
 
@@ -54,16 +54,16 @@ WITH s AS (
     SELECT DISTINCT ON (retailer_id, store_id) * FROM nearcart_stores_in ORDER BY retailer_id, store_id, seq DESC
 ), changed AS (
     UPDATE stores st SET name = s.name, address = s.address, postal_code = s.postal_code, city = s.city,
-        country = s.country, lat = s.lat, lon = s.lon, updated_at = now()
+        country = s.country, lat = s.lat, lon = s.lon, approximate = s.approximate, updated_at = now()
     FROM s, stores before
     WHERE st.retailer_id = s.retailer_id AND st.store_id = s.store_id
       AND before.retailer_id = st.retailer_id AND before.store_id = st.store_id
-      AND (st.name, st.address, st.postal_code, st.city, st.country::text, st.lat, st.lon)
-          IS DISTINCT FROM (s.name, s.address, s.postal_code, s.city, s.country, s.lat, s.lon)
+      AND (st.name, st.address, st.postal_code, st.city, st.country::text, st.lat, st.lon, st.approximate)
+          IS DISTINCT FROM (s.name, s.address, s.postal_code, s.city, s.country, s.lat, s.lon, s.approximate)
     RETURNING st.num, (before.lat, before.lon) IS DISTINCT FROM (s.lat, s.lon) AS moved
 ), added AS (
-    INSERT INTO stores (retailer_id, store_id, name, address, postal_code, city, country, lat, lon)
-    SELECT retailer_id, store_id, name, address, postal_code, city, country, lat, lon FROM s
+    INSERT INTO stores (retailer_id, store_id, name, address, postal_code, city, country, lat, lon, approximate)
+    SELECT retailer_id, store_id, name, address, postal_code, city, country, lat, lon, approximate FROM s
     WHERE NOT EXISTS (SELECT 1 FROM stores x WHERE x.retailer_id = s.retailer_id AND x.store_id = s.store_id)
     ON CONFLICT DO NOTHING
     RETURNING num, false AS moved

@@ -1,4 +1,4 @@
-"""`nearcart ingest KIND FILE...`: connect from the settings, load the feed, print the report."""
+"""`nearcart ingest KIND FILE... [--retailer ID] [--format F]`: connect, load the feed, print the report."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from cache.db import DATABASE_UNAVAILABLE
+from cache.formats.base import FeedOptions
 from cache.ingest import ingest_files
 from cache.ingest_report import Reject
 from cache.keys import Keys
@@ -16,7 +17,9 @@ from cache.redis_packing import ingest_redis
 from edge_api.settings import Settings
 
 
-async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -> int:
+async def run_ingest_command(
+    settings: Settings, kind: str, files: list[Path], options: FeedOptions | None = None
+) -> int:
     """Print each rejected row and a summary; return the exit status."""
     keys = Keys(settings.redis_prefix)
 
@@ -33,6 +36,7 @@ async def run_ingest_command(settings: Settings, kind: str, files: list[Path]) -
         report = await ingest_files(
             conn, redis, keys, kind, files, on_reject=show,
             connect=lambda: asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5),
+            options=options,
         )
     except (*DATABASE_UNAVAILABLE, RedisError) as exc:
         # A service failed, not the input: rows up to the last committed batch are loaded; a re-run is safe.

@@ -14,7 +14,7 @@ import msgspec
 from starlette.testclient import TestClient
 
 from backoffice.passwords import hash_password
-from edge_api.campaigns import store_campaign
+from edge_api.campaign_store import store_campaign
 from edge_api.schemas import Campaign
 from tests.edge_api.test_admin import campaign_json
 

@@ -13,7 +13,7 @@ import pytest
 from office_site import ACME, ADMIN, GLOBEX, SHOP, campaign_json, csrf_of, logged_in
 from starlette.testclient import TestClient
 
-from edge_api.campaigns import CACHE_TTL_S
+from edge_api.campaign_store import CACHE_TTL_S
 from tests.edge_api.test_admin import bearer
 
 

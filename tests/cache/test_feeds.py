@@ -90,10 +90,23 @@ def test_header_without_a_required_column_makes_the_file_unusable(tmp_path: Path
         FeedReader(feed, "offers")
 
 
-@pytest.mark.parametrize("name", ["offers.xlsx", "offers", "offers.gz"])
-def test_unknown_format_makes_the_file_unusable(tmp_path: Path, name: str) -> None:
-    with pytest.raises(FeedError, match="unknown format"):
-        FeedReader(write(tmp_path / name, OFFER_HEADER), "offers")
+@pytest.mark.parametrize("name", ["offers.xlsx", "offers", "offers.txt"])
+def test_the_content_decides_the_format_not_the_name(tmp_path: Path, name: str) -> None:
+    feed = write(tmp_path / name, OFFER_HEADER + ",".join(GOOD_OFFER) + "\n")
+    assert [problem for _, _, problem in rows(feed)] == [None]
+    (tmp_path / "plain.gz").write_bytes(feed.read_bytes())  # named .gz, not gzip: still read
+    assert [problem for _, _, problem in rows(tmp_path / "plain.gz")] == [None]
+
+
+@pytest.mark.parametrize(("head", "reason"), [
+    (b"PK\x03\x04\x14\x00\x06\x00", "an Excel workbook, not text: save it as CSV"),
+    (b"\xff\xfer\x00e\x00t\x00", "UTF-16 text"),
+    (b"retailer_id\tstore_id\tgtin\n", "tab-separated, but its header is not a Google local product inventory"),
+])
+def test_a_file_in_no_known_format_is_unusable_with_the_reason(tmp_path: Path, head: bytes, reason: str) -> None:
+    (tmp_path / "offers.csv").write_bytes(head)
+    with pytest.raises(FeedError, match=reason):
+        FeedReader(tmp_path / "offers.csv", "offers")
 
 
 def test_missing_file_makes_the_file_unusable(tmp_path: Path) -> None:
@@ -224,11 +237,22 @@ def test_delivery_zone_that_is_no_geojson_shape_is_refused() -> None:
 def test_store_outside_the_globe_is_refused() -> None:
     validate = store_validator({"shopco"})
     good = ("shopco", "s1", "Shop Co", "1 rue", "75001", "Paris", "fr", "48.85", "2.35")
-    assert validate(1, good)[7:] == ("FR", 48.85, 2.35)
+    assert validate(1, good)[7:] == ("FR", 48.85, 2.35, False)
     with pytest.raises(RowError, match="lat: \"98.85\" is outside -90..90"):
         validate(1, good[:7] + ("98.85", "2.35"))
     with pytest.raises(RowError, match="country"):
         validate(1, good[:6] + ("France", "48.85", "2.35"))
+
+
+def test_store_without_coordinates_is_placed_at_its_postal_code_and_marked_approximate() -> None:
+    validate = store_validator({"shopco"})
+    *_, lat, lon, approximate = validate(1, ("shopco", "s1", "Shop Co", "1 rue", "69002", "Lyon", "FR", "", ""))
+    assert approximate is True
+    assert 45.70 < lat < 45.80 and 4.78 < lon < 4.88  # Lyon 2e
+    with pytest.raises(RowError, match="lat: missing, and postal code \"99999\" of FR cannot be placed"):
+        validate(1, ("shopco", "s1", "Shop Co", "1 rue", "99999", "Nowhere", "FR", "", ""))
+    with pytest.raises(RowError, match="lon"):
+        validate(1, ("shopco", "s1", "Shop Co", "1 rue", "69002", "Lyon", "FR", "45.75", ""))
 
 
 def _csv_reference(path: Path) -> list[tuple[int, tuple[str, ...] | None, str | None]]:

@@ -13,7 +13,8 @@ from cache.index_reader import IndexReader
 from cache.index_types import OfferChange, OfferState
 from cache.keys import Keys
 from geo.distance import great_circle_km
-from tests.random_catalog import in_stock_within, write_random_catalog
+from tests.index_query import index_reader, offers_near
+from tests.random_catalog import RandomCatalog, in_stock_within, write_random_catalog
 
 # GEOSEARCH works on 52-bit geohashes (about 0.6 m of error); stores that close to the
 # radius may fall either side of it, so the comparison leaves that band out.
@@ -25,17 +26,20 @@ async def test_index_returns_exactly_the_in_stock_stores_within_the_radius_neare
 ) -> None:
     catalog = await write_random_catalog(db, seed=7, stores=1200)
     await build_index(db, redis, keys, grace_s=0)
-    reader = IndexReader(redis, keys)
-    await reader.refresh()
+    async with index_reader(redis, keys) as reader:
+        await _check_random_queries(reader, catalog)
+
+
+async def _check_random_queries(reader: IndexReader, catalog: RandomCatalog) -> None:
     rng = random.Random(11)
     for _ in range(150):
         gtin = rng.choice(catalog.gtins)
         lat, lon = 48.85 + rng.uniform(-0.7, 0.7), 2.35 + rng.uniform(-0.7, 0.7)
         radius = rng.choice([1, 5, 10, 20, 50])
         expected = in_stock_within(catalog, gtin, lat, lon, radius)
-        answer = await reader.query(gtin, lat, lon, radius, count=10_000)
-        got = [(hit.store.store_id, hit.distance_km) for hit in answer.stores]
-        assert all(hit.quantity > 0 for hit in answer.stores)
+        answer = await offers_near(reader, gtin, lat, lon, radius, count=10_000)
+        got = [(hit.offer.store.store_id, hit.distance_km) for hit in answer.stores]
+        assert all(hit.offer.quantity > 0 for hit in answer.stores)
         assert [d for _, d in got] == sorted(d for _, d in got), "not nearest first"
         certain = {s for s, d in expected if d < radius - BOUNDARY_KM}
         got_ids = {s for s, _ in got}
@@ -54,14 +58,13 @@ async def test_delivery_offers_are_answered_with_the_store_query(
 ) -> None:
     catalog = await write_random_catalog(db, seed=3, stores=50, gtins=3)
     await build_index(db, redis, keys, grace_s=0)
-    reader = IndexReader(redis, keys)
-    await reader.refresh()
-    for gtin in catalog.gtins:
-        expected = {
-            (o.retailer_id, o.price_cents) for o in catalog.offers if o.gtin == gtin and not o.store_id and o.quantity
-        }
-        answer = await reader.query(gtin, 48.85, 2.35, 1, count=10)
-        assert {(d.retailer.retailer_id, d.price_cents) for d in answer.delivery} == expected
+    async with index_reader(redis, keys) as reader:
+        for gtin in catalog.gtins:
+            expected = {(o.retailer_id, o.price_cents) for o in catalog.offers
+                        if o.gtin == gtin and not o.store_id and o.quantity}
+            answer = await offers_near(reader, gtin, 48.85, 2.35, 1, count=10)
+            assert {(d.retailer.retailer_id, d.price_cents) for d in answer.delivery} == expected
+            assert await reader.query_delivery(gtin) == answer.delivery  # asked alone, for a shopper not located
 
 
 async def test_out_of_stock_change_removes_the_store_and_restock_brings_it_back(
@@ -69,8 +72,6 @@ async def test_out_of_stock_change_removes_the_store_and_restock_brings_it_back(
 ) -> None:
     catalog = await write_random_catalog(db, seed=5, stores=30, gtins=1)
     await build_index(db, redis, keys, grace_s=0)
-    reader = IndexReader(redis, keys)
-    await reader.refresh()
     offer = next(o for o in catalog.offers if o.store_id and o.quantity > 0)
     store = next(s for s in catalog.stores if s.store_id == offer.store_id)
     retailer_num = await db.fetchval("SELECT num FROM retailers WHERE retailer_id = $1", offer.retailer_id)
@@ -81,8 +82,9 @@ async def test_out_of_stock_change_removes_the_store_and_restock_brings_it_back(
         return OfferChange(offer.gtin, retailer_num, store_num, store.lat, store.lon, old, new)
 
     async def offered() -> list[int]:
-        answer = await reader.query(offer.gtin, store.lat, store.lon, 0.5, count=100)
-        return [h.price_cents for h in answer.stores if h.store.store_id == offer.store_id]
+        async with index_reader(redis, keys) as reader:
+            answer = await offers_near(reader, offer.gtin, store.lat, store.lon, 0.5, count=100)
+        return [h.offer.price_cents for h in answer.stores if h.offer.store.store_id == offer.store_id]
 
     assert await offered() == [offer.price_cents]
     gone = before._replace(quantity=0)
@@ -119,8 +121,18 @@ async def test_rebuild_while_queries_run_never_shows_an_empty_or_partial_index(
 ) -> None:
     catalog = await write_random_catalog(db, seed=9, stores=1000, gtins=6)
     await build_index(db, redis, keys, grace_s=0)
-    reader = IndexReader(redis, keys, refresh_s=0.05)
-    await reader.start()
+    async with index_reader(redis, keys, refresh_s=0.05) as reader:
+        await reader.start()
+        versions = await _rebuild_while_shoppers_ask(db, redis, keys, reader, catalog)
+    assert versions == sorted(versions) and await live_version(redis, keys) == versions[-1]
+    old_keys = [k async for k in redis.scan_iter(match=keys.prefix + "i[0-9]*") if not k.startswith(
+        f"{keys.prefix}i{versions[-1]}:".encode())]
+    assert old_keys == []
+
+
+async def _rebuild_while_shoppers_ask(db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys,
+                                      reader: IndexReader, catalog: RandomCatalog) -> list[int]:
+    """Three rebuilds while four shoppers query; every answer is checked against the catalog."""
     points = [(gtin, 48.85 + dx, 2.35 + dy) for gtin in catalog.gtins for dx in (-0.2, 0, 0.2) for dy in (-0.2, 0.2)]
     expected = {p: len(in_stock_within(catalog, p[0], p[1], p[2], 10)) for p in points}
     stop = asyncio.Event()
@@ -129,7 +141,7 @@ async def test_rebuild_while_queries_run_never_shows_an_empty_or_partial_index(
     async def shopper() -> None:
         while not stop.is_set():
             for point in points:
-                answer = await reader.query(point[0], point[1], point[2], 10, count=10_000)
+                answer = await offers_near(reader, point[0], point[1], point[2], 10, count=10_000)
                 seen.append((len(answer.stores), expected[point]))
             await asyncio.sleep(0)
 
@@ -141,11 +153,7 @@ async def test_rebuild_while_queries_run_never_shows_an_empty_or_partial_index(
     finally:
         stop.set()
         await asyncio.gather(*shoppers)
-        await reader.stop()
-    assert versions == sorted(versions) and await live_version(redis, keys) == versions[-1]
     assert len(seen) > 100
     # Boundary stores may flip, nothing more: no answer is ever empty or partial.
     assert all(abs(got - want) <= 1 for got, want in seen), [s for s in seen if abs(s[0] - s[1]) > 1][:5]
-    old_keys = [k async for k in redis.scan_iter(match=keys.prefix + "i[0-9]*") if not k.startswith(
-        f"{keys.prefix}i{versions[-1]}:".encode())]
-    assert old_keys == []
+    return versions

@@ -12,13 +12,13 @@ import redis.asyncio as aioredis
 from cache import ingest as ingest_module
 from cache.gtin import check_digit
 from cache.index import build_index
-from cache.index_reader import IndexAnswer, IndexReader
 from cache.ingest import ingest_files
 from cache.ingest_report import IngestReport
 from cache.keys import Keys
 from cache.loaders import offers as offer_loader
 from edge_api.commands.ingest import run_ingest_command
 from edge_api.settings import Settings
+from tests.index_query import Found, index_reader, offers_near
 
 RETAILERS = (
     "retailer_id,name,logo_url,cart_url_template,delivery_countries\n"
@@ -64,14 +64,13 @@ async def load_catalog(db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys
         assert report.exit_code == 0, report.rejects
 
 
-async def near_paris(redis: aioredis.Redis, keys: Keys, gtin: str = NUTELLA) -> IndexAnswer:
-    reader = IndexReader(redis, keys)
-    await reader.refresh()
-    return await reader.query(gtin, 48.85, 2.35, 20, count=50)
+async def near_paris(redis: aioredis.Redis, keys: Keys, gtin: str = NUTELLA) -> Found:
+    async with index_reader(redis, keys) as reader:
+        return await offers_near(reader, gtin, 48.85, 2.35, 20, count=50)
 
 
-def store_offers(answer: IndexAnswer) -> list[tuple[str, int, int]]:
-    return [(hit.store.store_id, hit.price_cents, hit.quantity) for hit in answer.stores]
+def store_offers(answer: Found) -> list[tuple[str, int, int]]:
+    return [(hit.offer.store.store_id, hit.offer.price_cents, hit.offer.quantity) for hit in answer.stores]
 
 
 async def table_contents(db: asyncpg.Connection) -> dict[str, list[Any]]:

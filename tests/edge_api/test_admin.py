@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from cache.keys import Keys
 from edge_api.app import create_app
-from edge_api.campaigns import store_campaign
+from edge_api.campaign_store import store_campaign
 from edge_api.events import append_events
 from edge_api.schemas import Campaign
 from edge_api.settings import Settings

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from starlette.testclient import TestClient
 
 from edge_api.app import create_app
-from edge_api.campaigns import CampaignStore, store_campaign
+from edge_api.campaign_store import CampaignStore, store_campaign
 from edge_api.cli import main
 from edge_api.schemas import Campaign
 from edge_api.settings import Settings

@@ -16,10 +16,10 @@ from starlette.testclient import TestClient
 from cache.directory import refresh_directory
 from cache.keys import Keys
 from edge_api.app import create_app
-from edge_api.campaigns import store_campaign
+from edge_api.campaign_store import store_campaign
 from edge_api.schemas import Campaign, Product
 from edge_api.settings import Settings
-from edge_api.tokens import ClickTarget, click_url, sign_click
+from edge_api.tokens import ISSUE_STEP_S, ClickTarget, click_url, sign_click
 
 TEMPLATE = "https://www.shop.example/cart/add?ean={gtin}&store={store_id}&qty={qty}"
 GTIN = "03017620422003"
@@ -112,7 +112,7 @@ def test_forged_token_is_refused(client: TestClient, settings: Settings) -> None
 
 
 def test_expired_token_is_refused(client: TestClient, settings: Settings) -> None:
-    stale = int(time.time()) - settings.click_token_ttl_s - 1
+    stale = int(time.time()) - ISSUE_STEP_S - settings.click_token_ttl_s - 1
     assert_refused(client.get(f"/v1/go/{token(settings, issued_at=stale)}"), 410)
 
 

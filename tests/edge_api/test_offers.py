@@ -161,7 +161,7 @@ def test_bad_parameter_is_named_in_a_400(client: TestClient, params: dict[str, A
 async def test_campaign_rules_keep_only_its_retailers_and_still_the_nearest(
     db: asyncpg.Connection, catalog: RandomCatalog, settings: Settings
 ) -> None:
-    from edge_api.campaigns import store_campaign
+    from edge_api.campaign_store import store_campaign
     from edge_api.schemas import Campaign, Product, RetailerRules
 
     gtin = catalog.gtins[2]
@@ -214,7 +214,7 @@ def test_repeated_request_is_replayed_whole_with_its_cors_headers(
     params = {"gtin": catalog.gtins[0], "lat": 48.85, "lon": 2.35, "country": "FR"}
     with TestClient(create_app(settings)) as client:
         # Answers cached before the change feed is followed are retired when it starts: wait for it.
-        wait_until(lambda: client.app_state["index"].changes_live)
+        wait_until(lambda: client.app_state["edge"].index.changes_live)
         before = _front_hits(client)
         first = client.get("/v1/offers", params=params, headers={"Origin": "https://brand.example"})
         second = client.get("/v1/offers", params=params, headers={"Origin": "https://brand.example"})
@@ -275,7 +275,7 @@ async def test_stock_change_retires_cached_answers_at_once(
         return [o["price"]["amount"] for o in body["offers"] if o["store"]["id"] == offer.store_id]
 
     with TestClient(create_app(settings)) as client:
-        wait_until(lambda: client.app_state["index"].changes_live)
+        wait_until(lambda: client.app_state["edge"].index.changes_live)
         assert prices(client) == [f"{before.price_cents / 100:.2f}"]
         assert prices(client) == [f"{before.price_cents / 100:.2f}"]  # now from the caches
         await apply_offer_changes(redis, keys, [
@@ -301,7 +301,7 @@ async def test_delivery_price_change_reaches_shoppers_anywhere_at_once(
                 if o["mode"] == "delivery" and o["retailer"]["id"] == offer.retailer_id]
 
     with TestClient(create_app(settings)) as client:
-        wait_until(lambda: client.app_state["index"].changes_live)
+        wait_until(lambda: client.app_state["edge"].index.changes_live)
         assert prices(client, 48.80) == prices(client, 48.81) == [f"{before.price_cents / 100:.2f}"]
         await apply_offer_changes(redis, keys, [
             OfferChange(offer.gtin, retailer_num, None, None, None, before, after),
@@ -386,20 +386,18 @@ async def test_requests_at_once_located_by_ip_each_get_their_own_place(
 
 
 def test_signed_links_kept_stay_bounded_and_still_lead_to_the_retailer(
-    client: TestClient, catalog: RandomCatalog, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, catalog: RandomCatalog, settings: Settings
 ) -> None:
-    from edge_api import rank as rank_module
     from edge_api.tokens import verify_click
 
-    monkeypatch.setattr(rank_module, "SIGNED_LINKS_KEPT", 40)
-    monkeypatch.setattr(rank_module, "_links", type(rank_module._links)())
-    monkeypatch.setattr(rank_module, "_links_count", 0)
+    links = client.app_state["edge"].ranker.links
+    links.kept = 40
     biggest = 0
     for gtin in catalog.gtins:
         body = client.get("/v1/offers", params={"gtin": gtin, "lat": 48.85, "lon": 2.35, "radius_km": 10}).json()
         biggest = max(biggest, len(body["offers"]))
         # Groups (one product, one minute) are dropped whole, the one in use last.
-        assert rank_module._links_count <= 40 + biggest
+        assert links.count <= 40 + biggest
         for offer in body["offers"]:
             target = verify_click(settings, offer["url"].rsplit("/", 1)[1])
             assert (target.retailer_id, target.gtin) == (offer["retailer"]["id"], gtin)
@@ -410,7 +408,7 @@ async def test_a_pushed_campaign_retires_its_cached_answers_within_seconds(
     db: asyncpg.Connection, catalog: RandomCatalog, settings: Settings
 ) -> None:
     # Cached answers live minutes while the change feed is followed; campaign rules must not wait that long.
-    from edge_api.campaigns import store_campaign
+    from edge_api.campaign_store import store_campaign
     from edge_api.schemas import Campaign
     from tests.edge_api.test_campaigns import campaign
 
@@ -422,7 +420,7 @@ async def test_a_pushed_campaign_retires_its_cached_answers_within_seconds(
         return {o["retailer"]["id"] for o in client.get("/v1/offers", params=params).json()["offers"]}
 
     with TestClient(create_app(settings)) as client:
-        wait_until(lambda: client.app_state["index"].changes_live)
+        wait_until(lambda: client.app_state["edge"].index.changes_live)
         first = retailers(client)
         hits = _front_hits(client)
         assert retailers(client) == first and _front_hits(client) == hits + 1  # kept, and served from the front

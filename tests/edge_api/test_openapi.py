@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from cache.directory import refresh_directory
 from cache.keys import Keys
 from edge_api.app import create_app
-from edge_api.campaigns import store_campaign
+from edge_api.campaign_store import store_campaign
 from edge_api.schemas import Campaign, Product
 from edge_api.settings import Settings
 

@@ -25,7 +25,7 @@ from cache.embedded import free_port
 from cache.index import build_index
 from cache.ingest import ingest_files
 from cache.keys import Keys
-from edge_api.campaigns import store_campaign
+from edge_api.campaign_store import store_campaign
 from edge_api.schemas import Campaign
 from loadtest.stack import scratch_settings, serve_nearcart
 

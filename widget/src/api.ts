@@ -5,7 +5,8 @@ export type Mode = "delivery" | "click_collect" | "in_store";
 export interface Offer {
   retailer: { id: string; name: string; logo_url?: string };
   mode: Mode;
-  store: { id: string; name: string; address?: string; postal_code?: string; city?: string; distance_km: number } | null;
+  // approximate: the store was placed at its postal code's centre (only sent when true).
+  store: { id: string; name: string; address?: string; postal_code?: string; city?: string; approximate?: boolean; distance_km: number } | null;
   price: { amount: string; currency: string };
   availability: "in_stock" | "low_stock";
   url: string;

@@ -19,6 +19,7 @@ const en = {
   located: "Near",
   noGeo: "Your location is unavailable.",
   buy: "Buy",
+  about: "about",
 };
 
 export type Words = typeof en;
@@ -40,6 +41,7 @@ const fr: Words = {
   located: "Près de",
   noGeo: "Votre position est indisponible.",
   buy: "Acheter",
+  about: "environ",
 };
 
 const dictionaries: Record<Locale, Words> = { en, fr };

@@ -44,6 +44,15 @@ describe("rendering", () => {
     expect(link.textContent).toContain("1,2 km");
     expect(body.querySelector("h3")!.textContent).toBe("En magasin");
   });
+  test("a store placed at its postal code's centre says its distance is approximate", () => {
+    const placed = offer("in_store", "Carrefour", 3.4);
+    placed.store!.approximate = true;
+    for (const [locale, about] of [["fr", "environ 3,4 km"], ["en", "about 3.4 km"]] as const) {
+      const body = document.createElement("div");
+      renderOffers(body, answer([placed, offer("in_store", "Monoprix", 4)]), words(locale), locale);
+      expect([...body.querySelectorAll(".km")].map((km) => km.textContent)).toEqual([about, "4 km"]);
+    }
+  });
   test("English prices and headings in English", () => {
     const body = document.createElement("div");
     renderOffers(body, answer([offer("delivery", "Amazon")]), words("en"), "en");
