@@ -194,7 +194,14 @@ async def load_upload(
     return upload
 
 
-_UPLOAD_COLUMNS = "id, retailer_id, kind, uploaded_by, bytes, received_at, finished_at, status, report::text AS report"
+# A run still "running" after this long died with its worker (a restart, a crash): it is shown as interrupted.
+# The largest upload loads in minutes; sending it again is safe (the same feed twice changes nothing).
+STALE_AFTER_S = 6 * 3600
+_UPLOAD_COLUMNS = (
+    "id, retailer_id, kind, uploaded_by, bytes, received_at, finished_at,"
+    f" CASE WHEN status = 'running' AND received_at < now() - interval '{STALE_AFTER_S} seconds'"
+    " THEN 'interrupted' ELSE status END AS status, report::text AS report"
+)
 
 
 def _upload(row: asyncpg.Record) -> Upload:

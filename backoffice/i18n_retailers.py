@@ -106,4 +106,9 @@ RETAILER_FRENCH: dict[str, str] = {
     "Line": "Ligne",
     "Field": "Champ",
     "Reason": "Motif",
+    "interrupted": "interrompu",
+    "This load stopped before its end (the server restarted). Send the file again: loading a feed twice changes"
+    " nothing.":
+        "Ce chargement s'est arrêté avant la fin (le serveur a redémarré). Renvoyez le fichier : charger deux fois"
+        " le même flux ne change rien.",
 }

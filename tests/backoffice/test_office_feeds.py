@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
+import time
 from typing import Any
 
 import asyncpg
@@ -15,7 +17,7 @@ from office_site import ACME, ADMIN, SHOP, csrf_of, logged_in
 from starlette.testclient import TestClient
 
 from backoffice.feed_pages import FORM_SLACK
-from cache.index import build_index
+from cache.index import build_index, index_writer_lock
 from cache.keys import Keys
 from edge_api.app import create_app
 from edge_api.settings import Settings
@@ -129,3 +131,37 @@ async def test_a_session_may_use_the_api_with_its_csrf_header(
     assert client.put("/admin/v1/retailers/mart/feeds/offers", content=FEED.encode(),
                       headers={"X-CSRF-Token": csrf}).status_code == 404
     assert await db.fetchval("SELECT uploaded_by FROM feed_uploads") == SHOP
+
+
+async def test_a_large_upload_finishes_in_the_background_while_its_page_refreshes(
+    settings: Settings, shops: None, db: asyncpg.Connection
+) -> None:
+    quick = msgspec.structs.replace(settings, feed_upload_background_bytes=100)
+    with TestClient(create_app(quick), base_url="http://127.0.0.1") as client:
+        csrf = logged_in(client, SHOP)
+        # While the index writer's lock is held here, the offers load waits: the upload is seen running.
+        async with index_writer_lock(db):
+            answer = send(client, csrf)
+            assert answer.status_code == 303
+            running = client.get(answer.headers["location"]).text
+            assert '<meta http-equiv="refresh" content="2">' in running
+            assert '<dd id="upload-status">running</dd>' in running
+            assert "is loading" in client.get("/admin/retailers/shop/feeds").text
+        deadline = time.monotonic() + 60
+        while "refresh" in (page := client.get(answer.headers["location"]).text):
+            assert time.monotonic() < deadline, "the background load never finished"
+            await asyncio.sleep(0.1)
+        assert '<td id="rows-rejected">3</td>' in page
+        assert await db.fetchval("SELECT count(*) FROM offers WHERE retailer_id = 'shop'") == 2
+
+
+async def test_a_load_its_worker_never_finished_is_shown_interrupted(
+    client: TestClient, shops: None, db: asyncpg.Connection
+) -> None:
+    logged_in(client, SHOP)
+    upload_id = await db.fetchval(
+        "INSERT INTO feed_uploads (retailer_id, kind, uploaded_by, bytes, received_at)"
+        " VALUES ('shop', 'offers', $1, 10, now() - interval '7 hours') RETURNING id", SHOP)
+    page = client.get(f"/admin/retailers/shop/feeds/{upload_id}").text
+    assert "refresh" not in page and "Send the file again" in page
+    assert '<dd id="upload-status">interrupted</dd>' in page
