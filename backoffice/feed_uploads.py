@@ -13,8 +13,10 @@ A file larger than `NEARCART_FEED_UPLOAD_BACKGROUND_BYTES` loads in the backgrou
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +42,9 @@ UPLOAD_KINDS = ("stores", "offers", "products")
 INGESTS_AT_ONCE = 2
 # A name for the report when the upload brought none (the API's raw body).
 DEFAULT_NAME = "upload"
-_limiters: dict[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = {}
+log = logging.getLogger("nearcart.uploads")
+# One per event loop, as backoffice/passwords.py keeps its own.
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = weakref.WeakKeyDictionary()
 # Background runs, kept referenced until they end (asyncio holds tasks only weakly).
 _running: set[asyncio.Task[None]] = set()
 
@@ -132,6 +136,9 @@ def ingest_in_background(settings: Settings, upload_id: int, retailer_id: str, k
     async def run() -> None:
         try:
             await ingest_upload(settings, upload_id, retailer_id, kind, file)
+        except Exception:
+            # Nobody awaits this task: say it here. The upload shows as interrupted once it is stale.
+            log.exception("feed upload %s of retailer %s stopped", upload_id, retailer_id)
         finally:
             await discard(file)
 

@@ -33,7 +33,6 @@ from backoffice.feed_uploads import (
 )
 from backoffice.invites import RETAILER_ID
 from backoffice.web import OUTAGES, SESSION_COOKIE, current_staff
-from cache.db import DATABASE_UNAVAILABLE
 from cache.ingest_report import IngestReport
 from edge_api.admin import NO_STORE, guarded
 from edge_api.auth import Principal
@@ -99,7 +98,7 @@ def token_or_session(handler: Handler) -> Callable[[Request], Awaitable[Response
                 return error_response(403, "a session's upload carries its CSRF token in X-CSRF-Token",
                                       parameter="X-CSRF-Token", headers=NO_STORE)
             return await handler(request, staff.who)
-        except (*OUTAGES, *DATABASE_UNAVAILABLE):
+        except OUTAGES:
             return error_response(503, "the catalog is unavailable, retry shortly", headers={"Retry-After": "5"})
 
     return endpoint
