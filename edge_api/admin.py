@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from backoffice.stats import StatsFilters, stats_view, to_csv
 from backoffice.versions import save_campaign
 from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
@@ -32,9 +33,7 @@ from edge_api.admin_schemas import (
     OfferList,
     OffersPageQuery,
     PageQuery,
-    StatsAnswer,
     StatsQuery,
-    StatsRow,
     StoreList,
 )
 from edge_api.auth import AuthError, Principal, principal_from_header, revoked_tokens
@@ -102,6 +101,16 @@ def _query(request: Request, type_: type[T]) -> T | Response:
         return msgspec.convert(dict(request.query_params), type_, strict=False)
     except msgspec.ValidationError as exc:
         return validation_error(exc, root="query")
+
+
+def _gtin(value: str | None) -> str | None | Response:
+    """A `gtin` query parameter in its 14-digit form, None when absent, a 400 naming it when wrong."""
+    if not value:
+        return None
+    try:
+        return normalize_gtin(value)
+    except GtinError as exc:
+        return bad_parameter("gtin", str(exc))
 
 
 def _path_campaign_id(request: Request) -> str | Response:
@@ -201,25 +210,29 @@ async def stats(request: Request, who: Principal) -> Response:
         return bad_parameter("from", "from is after to")
     if (to - since).days >= MAX_STATS_DAYS:
         return bad_parameter("from", f"at most {MAX_STATS_DAYS} days at once")
+    gtin = _gtin(query.gtin)
+    if isinstance(gtin, Response):
+        return gtin
+    asked = tuple(dict.fromkeys(query.campaign.split(","))) if query.campaign else None
     pool = edge_state(request).db
-    if who.role == "brand" and query.campaign is not None:
-        owner = await pool.fetchval("SELECT brand FROM campaigns WHERE id = $1", query.campaign)
-        if not who.is_brand(owner or ""):
-            return forbidden(f"campaign {query.campaign!r} is not one of brand {who.subject!r}'s", parameter="campaign")
-    rows = await pool.fetch(
-        "SELECT day, campaign, kind, retailer_id AS retailer, sum(count)::bigint AS count FROM event_counts"
-        " WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR campaign = $3)"
-        "   AND ($4::text IS NULL OR campaign IN (SELECT id FROM campaigns WHERE brand = $4))"
-        "   AND ($5::text IS NULL OR retailer_id = $5)"
-        " GROUP BY day, campaign, kind, retailer_id ORDER BY day, campaign, kind, retailer_id",
-        since,
-        to,
-        query.campaign,
-        who.subject if who.role == "brand" else None,
-        who.subject if who.role == "retailer" else None,
-    )
-    counts = [StatsRow(**dict(row)) for row in rows]
-    return _json(StatsAnswer(campaign=query.campaign, from_=since, to=to, counts=counts))
+    campaigns, retailer = asked, query.retailer
+    if who.role == "brand":
+        own = tuple(await pool.fetchval("SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM campaigns"
+                                        " WHERE brand = $1", who.subject))
+        foreign = [c for c in asked or () if c not in own]
+        if foreign:
+            return forbidden(f"campaign {foreign[0]!r} is not one of brand {who.subject!r}'s", parameter="campaign")
+        campaigns = asked or own
+    elif who.role == "retailer":
+        if retailer is not None and not who.is_retailer(retailer):
+            return forbidden(f"no access to retailer {retailer!r}", parameter="retailer")
+        retailer = who.subject
+    filters = StatsFilters(since=since, to=to, campaigns=campaigns, gtin=gtin, retailer=retailer, mode=query.mode,
+                           region=query.region)
+    view = await stats_view(pool, filters)
+    if query.format == "csv":
+        return Response(to_csv(view), media_type="text/csv; charset=utf-8", headers=NO_STORE)
+    return _json(view)
 
 
 # --- retailers' stores and offers ------------------------------------------------------------
@@ -272,12 +285,9 @@ async def list_offers(request: Request, who: Principal) -> Response:
     query = _query(request, OffersPageQuery)
     if isinstance(query, Response):
         return query
-    gtin = None
-    if query.gtin:
-        try:
-            gtin = normalize_gtin(query.gtin)
-        except GtinError as exc:
-            return bad_parameter("gtin", str(exc))
+    gtin = _gtin(query.gtin)
+    if isinstance(gtin, Response):
+        return gtin
     after_gtin, after_store = "", ""
     if query.after is not None:
         after_gtin, sep, after_store = query.after.partition("/")

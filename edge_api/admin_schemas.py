@@ -7,12 +7,12 @@ for brands', retailers' and admins' tools, behind a JWT.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
 
-from edge_api.schemas import CampaignId
+from edge_api.schemas import Mode
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
 Cursor = Annotated[str, Meta(max_length=200)]
@@ -27,10 +27,23 @@ class OffersPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
     gtin: Annotated[str, Meta(max_length=14)] | None = None
 
 
+CampaignIds = Annotated[
+    str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(?:,[A-Za-z0-9][A-Za-z0-9_-]{0,63})*$",
+              description="a campaign id, or several separated by commas")
+]
+
+
 class StatsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    campaign: CampaignId | None = None
+    """`GET /admin/v1/stats`: a period (the last 30 days by default) and filters."""
+
+    campaign: CampaignIds | None = None
     from_: date | None = msgspec.field(default=None, name="from")
     to: date | None = None
+    gtin: Annotated[str, Meta(max_length=14)] | None = None
+    retailer: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    mode: Mode | None = None
+    region: Annotated[str, Meta(pattern=r"^[A-Z]{2}(?:-[0-9AB]{2,3})?$", examples=["FR-75", "BE"])] | None = None
+    format: Literal["json", "csv"] = "json"
 
 
 class CampaignSummary(msgspec.Struct, kw_only=True):
@@ -50,21 +63,6 @@ class CampaignSaved(msgspec.Struct, kw_only=True):
     brand: str
     etag: str
     created: bool
-
-
-class StatsRow(msgspec.Struct, kw_only=True):
-    day: date
-    campaign: str
-    kind: str
-    retailer: str
-    count: int
-
-
-class StatsAnswer(msgspec.Struct, kw_only=True):
-    campaign: str | None
-    from_: date = msgspec.field(name="from")
-    to: date
-    counts: list[StatsRow]
 
 
 class AdminStore(msgspec.Struct, kw_only=True):
