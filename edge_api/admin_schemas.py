@@ -6,13 +6,11 @@ for brands', retailers' and admins' tools, behind a JWT.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from msgspec import Meta
-
-from edge_api.schemas import Mode
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
 Cursor = Annotated[str, Meta(max_length=200)]
@@ -25,25 +23,6 @@ class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class OffersPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
     gtin: Annotated[str, Meta(max_length=14)] | None = None
-
-
-CampaignIds = Annotated[
-    str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}(?:,[A-Za-z0-9][A-Za-z0-9_-]{0,63})*$",
-              description="a campaign id, or several separated by commas")
-]
-
-
-class StatsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """`GET /admin/v1/stats`: a period (the last 30 days by default) and filters."""
-
-    campaign: CampaignIds | None = None
-    from_: date | None = msgspec.field(default=None, name="from")
-    to: date | None = None
-    gtin: Annotated[str, Meta(max_length=14)] | None = None
-    retailer: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
-    mode: Mode | None = None
-    region: Annotated[str, Meta(pattern=r"^[A-Z]{2}(?:-[0-9AB]{2,3})?$", examples=["FR-75", "BE"])] | None = None
-    format: Literal["json", "csv"] = "json"
 
 
 class CampaignSummary(msgspec.Struct, kw_only=True):

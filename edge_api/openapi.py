@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from backoffice.stats import StatsView
-from edge_api.admin_schemas import StatsQuery
+from backoffice.stats_scope import StatsQuery
 from edge_api.schemas import CampaignPublic, ErrorBody, Events, Health, OffersAnswer, OffersQuery
 
 REF = "#/components/schemas/{name}"
@@ -145,7 +145,7 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
                     },
                     "400": _error("a parameter is wrong; `error.parameter` names it"),
                     "401": _error("no token, or an unusable one"),
-                    "403": _error("a campaign or retailer outside the token's scope"),
+                    "404": _error("a campaign or retailer outside the token's scope (as one that does not exist)"),
                     "503": _error("the statistics cannot be read right now"),
                 },
             }
