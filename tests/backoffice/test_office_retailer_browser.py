@@ -1,6 +1,6 @@
 """A retailer's whole way in, in Debian's Chromium against `nearcart serve`: invited, joined, profile, feeds.
 
-The server and browser fixtures are test_office_browser.py's (a server of this module's own).
+The server fixtures are test_office_browser.py's (a server of this module's own), the browser conftest's.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 
 from office_site import ADMIN, PASSWORD
 from playwright.sync_api import BrowserContext, expect
-from test_office_browser import Office, browser, context, log_in_with_the_keyboard, office, playwright
+from test_office_browser import Office, log_in_with_the_keyboard, office, server_started
 
-# The fixtures, used by name: imported so pytest finds them here.
-__all__ = ["browser", "context", "office", "playwright"]
+# The fixtures, used by name: imported so pytest finds them here (Chromium comes from conftest.py).
+__all__ = ["office", "server_started"]
 
 EMAIL = "carla@corner.example"
 TEMPLATE = "https://corner.example/basket/add?ean={gtin}&store={store_id}"

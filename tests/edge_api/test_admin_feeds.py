@@ -21,9 +21,21 @@ from edge_api.settings import Settings
 from tests.cache.test_ingest import NUTELLA, OFFER_HEADER, RETAILERS, STORES, ingest, write
 from tests.edge_api.test_admin import bearer
 
-SHOPCO = bearer("retailer:shopco")
-BIGBOX = bearer("retailer:bigbox")
-ADMIN = bearer("admin")
+# Tokens are made when a test uses them: made at import, they expire (5 min) before a long run gets here.
+
+
+def shopco() -> dict[str, str]:
+    return bearer("retailer:shopco")
+
+
+def bigbox() -> dict[str, str]:
+    return bearer("retailer:bigbox")
+
+
+def admin() -> dict[str, str]:
+    return bearer("admin")
+
+
 # Five rows: three good, a bad GTIN (line 3) and a price with a comma (line 5).
 PARTLY_BAD = OFFER_HEADER + (
     "shopco,paris-1,3017620422003,2.99,EUR,5,in_store|click_collect,2024-05-01T10:00:00+02:00\n"
@@ -63,7 +75,7 @@ def offered(client: TestClient) -> list[tuple[str, str, str | None]]:
 def test_a_partly_bad_feed_loads_its_good_rows_and_names_each_bad_one(
     client: TestClient, db: asyncpg.Connection
 ) -> None:
-    answer = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=SHOPCO)
+    answer = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=shopco())
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["status"] == "rejected rows" and body["exit_code"] == 3
@@ -74,15 +86,15 @@ def test_a_partly_bad_feed_loads_its_good_rows_and_names_each_bad_one(
     assert offered(client) == [("shopco", "click_collect", "paris-1"), ("shopco", "delivery", None),
                                ("shopco", "in_store", "paris-1")]
     # The same answer to poll, and the run in the retailer's history.
-    assert client.get(body["poll"], headers=SHOPCO).json() == body
-    listed = client.get("/admin/v1/retailers/shopco/uploads", headers=SHOPCO).json()
+    assert client.get(body["poll"], headers=shopco()).json() == body
+    listed = client.get("/admin/v1/retailers/shopco/uploads", headers=shopco()).json()
     assert [u["upload_id"] for u in listed["uploads"]] == [body["upload_id"]]
 
 
 async def test_the_same_feed_again_changes_nothing(client: TestClient, db: asyncpg.Connection) -> None:
-    first = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=SHOPCO)
+    first = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=shopco())
     before = [tuple(r) for r in await db.fetch("SELECT * FROM offers ORDER BY 1, 2, 3")]
-    again = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=SHOPCO)
+    again = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=shopco())
     assert first.json()["report"]["rows_loaded"] == 3
     assert again.json()["report"]["rows_loaded"] == 0 and again.json()["report"]["rows_unchanged"] == 3
     assert [tuple(r) for r in await db.fetch("SELECT * FROM offers ORDER BY 1, 2, 3")] == before
@@ -92,14 +104,14 @@ async def test_a_retailer_never_writes_another_retailers_feed(client: TestClient
     feed = (OFFER_HEADER + "bigbox,paris-9,3017620422003,0.01,EUR,999,in_store,2024-05-01T10:00:00+02:00\n").encode()
     # By token: B's URL with A's token is the 404 of a retailer that does not exist.
     for url in ("/admin/v1/retailers/bigbox/feeds/offers", "/admin/v1/retailers/nosuch/feeds/offers"):
-        refused = client.put(url, content=feed, headers=SHOPCO)
+        refused = client.put(url, content=feed, headers=shopco())
         assert refused.status_code == 404, url
         assert refused.json()["error"]["parameter"] == "retailer_id"
     assert client.put("/admin/v1/retailers/bigbox/feeds/offers", content=feed).status_code == 401
-    assert client.get("/admin/v1/retailers/bigbox/uploads", headers=SHOPCO).status_code == 404
+    assert client.get("/admin/v1/retailers/bigbox/uploads", headers=shopco()).status_code == 404
     # By a row naming B in A's own feed: rejected with that reason, the good row beside it loaded.
     own = feed + b"shopco,paris-1,3017620422003,2.99,EUR,5,in_store,2024-05-01T10:00:00+02:00\n"
-    answer = client.put("/admin/v1/retailers/shopco/feeds/offers", content=own, headers=SHOPCO)
+    answer = client.put("/admin/v1/retailers/shopco/feeds/offers", content=own, headers=shopco())
     assert answer.status_code == 200, answer.text
     report = answer.json()["report"]
     assert report["rows_loaded"] == 1
@@ -109,7 +121,7 @@ async def test_a_retailer_never_writes_another_retailers_feed(client: TestClient
     assert await db.fetchval("SELECT count(*) FROM offers WHERE retailer_id = 'bigbox'") == 0
     assert await db.fetchval("SELECT count(*) FROM feed_uploads WHERE retailer_id = 'bigbox'") == 0
     # An admin may send any retailer's feed.
-    assert client.put("/admin/v1/retailers/bigbox/feeds/offers", content=feed, headers=ADMIN).status_code == 200
+    assert client.put("/admin/v1/retailers/bigbox/feeds/offers", content=feed, headers=admin()).status_code == 200
     assert ("bigbox", "in_store", "paris-9") in offered(client)
 
 
@@ -117,7 +129,7 @@ async def test_a_stores_feed_naming_another_retailer_is_refused_row_by_row(
     client: TestClient, db: asyncpg.Connection
 ) -> None:
     stores = STORES.replace("Big Box Bercy", "Taken over").encode()
-    answer = client.put("/admin/v1/retailers/shopco/feeds/stores", content=stores, headers=SHOPCO)
+    answer = client.put("/admin/v1/retailers/shopco/feeds/stores", content=stores, headers=shopco())
     report = answer.json()["report"]
     assert [(r["line"], r["field"]) for r in report["rejects"]] == [(4, "retailer_id")]
     assert await db.fetchval("SELECT name FROM stores WHERE store_id = 'paris-9'") == "Big Box Bercy"
@@ -126,16 +138,16 @@ async def test_a_stores_feed_naming_another_retailer_is_refused_row_by_row(
 def test_gzip_is_read_by_header_or_by_its_bytes(client: TestClient) -> None:
     packed = gzip.compress(PARTLY_BAD.encode())
     by_header = client.put("/admin/v1/retailers/shopco/feeds/offers", content=packed,
-                           headers={**SHOPCO, "Content-Encoding": "gzip"})
+                           headers={**shopco(), "Content-Encoding": "gzip"})
     assert by_header.status_code == 200 and by_header.json()["report"]["rows_loaded"] == 3
-    bigbox = PARTLY_BAD.replace("shopco,", "bigbox,").replace("paris-1", "paris-9").replace("lyon-1", "paris-9")
-    by_bytes = client.put("/admin/v1/retailers/bigbox/feeds/offers", content=gzip.compress(bigbox.encode()),
-                          headers=BIGBOX)
+    theirs = PARTLY_BAD.replace("shopco,", "bigbox,").replace("paris-1", "paris-9").replace("lyon-1", "paris-9")
+    by_bytes = client.put("/admin/v1/retailers/bigbox/feeds/offers", content=gzip.compress(theirs.encode()),
+                          headers=bigbox())
     assert by_bytes.status_code == 200 and by_bytes.json()["report"]["rows_read"] == 5
     lying = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(),
-                       headers={**SHOPCO, "Content-Encoding": "gzip"})
+                       headers={**shopco(), "Content-Encoding": "gzip"})
     assert lying.status_code == 400 and lying.json()["error"]["parameter"] == "Content-Encoding"
-    other = client.put("/admin/v1/retailers/shopco/feeds/offers", content=b"x", headers={**SHOPCO,
+    other = client.put("/admin/v1/retailers/shopco/feeds/offers", content=b"x", headers={**shopco(),
                        "Content-Encoding": "br"})
     assert other.status_code == 415
 
@@ -144,36 +156,36 @@ async def test_an_upload_over_the_cap_is_refused_whole(settings: Settings, catal
                                                        db: asyncpg.Connection) -> None:
     big = PARTLY_BAD.encode() * 20
     with app_client(settings, feed_upload_max_bytes=len(big) - 1) as client:
-        declared = client.put("/admin/v1/retailers/shopco/feeds/offers", content=big, headers=SHOPCO)
+        declared = client.put("/admin/v1/retailers/shopco/feeds/offers", content=big, headers=shopco())
         assert declared.status_code == 413 and declared.json()["error"]["parameter"] == "body"
         # Without a Content-Length (chunked), the cap stops the stream itself.
         streamed = client.put("/admin/v1/retailers/shopco/feeds/offers", content=iter([big[:1000], big[1000:]]),
-                              headers=SHOPCO)
+                              headers=shopco())
         assert streamed.status_code == 413
-        fits = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=SHOPCO)
+        fits = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=shopco())
         assert fits.status_code == 200
     assert await db.fetchval("SELECT count(*) FROM feed_uploads") == 1
 
 
 def test_an_unusable_file_or_kind_is_named(client: TestClient) -> None:
-    wrong = client.put("/admin/v1/retailers/shopco/feeds/offers", content=b"gtin,price\n1,2\n", headers=SHOPCO)
+    wrong = client.put("/admin/v1/retailers/shopco/feeds/offers", content=b"gtin,price\n1,2\n", headers=shopco())
     assert wrong.status_code == 422 and wrong.json()["exit_code"] == 2
     assert "header lacks" in wrong.json()["report"]["fatal"]
     # The report names the upload, not where the server kept it.
     assert "/tmp" not in wrong.text and "nearcart-upload" not in wrong.text
-    kind = client.put("/admin/v1/retailers/shopco/feeds/retailers", content=RETAILERS.encode(), headers=SHOPCO)
+    kind = client.put("/admin/v1/retailers/shopco/feeds/retailers", content=RETAILERS.encode(), headers=shopco())
     assert kind.status_code == 400 and kind.json()["error"]["parameter"] == "kind"
 
 
 def test_a_large_upload_loads_in_the_background_and_is_polled(settings: Settings, catalog: None) -> None:
     with app_client(settings, feed_upload_background_bytes=100) as client:
-        answer = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=SHOPCO)
+        answer = client.put("/admin/v1/retailers/shopco/feeds/offers", content=PARTLY_BAD.encode(), headers=shopco())
         assert answer.status_code == 202, answer.text
         assert answer.json()["status"] == "running" and answer.json()["report"] is None
         poll = answer.headers["location"]
         assert poll == answer.json()["poll"]
         deadline = time.monotonic() + 60
-        while (body := client.get(poll, headers=SHOPCO).json())["status"] == "running":
+        while (body := client.get(poll, headers=shopco()).json())["status"] == "running":
             assert time.monotonic() < deadline, "the background load never finished"
             time.sleep(0.1)
         assert body["status"] == "rejected rows" and body["report"]["rows_loaded"] == 3
