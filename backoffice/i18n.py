@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from backoffice.i18n_retailers import RETAILER_FRENCH
+
 LANGS = ("en", "fr")
 DEFAULT_LANG = "en"
 
@@ -157,6 +159,7 @@ FRENCH: dict[str, str] = {
     "A check is running: reload this page in a minute.":
         "Un contrôle est en cours : rechargez cette page dans une minute.",
 }
+FRENCH.update(RETAILER_FRENCH)
 
 Translate = Callable[..., str]
 

@@ -7,7 +7,16 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from backoffice import campaign_pages, dashboard, login, quality_pages, token_pages
+from backoffice import (
+    campaign_pages,
+    dashboard,
+    feed_pages,
+    login,
+    onboarding,
+    quality_pages,
+    retailer_pages,
+    token_pages,
+)
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -17,5 +26,9 @@ routes: list[BaseRoute] = [
     *campaign_pages.routes,
     *token_pages.routes,
     *quality_pages.routes,
+    # Before retailer_pages: /admin/retailers/invite is not a retailer's page.
+    *onboarding.routes,
+    *retailer_pages.routes,
+    *feed_pages.routes,
     Mount("/admin/static", StaticFiles(directory=STATIC_DIR), name="office_static"),
 ]

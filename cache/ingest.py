@@ -70,6 +70,8 @@ async def ingest_files(
     """
     started = time.perf_counter()
     report = IngestReport(kind=kind, files=[str(f) for f in files])
+    # Whose feed this is, kept with the run (a retailer's history of runs; NULL: rows of any retailer).
+    retailer = options.retailer if options else None
     if kind not in KINDS:
         report.fatal = f"unknown feed kind {kind!r}; expected one of {', '.join(KINDS)}"
         return report
@@ -79,12 +81,13 @@ async def ingest_files(
             FeedReader(path, kind, options).close()  # every file's header is checked before anything is loaded
     except FeedError as exc:
         report.fatal = str(exc)
-        await _record_run(conn, report, None)
+        await _record_run(conn, report, None, retailer=retailer)
         return report
 
     loader = await LOADERS[kind].open(conn, redis, keys, BATCH_ROWS)
     run_id = await conn.fetchval(
-        "INSERT INTO feed_runs (kind, files) VALUES ($1, $2) RETURNING id", kind, report.files
+        "INSERT INTO feed_runs (kind, files, retailer_id) VALUES ($1, $2, $3) RETURNING id",
+        kind, report.files, retailer,
     )
     extra: asyncpg.Connection | None = None
     try:
@@ -204,14 +207,17 @@ async def _parse_into(
         pending.append(asyncio.create_task(loader.flush(batch)))
 
 
-async def _record_run(conn: asyncpg.Connection, report: IngestReport, run_id: int | None, status: str = "") -> None:
+async def _record_run(
+    conn: asyncpg.Connection, report: IngestReport, run_id: int | None, status: str = "", retailer: str | None = None
+) -> None:
     status = status or ("failed" if report.fatal else "rejected rows" if report.rows_rejected else "ok")
     rejects = msgspec.json.encode(report.rejects[:FEED_RUN_REJECTS]).decode()
     if report.fatal:
         rejects = msgspec.json.encode([{"error": report.fatal}]).decode()
     if run_id is None:
         run_id = await conn.fetchval(
-            "INSERT INTO feed_runs (kind, files) VALUES ($1, $2) RETURNING id", report.kind, report.files
+            "INSERT INTO feed_runs (kind, files, retailer_id) VALUES ($1, $2, $3) RETURNING id",
+            report.kind, report.files, retailer,
         )
     await conn.execute(
         "UPDATE feed_runs SET finished_at = now(), rows_read = $2, rows_loaded = $3, rows_rejected = $4,"

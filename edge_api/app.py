@@ -29,8 +29,8 @@ from cache.index_reader import IndexReader
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
-from edge_api import admin, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
-from edge_api.body_limits import BodyLimits
+from edge_api import admin, admin_feeds, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
+from edge_api.body_limits import BodyLimits, with_feed_upload_cap
 from edge_api.campaign_store import CampaignStore
 from edge_api.cors import CampaignCORSMiddleware
 from edge_api.errors import error_response, server_error
@@ -148,6 +148,7 @@ def create_app(settings: Settings) -> ASGIApp:
         *openapi.routes,
         *pages.routes,
         *admin.routes,
+        *admin_feeds.routes,
         # The back office's pages (/admin/..., not /admin/v1/...): backoffice/.
         *backoffice.routes,
     ]
@@ -155,7 +156,8 @@ def create_app(settings: Settings) -> ASGIApp:
     return OffersFront(Starlette(
         routes=routes,
         # BodyLimits inside CORS: a brand's page reads the 413 too.
-        middleware=[Middleware(MetricsMiddleware), Middleware(CampaignCORSMiddleware), Middleware(BodyLimits)],
+        middleware=[Middleware(MetricsMiddleware), Middleware(CampaignCORSMiddleware),
+                    Middleware(BodyLimits, caps=with_feed_upload_cap(settings.feed_upload_max_bytes))],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=make_lifespan(settings),
     ))

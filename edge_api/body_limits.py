@@ -23,6 +23,8 @@ from edge_api.schemas import MAX_EVENTS_BYTES
 DEFAULT_BODY_CAP = 64 * 1024
 # A retailer's feed upload (gzip accepted): the route that takes it may set a closer figure.
 MAX_FEED_UPLOAD_BYTES = 512 * 1024 * 1024
+# The back office's upload form carries its other fields and multipart boundaries around the file.
+FEED_FORM_SLACK = 64 * 1024
 
 BodyCap = tuple[str, "re.Pattern[str]", int]
 BODY_CAPS: list[BodyCap] = [
@@ -31,9 +33,18 @@ BODY_CAPS: list[BodyCap] = [
     # The back office's campaign editor posts the campaign as form text.
     ("POST", re.compile(r"/admin/campaigns/[^/]+"), EDIT_FORM_LIMIT),
     ("PUT", re.compile(r"/admin/v1/retailers/[^/]+/feeds/[^/]+"), MAX_FEED_UPLOAD_BYTES),
+    ("POST", re.compile(r"/admin/retailers/[^/]+/feeds"), MAX_FEED_UPLOAD_BYTES + FEED_FORM_SLACK),
 ]
 
 _DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+def with_feed_upload_cap(max_bytes: int, caps: list[BodyCap] = BODY_CAPS) -> list[BodyCap]:
+    """The caps with the feed uploads' set to `NEARCART_FEED_UPLOAD_MAX_BYTES` instead of the default."""
+    return [
+        (method, pattern, max_bytes + (cap - MAX_FEED_UPLOAD_BYTES) if cap >= MAX_FEED_UPLOAD_BYTES else cap)
+        for method, pattern, cap in caps
+    ]
 
 
 def body_cap(method: str, path: str, caps: list[BodyCap] = BODY_CAPS) -> int:

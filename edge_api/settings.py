@@ -61,6 +61,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     widget_dir: str = ""
     # Back office: a staff session ends after this many seconds without a request.
     session_idle_s: int = 1800
+    # Back office: how long a retailer's invitation link stays usable (72 h).
+    invite_ttl_s: int = 72 * 3600
+    # Feed uploads (PUT /admin/v1/retailers/{id}/feeds/{kind} and the back office's form): the most
+    # bytes one may send (as sent: gzip counts compressed), and the size above which it is loaded in
+    # the background (202 and a run to poll) instead of before the answer.
+    feed_upload_max_bytes: int = 512 * 1024 * 1024
+    feed_upload_background_bytes: int = 4 * 1024 * 1024
+    # Where uploads are spooled while they load; empty: the system's temporary directory.
+    upload_dir: str = ""
     log_level: str = "info"
     # Data quality: an in-stock offer its feed has not updated for this long is unconfirmed (SPEC: 48 h).
     unconfirmed_after_s: int = 48 * 3600
@@ -88,7 +97,7 @@ _FLOAT_FIELDS = {
 }
 _INT_FIELDS = {
     "click_token_ttl_s", "events_per_minute", "micro_cache_entries", "session_idle_s", "unconfirmed_after_s",
-    "links_per_retailer", "feed_max_bytes",
+    "links_per_retailer", "feed_max_bytes", "invite_ttl_s", "feed_upload_max_bytes", "feed_upload_background_bytes",
 }
 _BOOL_FIELDS = {"aggregate_events", "allow_http_loopback"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}

@@ -37,3 +37,44 @@
 
   if (document.getElementById("errors")) document.getElementById("errors").focus();
 })();
+
+// Feed uploads: the browser's own progress while the file goes up (the form works without this too).
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-upload]");
+  if (!form || !window.FormData || !window.XMLHttpRequest) return;
+  var bar = form.querySelector("progress");
+  var text = form.querySelector(".progress-text");
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    bar.hidden = false;
+    text.hidden = false;
+    form.querySelector("button[type=submit]").disabled = true;
+    xhr.upload.addEventListener("progress", function (e) {
+      if (!e.lengthComputable) return;
+      var percent = Math.floor((e.loaded / e.total) * 100);
+      bar.value = percent;
+      text.textContent = percent + " %";
+    });
+    xhr.upload.addEventListener("load", function () {
+      bar.removeAttribute("value"); // indeterminate while the server reads the rows
+      text.textContent = form.getAttribute("data-loading") || "…";
+    });
+    xhr.addEventListener("load", function () {
+      // Success ends on the report page (the form's 303, followed); anything else is a page to show as is.
+      if (xhr.status === 200 && xhr.responseURL && xhr.responseURL !== form.action) {
+        window.location.assign(xhr.responseURL);
+        return;
+      }
+      document.open();
+      document.write(xhr.responseText);
+      document.close();
+    });
+    xhr.addEventListener("error", function () {
+      form.submit(); // let the browser try the plain way and show its own error
+    });
+    xhr.send(new FormData(form));
+  });
+})();
