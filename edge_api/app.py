@@ -25,7 +25,8 @@ from cache import db as catalog_db
 from cache.db import DATABASE_UNAVAILABLE
 from cache.index_reader import IndexReader
 from cache.keys import Keys
-from cache.redis_pipe import RedisPipe
+from cache.redis_topology import RedisTopology
+from cache.replicas import ReplicaSet
 from cache.tasks import stop_task
 from edge_api import admin, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
 from edge_api.body_limits import BodyLimits
@@ -45,10 +46,15 @@ from edge_api.state import EdgeState
 from geo.geoip import GeoIP
 
 
-def redis_client(settings: Settings) -> aioredis.Redis:
+def redis_topology(settings: Settings) -> RedisTopology:
+    """The primary: `NEARCART_REDIS_URL`, or found and followed through `NEARCART_REDIS_SENTINELS`."""
+    return RedisTopology(settings.redis_url, settings.redis_sentinels, settings.redis_sentinel_master,
+                         settings.redis_timeout_s)
+
+
+def redis_client(settings: Settings, topology: RedisTopology | None = None) -> aioredis.Redis:
     # No retries: a slow Redis must cost a request its timeout once, not three times.
-    return aioredis.Redis.from_url(
-        settings.redis_url,
+    return (topology or redis_topology(settings)).client(
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
@@ -69,11 +75,14 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         keys = Keys(settings.redis_prefix)
-        redis = redis_client(settings)
+        topology = redis_topology(settings)
+        redis = redis_client(settings, topology)
         pool = await database_pool(settings)
         geoip = GeoIP(settings.geoip_db)
-        pipe = RedisPipe(settings.redis_url, timeout_s=settings.redis_timeout_s)
-        index = IndexReader(redis, keys, pipe, changes_url=settings.redis_url)
+        pipe = topology.pipe()
+        replicas = (ReplicaSet(settings.redis_replica_urls, redis, keys, settings.redis_timeout_s)
+                    if settings.redis_replica_urls else None)
+        index = IndexReader(redis, keys, pipe, changes_client=topology.feed_client, replicas=replicas)
         await index.start()
         state = EdgeState(
             settings=settings,
@@ -106,6 +115,7 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
             geoip.close()
             await pool.close()
             await redis.aclose()
+            await topology.aclose()
 
     return lifespan
 

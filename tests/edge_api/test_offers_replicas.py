@@ -1,0 +1,176 @@
+"""`NEARCART_REDIS_REPLICA_URLS`: offers read the index from real replicas, exactly, and survive losing one."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
+from starlette.testclient import TestClient
+
+from cache.index import build_index
+from cache.keys import Keys
+from edge_api.app import create_app
+from edge_api.settings import Settings
+from tests.random_catalog import RandomCatalog, write_random_catalog
+from tests.redis_servers import RedisGroup, RedisProcess, redis_group
+
+
+@pytest.fixture
+def group(tmp_path: Path) -> Iterator[RedisGroup]:
+    with redis_group(tmp_path / "redis") as servers:
+        yield servers
+
+
+async def _catalog_on(primary: RedisProcess, db: asyncpg.Connection, keys: Keys) -> RandomCatalog:
+    catalog = await write_random_catalog(db, seed=17, stores=300, gtins=3)
+    client = aioredis.Redis.from_url(primary.url)
+    await build_index(db, client, keys, grace_s=0)
+    await client.aclose()
+    return catalog
+
+
+def geosearches(server: RedisProcess) -> int:
+    """GEOSEARCH commands this server has run."""
+    stats = server.client().info("commandstats")
+    return int(stats.get("cmdstat_geosearch", {}).get("calls", 0))
+
+
+def reads(client: TestClient, server: str) -> float:
+    found = re.search(rf'^nearcart_index_reads_total\{{server="{server}"\}} (\S+)$', client.get("/metrics").text,
+                      re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def in_rotation(client: TestClient) -> float:
+    found = re.search(r"^nearcart_index_replicas_in_rotation (\S+)$", client.get("/metrics").text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def _wait(check: object, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def _place(i: int, gtin: str) -> dict[str, object]:
+    # A new position each time: no answer cache can serve it, every request reads the index.
+    return {"gtin": gtin, "lat": 48.6 + (i % 97) * 0.005, "lon": 2.1 + (i % 89) * 0.005, "radius_km": 25}
+
+
+async def test_offers_are_read_from_every_replica_and_equal_the_primarys(
+    db: asyncpg.Connection, group: RedisGroup, settings: Settings
+) -> None:
+    primary = group.primary()
+    replicas = [group.replica_of(primary), group.replica_of(primary)]
+    catalog = await _catalog_on(primary, db, Keys(settings.redis_prefix))
+    alone = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False)
+    scaled = msgspec.structs.replace(alone, redis_replica_urls=tuple(r.url for r in replicas))
+    _wait(lambda: all(r.client().get(f"{settings.redis_prefix}index:version") for r in replicas))
+    places = [_place(i, catalog.gtins[i % 3]) for i in range(60)]
+
+    with TestClient(create_app(alone)) as client:
+        expected = [client.get("/v1/offers", params=p).json() for p in places]
+    before = [geosearches(r) for r in replicas]
+    primary_before = geosearches(primary)
+    ours = REGISTRY.get_sample_value("nearcart_index_replicas_in_rotation") or 0.0
+    with TestClient(create_app(scaled)) as client:
+        _wait(lambda: in_rotation(client) == ours + 2)
+        # A replica serves once the probe has seen it hold all the primary had when this worker joined the
+        # change feed: the first probe after it.
+        warm = iter(range(1000, 2000))
+        _wait(lambda: client.get("/v1/offers", params=_place(next(warm), catalog.gtins[0])).status_code == 200
+              and reads(client, "replica") > 0)
+        answers = [client.get("/v1/offers", params=p).json() for p in places]
+
+    assert answers == expected
+    assert any(answer["offers"] for answer in answers)
+    spread = [geosearches(r) - b for r, b in zip(replicas, before, strict=True)]
+    # Round robin over both. A read that times out on a replica (25 ms, half the budget, on a busy
+    # machine) is retried on the primary and takes that replica out until the next probe (0.2 s).
+    assert all(count >= 10 for count in spread), spread
+    assert geosearches(primary) - primary_before < sum(spread)
+
+
+async def test_a_replica_that_dies_or_hangs_costs_no_answer_and_rejoins_when_back(
+    db: asyncpg.Connection, group: RedisGroup, settings: Settings
+) -> None:
+    primary = group.primary()
+    replicas = [group.replica_of(primary), group.replica_of(primary)]
+    catalog = await _catalog_on(primary, db, Keys(settings.redis_prefix))
+    scaled = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False,
+                                     redis_replica_urls=tuple(r.url for r in replicas))
+    _wait(lambda: all(r.client().get(f"{settings.redis_prefix}index:version") for r in replicas))
+    slowest = {}
+    # The gauge sums every app this test process runs: count from where it stands.
+    ours = REGISTRY.get_sample_value("nearcart_index_replicas_in_rotation") or 0.0
+    with TestClient(create_app(scaled)) as client:
+        _wait(lambda: in_rotation(client) == ours + 2)
+        for name, hurt in (("killed", replicas[0].kill), ("hung", replicas[1].pause)):
+            hurt()
+            times = []
+            for i in range(40):
+                started = time.perf_counter()
+                response = client.get("/v1/offers", params=_place(i + 100 * len(slowest), catalog.gtins[i % 3]))
+                times.append(time.perf_counter() - started)
+                assert response.status_code == 200, (name, response.text)
+            slowest[name] = max(times)
+        # Both gone: the primary answers alone.
+        assert in_rotation(client) == ours
+        replicas[1].resume()
+        revived = group.start("--replicaof", "127.0.0.1", str(primary.port), port=replicas[0].port)
+        _wait(lambda: in_rotation(client) == ours + 2)
+        before = geosearches(revived)
+        for i in range(20):
+            assert client.get("/v1/offers", params=_place(i + 500, catalog.gtins[0])).status_code == 200
+        assert geosearches(revived) > before
+    print(f"\nslowest answer while a replica dies: {slowest['killed'] * 1000:.1f} ms, "
+          f"while one hangs: {slowest['hung'] * 1000:.1f} ms (Redis budget {settings.redis_timeout_s * 1000:.0f} ms)")
+    # The budget (50 ms) plus TestClient's own overhead on a busy 2-core machine.
+    assert slowest["hung"] < settings.redis_timeout_s + 0.5
+
+
+async def test_a_change_the_replica_has_not_received_is_answered_from_the_primary(
+    db: asyncpg.Connection, group: RedisGroup, settings: Settings
+) -> None:
+    primary = group.primary()
+    replica = group.replica_of(primary)
+    keys = Keys(settings.redis_prefix)
+    catalog = await _catalog_on(primary, db, keys)
+    scaled = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False,
+                                     redis_replica_urls=(replica.url,))
+    _wait(lambda: replica.client().get(keys.version))
+    version = int(primary.client().get(keys.version) or 0)
+    gtin = next(g for g in catalog.gtins if primary.client().hlen(keys.delivery_offers(version, g)))
+    field, value = next(iter(primary.client().hgetall(keys.delivery_offers(version, gtin)).items()))
+    cents, rest = value.split(b":", 1)
+    new_cents = int(cents) + 1234
+    ours = REGISTRY.get_sample_value("nearcart_index_replicas_in_rotation") or 0.0
+    with TestClient(create_app(scaled)) as client:
+        _wait(lambda: in_rotation(client) == ours + 1)
+        place = {"gtin": gtin, "lat": 48.85, "lon": 2.35, "radius_km": 25}
+        old = client.get("/v1/offers", params=place).json()
+        # The replica stops receiving writes (its primary "moves" to a port nobody listens on); it keeps
+        # its data and answers, as a replica does when its link breaks.
+        replica.client().replicaof("127.0.0.1", "1")
+        primary.client().hset(keys.delivery_offers(version, gtin), field, b"%d:" % new_cents + rest)
+        primary.client().publish(keys.changes, gtin)
+        time.sleep(0.1)  # noqa: ASYNC251 - the change feed's message reaches the worker (its loop is TestClient's)
+        fresh = client.get("/v1/offers", params=place).json()
+        replica.client().replicaof("127.0.0.1", str(primary.port))
+
+    def prices(answer: dict[str, list[dict[str, Any]]]) -> set[str]:
+        return {msgspec.json.encode(offer["price"]).decode() for offer in answer["offers"] if offer["store"] is None}
+
+    assert prices(fresh) != prices(old)
+    assert any(f"{new_cents / 100:.2f}" in price for price in prices(fresh)), (prices(old), prices(fresh))
