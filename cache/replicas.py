@@ -196,12 +196,11 @@ class ReplicaSet:
             self._drop(replica, f"probe failed: {type(exc).__name__}")
             return
         fields = info_fields(raw_info)
-        if fields.get("role") != "slave":
-            # Promoted by a failover (or misconfigured): it is the primary now, read through the primary pipe.
-            self._drop(replica, f"role {fields.get('role')}")
-            return
+        # A replica Sentinel just promoted is the primary (or about to be named so): what it holds is all
+        # there is, and Sentinel may still name the old primary for a moment, so it keeps serving.
+        offset_field = "slave_repl_offset" if fields.get("role") == "slave" else "master_repl_offset"
         with contextlib.suppress(KeyError, ValueError):
-            replica.reached(int(fields["slave_repl_offset"]))
+            replica.reached(int(fields[offset_field]))
         view = self._view
         version = view.version if view is not None else None
         held = int(raw_version) if raw_version is not None else None
