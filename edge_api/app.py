@@ -32,6 +32,7 @@ from edge_api import admin, campaigns, clicks, events, gc_policy, health, offers
 from edge_api.body_limits import BodyLimits
 from edge_api.campaign_store import CampaignStore
 from edge_api.cors import CampaignCORSMiddleware
+from edge_api.draining import Drain
 from edge_api.errors import error_response, server_error
 from edge_api.event_counts import aggregate_forever
 from edge_api.http_metrics import MetricsMiddleware
@@ -98,7 +99,9 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
             zones=DeliveryZoneCache(),
             delivery_cache=MicroCache(settings.micro_cache_entries),
             ranker=Ranker(settings, OfferPieces(index.resolve)),
+            drain=Drain(settings.shutdown_drain_s),
         )
+        state.drain.install(asyncio.get_running_loop())
         gc_policy.settle_for_serving()
         young_collector = asyncio.create_task(gc_policy.collect_young_forever(), name="nearcart-gc")
         # Statistics: every worker drains the event stream into `event_counts` (a consumer group shares it).

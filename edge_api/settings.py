@@ -66,6 +66,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Back office: a staff session ends after this many seconds without a request.
     session_idle_s: int = 1800
     log_level: str = "info"
+    # On SIGTERM, seconds a worker keeps serving while /readyz says 503, before it stops listening and
+    # finishes what is in flight (edge_api/draining.py). 0 where a preStop pause does it (Kubernetes).
+    shutdown_drain_s: float = 0.0
 
     @property
     def effective_jwt_secret(self) -> str:
@@ -74,6 +77,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _FLOAT_FIELDS = {
     "redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s", "micro_cache_live_ttl_s",
+    "shutdown_drain_s",
 }
 _INT_FIELDS = {"click_token_ttl_s", "events_per_minute", "micro_cache_entries", "session_idle_s"}
 _BOOL_FIELDS = {"aggregate_events"}
