@@ -72,7 +72,7 @@ class RedisGroup:
             command = [part for part in command if part not in ("--save", "", "--appendonly", "no")]
         server = RedisProcess(port, subprocess.Popen(command), log)
         self.processes.append(server)
-        _wait_for(lambda: _pings(server), f"redis on {port} ({log})")
+        wait_for(lambda: _pings(server), f"redis on {port} ({log})")
         return server
 
     def primary(self) -> RedisProcess:
@@ -80,7 +80,7 @@ class RedisGroup:
 
     def replica_of(self, primary: RedisProcess) -> RedisProcess:
         replica = self.start("--replicaof", "127.0.0.1", str(primary.port))
-        _wait_for(lambda: replica.client().info("replication").get("master_link_status") == "up",
+        wait_for(lambda: replica.client().info("replication").get("master_link_status") == "up",
                   f"replica {replica.port} in sync")
         return replica
 
@@ -106,7 +106,7 @@ def _pings(server: RedisProcess) -> bool:
     return False
 
 
-def _wait_for(check: object, what: str, timeout_s: float = 15.0) -> None:
+def wait_for(check: object, what: str, timeout_s: float = 15.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():  # type: ignore[operator]

@@ -20,7 +20,7 @@ from cache.keys import Keys
 from edge_api.app import create_app
 from edge_api.settings import Settings
 from tests.random_catalog import RandomCatalog, write_random_catalog
-from tests.redis_servers import RedisGroup, RedisProcess, redis_group
+from tests.redis_servers import RedisGroup, RedisProcess, redis_group, wait_for
 
 
 @pytest.fixture
@@ -54,13 +54,20 @@ def in_rotation(client: TestClient) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def _wait(check: object, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+def _wait(check: object) -> None:
+    wait_for(check, "the condition")
+
+
+async def _two_replicas(group: RedisGroup, db: asyncpg.Connection, settings: Settings
+                        ) -> tuple[RedisProcess, list[RedisProcess], RandomCatalog, Settings]:
+    """A primary holding a catalog's index, two replicas holding it too, and settings reading them."""
+    primary = group.primary()
+    replicas = [group.replica_of(primary), group.replica_of(primary)]
+    catalog = await _catalog_on(primary, db, Keys(settings.redis_prefix))
+    scaled = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False,
+                                     redis_replica_urls=tuple(r.url for r in replicas))
+    _wait(lambda: all(r.client().get(f"{settings.redis_prefix}index:version") for r in replicas))
+    return primary, replicas, catalog, scaled
 
 
 def _place(i: int, gtin: str) -> dict[str, object]:
@@ -71,12 +78,8 @@ def _place(i: int, gtin: str) -> dict[str, object]:
 async def test_offers_are_read_from_every_replica_and_equal_the_primarys(
     db: asyncpg.Connection, group: RedisGroup, settings: Settings
 ) -> None:
-    primary = group.primary()
-    replicas = [group.replica_of(primary), group.replica_of(primary)]
-    catalog = await _catalog_on(primary, db, Keys(settings.redis_prefix))
-    alone = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False)
-    scaled = msgspec.structs.replace(alone, redis_replica_urls=tuple(r.url for r in replicas))
-    _wait(lambda: all(r.client().get(f"{settings.redis_prefix}index:version") for r in replicas))
+    primary, replicas, catalog, scaled = await _two_replicas(group, db, settings)
+    alone = msgspec.structs.replace(scaled, redis_replica_urls=())
     places = [_place(i, catalog.gtins[i % 3]) for i in range(60)]
 
     with TestClient(create_app(alone)) as client:
@@ -105,12 +108,7 @@ async def test_offers_are_read_from_every_replica_and_equal_the_primarys(
 async def test_a_replica_that_dies_or_hangs_costs_no_answer_and_rejoins_when_back(
     db: asyncpg.Connection, group: RedisGroup, settings: Settings
 ) -> None:
-    primary = group.primary()
-    replicas = [group.replica_of(primary), group.replica_of(primary)]
-    catalog = await _catalog_on(primary, db, Keys(settings.redis_prefix))
-    scaled = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False,
-                                     redis_replica_urls=tuple(r.url for r in replicas))
-    _wait(lambda: all(r.client().get(f"{settings.redis_prefix}index:version") for r in replicas))
+    primary, replicas, catalog, scaled = await _two_replicas(group, db, settings)
     slowest = {}
     # The gauge sums every app this test process runs: count from where it stands.
     ours = REGISTRY.get_sample_value("nearcart_index_replicas_in_rotation") or 0.0
