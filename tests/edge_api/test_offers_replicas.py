@@ -12,7 +12,6 @@ import asyncpg
 import msgspec
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from cache.index import build_index
@@ -49,9 +48,10 @@ def reads(client: TestClient, server: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def in_rotation(client: TestClient) -> float:
-    found = re.search(r"^nearcart_index_replicas_in_rotation (\S+)$", client.get("/metrics").text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+def in_rotation(client: TestClient) -> int:
+    """Replicas this app's worker reads from now (its own ReplicaSet: the metric sums every app in the process)."""
+    replicas = client.app_state["edge"].index.replicas
+    return sum(replica.in_rotation for replica in replicas.replicas)
 
 
 def _wait(check: object) -> None:
@@ -64,10 +64,23 @@ async def _two_replicas(group: RedisGroup, db: asyncpg.Connection, settings: Set
     primary = group.primary()
     replicas = [group.replica_of(primary), group.replica_of(primary)]
     catalog = await _catalog_on(primary, db, Keys(settings.redis_prefix))
-    scaled = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False,
+    # A budget of 200 ms, not 50: this busy CI machine starves the four processes now and then, and a
+    # 503 then would say nothing about replicas (the hang test measures the budget's use).
+    scaled = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False, redis_timeout_s=0.2,
                                      redis_replica_urls=tuple(r.url for r in replicas))
     _wait(lambda: all(r.client().get(f"{settings.redis_prefix}index:version") for r in replicas))
     return primary, replicas, catalog, scaled
+
+
+def _until_replicas_serve(client: TestClient, gtin: str) -> None:
+    """A replica serves once the probe has seen it hold all the primary had when this worker adopted its index
+    and joined the change feed: twice, apart, so the second is past the feed's subscription."""
+    warm = iter(range(1000, 100_000))
+    for _ in range(2):
+        time.sleep(0.5)
+        served = reads(client, "replica")
+        _wait(lambda served=served: client.get("/v1/offers", params=_place(next(warm), gtin)).status_code == 200
+              and reads(client, "replica") > served)
 
 
 def _place(i: int, gtin: str) -> dict[str, object]:
@@ -86,14 +99,9 @@ async def test_offers_are_read_from_every_replica_and_equal_the_primarys(
         expected = [client.get("/v1/offers", params=p).json() for p in places]
     before = [geosearches(r) for r in replicas]
     primary_before = geosearches(primary)
-    ours = REGISTRY.get_sample_value("nearcart_index_replicas_in_rotation") or 0.0
     with TestClient(create_app(scaled)) as client:
-        _wait(lambda: in_rotation(client) == ours + 2)
-        # A replica serves once the probe has seen it hold all the primary had when this worker joined the
-        # change feed: the first probe after it.
-        warm = iter(range(1000, 2000))
-        _wait(lambda: client.get("/v1/offers", params=_place(next(warm), catalog.gtins[0])).status_code == 200
-              and reads(client, "replica") > 0)
+        _wait(lambda: in_rotation(client) == 2)
+        _until_replicas_serve(client, catalog.gtins[0])
         answers = [client.get("/v1/offers", params=p).json() for p in places]
 
     assert answers == expected
@@ -110,10 +118,9 @@ async def test_a_replica_that_dies_or_hangs_costs_no_answer_and_rejoins_when_bac
 ) -> None:
     primary, replicas, catalog, scaled = await _two_replicas(group, db, settings)
     slowest = {}
-    # The gauge sums every app this test process runs: count from where it stands.
-    ours = REGISTRY.get_sample_value("nearcart_index_replicas_in_rotation") or 0.0
     with TestClient(create_app(scaled)) as client:
-        _wait(lambda: in_rotation(client) == ours + 2)
+        _wait(lambda: in_rotation(client) == 2)
+        _until_replicas_serve(client, catalog.gtins[0])
         for name, hurt in (("killed", replicas[0].kill), ("hung", replicas[1].pause)):
             hurt()
             times = []
@@ -124,18 +131,18 @@ async def test_a_replica_that_dies_or_hangs_costs_no_answer_and_rejoins_when_bac
                 assert response.status_code == 200, (name, response.text)
             slowest[name] = max(times)
         # Both gone: the primary answers alone.
-        assert in_rotation(client) == ours
+        _wait(lambda: in_rotation(client) == 0)
         replicas[1].resume()
         revived = group.start("--replicaof", "127.0.0.1", str(primary.port), port=replicas[0].port)
-        _wait(lambda: in_rotation(client) == ours + 2)
+        _wait(lambda: in_rotation(client) == 2)
         before = geosearches(revived)
         for i in range(20):
             assert client.get("/v1/offers", params=_place(i + 500, catalog.gtins[0])).status_code == 200
         assert geosearches(revived) > before
     print(f"\nslowest answer while a replica dies: {slowest['killed'] * 1000:.1f} ms, "
-          f"while one hangs: {slowest['hung'] * 1000:.1f} ms (Redis budget {settings.redis_timeout_s * 1000:.0f} ms)")
-    # The budget (50 ms) plus TestClient's own overhead on a busy 2-core machine.
-    assert slowest["hung"] < settings.redis_timeout_s + 0.5
+          f"while one hangs: {slowest['hung'] * 1000:.1f} ms (Redis budget {scaled.redis_timeout_s * 1000:.0f} ms)")
+    # The budget plus TestClient's own overhead on a busy 2-core machine.
+    assert slowest["hung"] < scaled.redis_timeout_s + 0.5
 
 
 async def test_a_change_the_replica_has_not_received_is_answered_from_the_primary(
@@ -145,7 +152,7 @@ async def test_a_change_the_replica_has_not_received_is_answered_from_the_primar
     replica = group.replica_of(primary)
     keys = Keys(settings.redis_prefix)
     catalog = await _catalog_on(primary, db, keys)
-    scaled = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False,
+    scaled = msgspec.structs.replace(settings, redis_url=primary.url, aggregate_events=False, redis_timeout_s=0.2,
                                      redis_replica_urls=(replica.url,))
     _wait(lambda: replica.client().get(keys.version))
     version = int(primary.client().get(keys.version) or 0)
@@ -153,9 +160,8 @@ async def test_a_change_the_replica_has_not_received_is_answered_from_the_primar
     field, value = next(iter(primary.client().hgetall(keys.delivery_offers(version, gtin)).items()))
     cents, rest = value.split(b":", 1)
     new_cents = int(cents) + 1234
-    ours = REGISTRY.get_sample_value("nearcart_index_replicas_in_rotation") or 0.0
     with TestClient(create_app(scaled)) as client:
-        _wait(lambda: in_rotation(client) == ours + 1)
+        _wait(lambda: in_rotation(client) == 1)
         place = {"gtin": gtin, "lat": 48.85, "lon": 2.35, "radius_km": 25}
         old = client.get("/v1/offers", params=place).json()
         # The replica stops receiving writes (its primary "moves" to a port nobody listens on); it keeps
