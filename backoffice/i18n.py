@@ -35,7 +35,48 @@ FRENCH: dict[str, str] = {
     "No campaign yet.": "Aucune campagne pour l'instant.",
     "Your role has no campaigns.": "Votre rôle ne donne accès à aucune campagne.",
     "Figures": "Chiffres",
-    "Figures will appear here.": "Les chiffres apparaîtront ici.",
+    "Filters": "Filtres",
+    "All campaigns": "Toutes les campagnes",
+    "Product": "Produit",
+    "All products": "Tous les produits",
+    "Retailer": "Enseigne",
+    "All retailers": "Toutes les enseignes",
+    "Mode": "Mode",
+    "All modes": "Tous les modes",
+    "Region": "Région",
+    "French département (FR-75) or country (BE); empty: all":
+        "Département français (FR-75) ou pays (BE) ; vide : toutes",
+    "Show": "Afficher",
+    "Reset": "Réinitialiser",
+    "Download CSV": "Télécharger en CSV",
+    "Figures from {since} to {to}": "Chiffres du {since} au {to}",
+    "Totals": "Totaux",
+    "Widget loads": "Chargements du widget",
+    "Opens": "Ouvertures",
+    "Searches": "Recherches",
+    "Searches with offers": "Recherches avec offres",
+    "Searches without offers": "Recherches sans offre",
+    "Offers shown": "Offres affichées",
+    "Clicks": "Clics",
+    "Click-through rate": "Taux de clic",
+    "Purchase-intent value": "Valeur d'intention d'achat",
+    "Day": "Jour",
+    "By day": "Par jour",
+    "By product": "Par produit",
+    "By retailer": "Par enseigne",
+    "By mode": "Par mode",
+    "By region": "Par région",
+    "Nothing counted for this period and these filters.": "Rien de compté pour cette période et ces filtres.",
+    "Loads, opens and searches happen before a retailer or mode is chosen: clear those filters to see them.":
+        "Chargements, ouvertures et recherches ont lieu avant le choix d'une enseigne ou d'un mode : "
+        "retirez ces filtres pour les voir.",
+    "Daily chart of the figures below (the table By day holds the same numbers)":
+        "Graphique quotidien des chiffres ci-dessous (le tableau Par jour contient les mêmes nombres)",
+    "In store": "En magasin",
+    "Click & collect": "Retrait en magasin",
+    "Delivery": "Livraison",
+    "Your role sees the figures of retailer {retailer} only.":
+        "Votre rôle ne voit que les chiffres de l'enseigne {retailer}.",
     "Edit campaign {id}": "Modifier la campagne {id}",
     "Campaign JSON": "JSON de la campagne",
     "Save": "Enregistrer",
@@ -127,3 +168,30 @@ def pick_lang(asked: str | None, remembered: str | None, accept_language: str) -
         if lang in LANGS:
             return lang
     return from_accept_language(accept_language) or DEFAULT_LANG
+
+
+def format_count(value: int, lang: str) -> str:
+    """1,234 in English, 1 234 (narrow no-break space) in French."""
+    text = f"{value:,}"
+    return text.replace(",", "\u202f") if lang == "fr" else text
+
+
+def format_rate(rate: float | None, lang: str) -> str:
+    """A click-through rate as a percentage to two decimals (the CSV's four decimals of a fraction); — without opens."""
+    if rate is None:
+        return "—"
+    text = f"{rate * 100:.2f}"
+    return text.replace(".", ",") + "\u202f%" if lang == "fr" else text + "%"
+
+
+def format_money(amounts: dict[str, str], lang: str) -> str:
+    """{"EUR": "1234.50"} as 1,234.50 EUR (1 234,50 EUR in French); several currencies one after another."""
+    if not amounts:
+        return "0,00" if lang == "fr" else "0.00"
+    shown = []
+    for currency, amount in amounts.items():
+        units, _, cents = amount.partition(".")
+        sign = "-" if units.startswith("-") else ""
+        whole = format_count(int(units.lstrip("-") or 0), lang)
+        shown.append(f"{sign}{whole}{',' if lang == 'fr' else '.'}{cents or '00'}\u00a0{currency}")
+    return " · ".join(shown)

@@ -2,7 +2,8 @@
 
 `admin` sees everything; `brand:<id>` its own campaigns (`campaigns.brand`) and
 their statistics; `retailer:<id>` its own stores, offers and the statistics rows
-of its retailer id. Out of scope is 403, no or a bad token 401. Admin answers are
+of its retailer id. Out of scope is 403 (404 for a statistics filter, as on the back
+office's pages), no or a bad token 401. Admin answers are
 never cached (`Cache-Control: no-store`): they are private and change on PUT.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from backoffice.stats import stats_view, to_csv
+from backoffice.stats_scope import BadFilter, OutOfScope, StatsQuery, scoped_filters
 from backoffice.versions import save_campaign
 from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
@@ -32,9 +34,6 @@ from edge_api.admin_schemas import (
     OfferList,
     OffersPageQuery,
     PageQuery,
-    StatsAnswer,
-    StatsQuery,
-    StatsRow,
     StoreList,
 )
 from edge_api.auth import AuthError, Principal, principal_from_header, revoked_tokens
@@ -44,9 +43,6 @@ from edge_api.events import BodyTooLarge, read_capped
 from edge_api.schemas import Campaign, CampaignId
 from edge_api.state import edge_state
 
-# Statistics are kept 13 months; a wider window only costs a bigger scan.
-MAX_STATS_DAYS = 400
-DEFAULT_STATS_DAYS = 30
 NO_STORE = {"Cache-Control": "no-store"}
 _encoder = msgspec.json.Encoder()
 
@@ -102,6 +98,16 @@ def _query(request: Request, type_: type[T]) -> T | Response:
         return msgspec.convert(dict(request.query_params), type_, strict=False)
     except msgspec.ValidationError as exc:
         return validation_error(exc, root="query")
+
+
+def _gtin(value: str | None) -> str | None | Response:
+    """A `gtin` query parameter in its 14-digit form, None when absent, a 400 naming it when wrong."""
+    if not value:
+        return None
+    try:
+        return normalize_gtin(value)
+    except GtinError as exc:
+        return bad_parameter("gtin", str(exc))
 
 
 def _path_campaign_id(request: Request) -> str | Response:
@@ -195,31 +201,18 @@ async def stats(request: Request, who: Principal) -> Response:
     query = _query(request, StatsQuery)
     if isinstance(query, Response):
         return query
-    to = query.to or datetime.now(UTC).date()
-    since = query.from_ or to - timedelta(days=DEFAULT_STATS_DAYS - 1)
-    if since > to:
-        return bad_parameter("from", "from is after to")
-    if (to - since).days >= MAX_STATS_DAYS:
-        return bad_parameter("from", f"at most {MAX_STATS_DAYS} days at once")
     pool = edge_state(request).db
-    if who.role == "brand" and query.campaign is not None:
-        owner = await pool.fetchval("SELECT brand FROM campaigns WHERE id = $1", query.campaign)
-        if not who.is_brand(owner or ""):
-            return forbidden(f"campaign {query.campaign!r} is not one of brand {who.subject!r}'s", parameter="campaign")
-    rows = await pool.fetch(
-        "SELECT day, campaign, kind, retailer_id AS retailer, sum(count)::bigint AS count FROM event_counts"
-        " WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR campaign = $3)"
-        "   AND ($4::text IS NULL OR campaign IN (SELECT id FROM campaigns WHERE brand = $4))"
-        "   AND ($5::text IS NULL OR retailer_id = $5)"
-        " GROUP BY day, campaign, kind, retailer_id ORDER BY day, campaign, kind, retailer_id",
-        since,
-        to,
-        query.campaign,
-        who.subject if who.role == "brand" else None,
-        who.subject if who.role == "retailer" else None,
-    )
-    counts = [StatsRow(**dict(row)) for row in rows]
-    return _json(StatsAnswer(campaign=query.campaign, from_=since, to=to, counts=counts))
+    try:
+        filters = await scoped_filters(pool, who, query)
+    except OutOfScope as exc:
+        # As on the back office's pages: what a role may not see is not there, no hint that it exists.
+        return error_response(404, exc.message, parameter=exc.parameter, headers=NO_STORE)
+    except BadFilter as exc:
+        return bad_parameter(exc.parameter, exc.message)
+    view = await stats_view(pool, filters)
+    if query.format == "csv":
+        return Response(to_csv(view), media_type="text/csv; charset=utf-8", headers=NO_STORE)
+    return _json(view)
 
 
 # --- retailers' stores and offers ------------------------------------------------------------
@@ -272,12 +265,9 @@ async def list_offers(request: Request, who: Principal) -> Response:
     query = _query(request, OffersPageQuery)
     if isinstance(query, Response):
         return query
-    gtin = None
-    if query.gtin:
-        try:
-            gtin = normalize_gtin(query.gtin)
-        except GtinError as exc:
-            return bad_parameter("gtin", str(exc))
+    gtin = _gtin(query.gtin)
+    if isinstance(gtin, Response):
+        return gtin
     after_gtin, after_store = "", ""
     if query.after is not None:
         after_gtin, sep, after_store = query.after.partition("/")

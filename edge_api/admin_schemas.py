@@ -6,13 +6,11 @@ for brands', retailers' and admins' tools, behind a JWT.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
 from msgspec import Meta
-
-from edge_api.schemas import CampaignId
 
 Limit = Annotated[int, Meta(ge=1, le=500)]
 Cursor = Annotated[str, Meta(max_length=200)]
@@ -25,12 +23,6 @@ class PageQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class OffersPageQuery(PageQuery, kw_only=True, forbid_unknown_fields=True):
     gtin: Annotated[str, Meta(max_length=14)] | None = None
-
-
-class StatsQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    campaign: CampaignId | None = None
-    from_: date | None = msgspec.field(default=None, name="from")
-    to: date | None = None
 
 
 class CampaignSummary(msgspec.Struct, kw_only=True):
@@ -50,21 +42,6 @@ class CampaignSaved(msgspec.Struct, kw_only=True):
     brand: str
     etag: str
     created: bool
-
-
-class StatsRow(msgspec.Struct, kw_only=True):
-    day: date
-    campaign: str
-    kind: str
-    retailer: str
-    count: int
-
-
-class StatsAnswer(msgspec.Struct, kw_only=True):
-    campaign: str | None
-    from_: date = msgspec.field(name="from")
-    to: date
-    counts: list[StatsRow]
 
 
 class AdminStore(msgspec.Struct, kw_only=True):

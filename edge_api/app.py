@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, StatefulLifespan
 
 from backoffice import routes as backoffice
+from backoffice.aggregator import aggregate_forever
 from backoffice.state import office_lifespan
 from cache import db as catalog_db
 from cache.db import DATABASE_UNAVAILABLE
@@ -34,7 +35,7 @@ from edge_api.campaign_store import CampaignStore
 from edge_api.cors import CampaignCORSMiddleware
 from edge_api.draining import Drain
 from edge_api.errors import error_response, server_error
-from edge_api.event_counts import aggregate_forever
+from edge_api.event_buffer import EventBuffer
 from edge_api.http_metrics import MetricsMiddleware
 from edge_api.locate import DeliveryZoneCache
 from edge_api.micro_cache import MicroCache
@@ -94,6 +95,8 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
             index=index,
             campaigns=CampaignStore(pool, settings.database_timeout_s),
             events_limiter=RateLimiter(redis, keys, settings.events_per_minute),
+            event_buffer=EventBuffer(redis, keys, flush_redis=topology.client(
+                socket_timeout=2.0, socket_connect_timeout=settings.redis_timeout_s, retry=Retry(NoBackoff(), 0))),
             micro_cache=MicroCache(settings.micro_cache_entries),
             front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
@@ -104,7 +107,8 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
         state.drain.install(asyncio.get_running_loop())
         gc_policy.settle_for_serving()
         young_collector = asyncio.create_task(gc_policy.collect_young_forever(), name="nearcart-gc")
-        # Statistics: every worker drains the event stream into `event_counts` (a consumer group shares it).
+        flusher = asyncio.create_task(state.event_buffer.flush_forever(), name="nearcart-events-flush")
+        # Statistics: every worker drains the event stream into `stats_daily` (a consumer group shares it).
         aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool)) if settings.aggregate_events else None
         try:
             async with office_lifespan(settings) as office:
@@ -113,6 +117,9 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
             if aggregator is not None:
                 await stop_task(aggregator)
             await stop_task(young_collector)
+            await stop_task(flusher)
+            await state.event_buffer.close()
+            await state.event_buffer.flush_redis.aclose()
             await index.stop()
             pipe.close()
             geoip.close()

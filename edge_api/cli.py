@@ -144,6 +144,30 @@ def campaign_push(file: str) -> None:
 
 
 @main.group()
+def events() -> None:
+    """The event stream and the statistics made from it."""
+
+
+@events.command("aggregate")
+def events_aggregate() -> None:
+    """Count the event stream into PostgreSQL statistics until SIGTERM (beside or instead of the workers').
+
+    Run one or several (they share the stream; each event is counted once). Set
+    NEARCART_AGGREGATE_EVENTS=0 on the API workers when this process does the counting.
+    """
+    import logging
+
+    from backoffice.aggregator import run_aggregator
+    from cache.keys import Keys
+
+    settings = _settings()
+    if not (settings.redis_url and settings.database_url):
+        raise click.UsageError("NEARCART_REDIS_URL and NEARCART_DATABASE_URL must be set")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    uvloop.run(run_aggregator(settings.redis_url, settings.database_url, Keys(settings.redis_prefix)))
+
+
+@main.group()
 def users() -> None:
     """People who log in to the back office (/admin/)."""
 

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from prometheus_client import Counter
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -23,10 +22,9 @@ from starlette.routing import Route
 from cache.db import DATABASE_UNAVAILABLE
 from edge_api.client_ip import client_ip
 from edge_api.errors import error_page
-from edge_api.events import EVENTS_LOST, append_events
 from edge_api.state import EdgeState, edge_state
 from edge_api.tokens import ClickTarget, TokenError, verify_click
-from geo.privacy import truncate_ip
+from geo.region import region_of
 
 log = logging.getLogger("nearcart.clicks")
 CLICKS = Counter("nearcart_clicks_total", "Clicks by outcome", ["outcome"])
@@ -125,22 +123,30 @@ async def deeper(request: Request) -> Response:
 
 async def _record(request: Request, state: EdgeState, target: ClickTarget) -> None:
     ip = client_ip(request, state.settings.trusted_proxies)
-    place = state.geoip.lookup(ip) if state.geoip and ip else None
     event: dict[str, str | int | float] = {
         "kind": "click",
         "campaign": target.campaign,
         "gtin": target.gtin,
         "retailer": target.retailer_id,
-        "store": target.store_id,
-        "ip": truncate_ip(ip),
-        "country": (place.country or "") if place else "",
+        "mode": _mode(target, request.query_params.get("m", "")),
+        "price_cents": target.price_cents,
+        "currency": target.currency,
+        "region": region_of(state.geoip.lookup(ip) if state.geoip and ip else None),
         "ts": int(time.time() * 1000),
     }
-    try:
-        await append_events(state.redis, state.keys, [event])
-    except (RedisError, OSError):
-        # Counting a click is worth less than the shopper's basket: redirect anyway.
-        EVENTS_LOST.labels("click").inc()
+    # Redis away: kept in this worker and written when it returns; the shopper is redirected anyway.
+    await state.event_buffer.append([event], "click")
+
+
+def _mode(target: ClickTarget, said: str) -> str:
+    """The clicked offer's mode: delivery for an online offer; for a store, what the widget says.
+
+    Both modes of one store share a link, so only the widget (`?m=`) knows which row was clicked;
+    other clients' store clicks count as in store. The hint only moves a click between the two.
+    """
+    if not target.store_id:
+        return "delivery"
+    return said if said in ("in_store", "click_collect") else "in_store"
 
 
 routes = [

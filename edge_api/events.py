@@ -3,34 +3,32 @@
 The body is read with a cap (never unbounded), the count and shape come from
 `schemas.Events`, and a shared Redis rate limit per truncated client IP keeps a
 noisy page from flooding the stream. Nothing identifies a shopper: the stream
-gets the /24 or /48 network, the country, and what the widget reported.
+gets the region (a French département or a country, `geo.region`) and what the
+widget reported; while Redis is unreachable the worker keeps them (`event_buffer`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
 from prometheus_client import Counter
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from cache.keys import Keys
 from edge_api.client_ip import client_ip
 from edge_api.errors import error_response, validation_error
+from edge_api.event_buffer import Record
 from edge_api.schemas import MAX_EVENTS_BYTES, Events
 from edge_api.state import edge_state
 from geo.privacy import truncate_ip
+from geo.region import region_of
 
-# Bounds the stream between two runs of the aggregator (XADD MAXLEN ~ trims in whole nodes, cheaply).
-STREAM_MAXLEN = 1_000_000
 EVENTS_RECEIVED = Counter("nearcart_events_received_total", "Widget events accepted", ["type"])
-EVENTS_LOST = Counter("nearcart_events_lost_total", "Events that could not be written to Redis", ["source"])
+# Beacons of older widgets that the statistics no longer count (the server counts clicks itself).
+NOT_COUNTED = frozenset({"offers_shown", "click"})
+_shown_encoder = msgspec.json.Encoder()
 
 _decoder = msgspec.json.Decoder(Events)
 
@@ -50,15 +48,6 @@ async def read_capped(request: Request, cap: int) -> bytes:
         if len(body) > cap:
             raise BodyTooLarge
     return bytes(body)
-
-
-async def append_events(redis: aioredis.Redis, keys: Keys, events: list[Mapping[str, str | int | float]]) -> None:
-    """XADD each event to the stream in one round trip."""
-    pipe = redis.pipeline(transaction=False)
-    for event in events:
-        fields: dict[Any, Any] = dict(event)
-        pipe.xadd(keys.events, fields, maxlen=STREAM_MAXLEN, approximate=True)
-    await pipe.execute()
 
 
 async def post_events(request: Request) -> Response:
@@ -81,10 +70,9 @@ async def post_events(request: Request) -> Response:
         response = validation_error(exc)
         response.headers.update(limit_headers)
         return response
-    place = state.geoip.lookup(ip) if state.geoip and ip else None
-    country = (place.country or "") if place else ""
+    region = region_of(state.geoip.lookup(ip) if state.geoip and ip else None)
     now_ms = int(time.time() * 1000)
-    records: list[Mapping[str, str | int | float]] = [
+    records: list[Record] = [
         {
             "kind": event.type,
             "campaign": event.campaign,
@@ -92,18 +80,17 @@ async def post_events(request: Request) -> Response:
             "retailer": event.retailer or "",
             "mode": event.mode or "",
             "message": event.message or "",
+            "shown": _shown_encoder.encode(event.shown or []).decode(),
             "client_ts": int(event.ts),
             "ts": now_ms,
-            "ip": network,
-            "country": country,
+            "region": region,
         }
         for event in events
+        if event.type not in NOT_COUNTED
     ]
-    try:
-        await append_events(state.redis, state.keys, records)
-    except (RedisError, OSError):
-        EVENTS_LOST.labels("beacon").inc(len(records))
-        return error_response(503, "events cannot be stored now, retry later", headers={"Retry-After": "5"})
+    if records:
+        # Redis away: kept in this worker and written when it returns; the page still gets its 204.
+        await state.event_buffer.append(records, "beacon")
     for event in events:
         EVENTS_RECEIVED.labels(event.type).inc()
     return Response(status_code=204, headers=limit_headers)

@@ -45,8 +45,8 @@ class StoreOffer:
     def __init__(self, member: Member, in_store: bytes, click_collect: bytes) -> None:
         self.retailer = member.retailer
         self.retailer_id = member.retailer.retailer_id
-        # Its signed link's key: both modes of one store share the link.
-        self.link_key = (self.retailer_id, member.store.store_id)
+        # Its signed link's key: both modes of one store share the link, which carries the price shown.
+        self.link_key = (self.retailer_id, member.store.store_id, member.price_cents, member.currency)
         self.mode_bits = member.mode_bits
         self.in_store = in_store
         self.click_collect = click_collect

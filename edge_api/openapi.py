@@ -13,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from backoffice.stats import StatsView
+from backoffice.stats_scope import StatsQuery
 from edge_api.schemas import CampaignPublic, ErrorBody, Events, Health, OffersAnswer, OffersQuery
 
 REF = "#/components/schemas/{name}"
-_TYPES: tuple[Any, ...] = (OffersQuery, OffersAnswer, ErrorBody, Events, CampaignPublic, Health)
+_TYPES: tuple[Any, ...] = (OffersQuery, OffersAnswer, ErrorBody, Events, CampaignPublic, Health, StatsView)
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -63,9 +65,10 @@ RATE_HEADERS = {
 
 
 def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, Any]:
-    (_, _, _, events_schema, _, _), components = msgspec.json.schema_components(_TYPES, ref_template=REF)
+    (_, _, _, events_schema, _, _, _), components = msgspec.json.schema_components(_TYPES, ref_template=REF)
     components.pop("OffersQuery")
     query_component = msgspec.json.schema_components((OffersQuery,), ref_template=REF)[1]["OffersQuery"]
+    stats_query = msgspec.json.schema_components((StatsQuery,), ref_template=REF)[1]["StatsQuery"]
     paths: dict[str, dict[str, Any]] = {
         "/v1/offers": {
             "get": {
@@ -102,11 +105,11 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
                 "operationId": "postEvents",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": events_schema}}},
                 "responses": {
-                    "204": {"description": "stored", "headers": RATE_HEADERS},
+                    "204": {"description": "accepted (kept by the server while its Redis is away)",
+                            "headers": RATE_HEADERS},
                     "400": _error("an event is wrong; `error.parameter` is its JSON path, e.g. `$[3].type`"),
                     "413": _error("body over 16 KB"),
                     "429": {**_error("rate limited; retry after `Retry-After` seconds"), "headers": RATE_HEADERS},
-                    "503": _error("events cannot be stored right now"),
                 },
             }
         },
@@ -121,6 +124,29 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
                     "400": _error("malformed campaign id"),
                     "404": _error("no such campaign"),
                     "503": _error("campaigns cannot be read right now"),
+                },
+            }
+        },
+        "/admin/v1/stats": {
+            "get": {
+                "summary": "Statistics: totals, a daily series, tables by product, retailer, mode and region",
+                "description": "Scoped to the token's role: an admin sees every campaign, a brand its own, a"
+                " retailer the rows of its retailer id. `format=csv` gives the same figures as CSV.",
+                "operationId": "getStats",
+                "security": [{"bearer": []}],
+                "parameters": _query_parameters(stats_query),
+                "responses": {
+                    "200": {
+                        "description": "the figures of the period and filters",
+                        "content": {
+                            "application/json": {"schema": {"$ref": REF.format(name="StatsView")}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": _error("a parameter is wrong; `error.parameter` names it"),
+                    "401": _error("no token, or an unusable one"),
+                    "404": _error("a campaign or retailer outside the token's scope (as one that does not exist)"),
+                    "503": _error("the statistics cannot be read right now"),
                 },
             }
         },
@@ -189,7 +215,10 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
             "description": "Where to buy a product near the shopper. No cookies, no identifiers.",
         },
         "paths": {path: item for path, item in paths.items() if path in routed},
-        "components": {"schemas": components},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
     }
     if server_url:
         document["servers"] = [{"url": server_url}]

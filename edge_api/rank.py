@@ -26,6 +26,8 @@ from edge_api.tokens import ClickTarget, sign_click
 # Signed click links kept per worker, about this many in all (some 35 MB): see `SignedLinks`.
 SIGNED_LINKS_KEPT = 100_000
 _LinkGroupKey = tuple[str, str, str, str, int]
+# (retailer, store, price in cents, currency): a price change within the minute signs a new link.
+LinkKey = tuple[str, str, int, str]
 
 
 class SignedLinks:
@@ -40,13 +42,13 @@ class SignedLinks:
     __slots__ = ("groups", "count", "kept")
 
     def __init__(self, kept: int = SIGNED_LINKS_KEPT) -> None:
-        self.groups: OrderedDict[_LinkGroupKey, dict[tuple[str, str], bytes]] = OrderedDict()
+        self.groups: OrderedDict[_LinkGroupKey, dict[LinkKey, bytes]] = OrderedDict()
         # Links in all groups: `sign` counts them in, dropping a group counts them out.
         self.count = 0
         self.kept = kept
 
-    def group(self, key: _LinkGroupKey) -> dict[tuple[str, str], bytes]:
-        """This request's signed links by (retailer, store): shared by requests for the same product and minute."""
+    def group(self, key: _LinkGroupKey) -> dict[LinkKey, bytes]:
+        """This request's signed links by `LinkKey`: shared by requests for the same product and minute."""
         groups = self.groups
         links = groups.get(key)
         if links is None:
@@ -100,10 +102,10 @@ class Ranker:
         issued_at = int(time.time()) // 60 * 60
         links = signed.group((base_url, settings.secret, gtin, campaign_id, issued_at))
 
-        def link(key: tuple[str, str]) -> bytes:
+        def link(key: LinkKey) -> bytes:
             """Sign a link not signed yet this minute (kept under the store offer's own key tuple)."""
-            url = links[key] = signed.sign(settings, base_url, ClickTarget(key[0], key[1], gtin, campaign_id,
-                                                                           issued_at))
+            target = ClickTarget(key[0], key[1], gtin, campaign_id, issued_at, key[2], key[3])
+            url = links[key] = signed.sign(settings, base_url, target)
             return url
 
         listed: list[bytes] = []
@@ -117,7 +119,7 @@ class Ranker:
                       if (place := place_of(hit.retailer)) is not None and _delivers(hit.retailer, location, inside)]
             online.sort(key=lambda item: (item[0], item[1].price_cents))
             for _, seller in online[: max(1, limit // 2)]:
-                key = (seller.retailer.retailer_id, "")
+                key = (seller.retailer.retailer_id, "", seller.price_cents, seller.currency)
                 pieces.delivery_offer(listed, seller.retailer, seller.price_cents, seller.currency, seller.quantity,
                                       links.get(key) or link(key))
                 delivered += 1
@@ -140,8 +142,8 @@ class Ranker:
 
 
 def _list_store_offers(listed: list[bytes], rows: list[list[bytes]], pieces: OfferPieces, rules: _CampaignRules,
-                       store_bits: int, wanted: int, links: dict[tuple[str, str], bytes],
-                       link: Callable[[tuple[str, str]], bytes]) -> int:
+                       store_bits: int, wanted: int, links: dict[LinkKey, bytes],
+                       link: Callable[[LinkKey], bytes]) -> int:
     """Append up to `wanted` store offers from Redis' rows; how many the rows held (up to `wanted` if unpinned).
 
     Stores by place (priority retailers first, in their order), nearest first within each: Redis

@@ -124,16 +124,31 @@ MAX_EVENTS = 50
 MAX_EVENTS_BYTES = 16 * 1024
 
 
-class Event(msgspec.Struct, kw_only=True):
-    """One widget beacon. `ts` is the client's clock in epoch milliseconds (`Date.now()`)."""
+class Shown(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """How many offers of one retailer in one mode a search showed: `["shop", "in_store", 3]`."""
 
-    type: Literal["impression", "open", "offers_shown", "click", "error"]
+    retailer: Annotated[str, Meta(min_length=1, max_length=64)]
+    mode: Mode
+    count: Annotated[int, Meta(ge=1, le=50)]
+
+
+class Event(msgspec.Struct, kw_only=True):
+    """One widget beacon. `ts` is the client's clock in epoch milliseconds (`Date.now()`).
+
+    `impression` (a buy button shown: a widget load), `open`, `search` (an answer shown, with
+    what it showed in `shown`; empty: a search without offers), `error`. `offers_shown` and
+    `click` are what widgets before `search` sent: accepted, not counted (the server counts
+    clicks itself, as they pass through `/v1/go`).
+    """
+
+    type: Literal["impression", "open", "search", "offers_shown", "click", "error"]
     campaign: CampaignId
     gtin: Gtin
     ts: Annotated[float, Meta(ge=0, le=1e14)]
     retailer: Annotated[str, Meta(max_length=64)] | None = None
     mode: Mode | None = None
     message: Annotated[str, Meta(max_length=500)] | None = None
+    shown: Annotated[list[Shown], Meta(max_length=50)] | None = None
 
 
 Events = Annotated[list[Event], Meta(min_length=1, max_length=MAX_EVENTS)]

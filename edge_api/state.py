@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: the modules named here import this one
     from cache.keys import Keys
     from edge_api.campaign_store import CampaignStore
     from edge_api.draining import Drain
+    from edge_api.event_buffer import EventBuffer
     from edge_api.locate import DeliveryZoneCache
     from edge_api.micro_cache import MicroCache
     from edge_api.offers_front import FrontEntry
@@ -39,6 +40,8 @@ class EdgeState:
     index: IndexReader
     campaigns: CampaignStore
     events_limiter: RateLimiter
+    # Events and clicks on their way to the stream, kept here while Redis is unreachable.
+    event_buffer: EventBuffer
     # For /v1/offers: cached answers (see edge_api.micro_cache), delivery zones rebuilt when the directory moves.
     micro_cache: MicroCache[bytes]
     # Whole answers to byte-identical requests (edge_api.offers_front.OffersFront).

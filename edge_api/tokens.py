@@ -35,13 +35,19 @@ ISSUE_STEP_S = 60
 
 
 class ClickTarget(msgspec.Struct, frozen=True, gc=False):
-    """Where a click leads: one offer of one retailer (store_id "" for delivery), for one campaign (or "")."""
+    """Where a click leads: one offer of one retailer (store_id "" for delivery), for one campaign (or "").
+
+    The offer's price rides along for statistics (the purchase-intent value of a click is the
+    price the shopper saw); -1 and "" in links signed before it did.
+    """
 
     retailer_id: str
     store_id: str
     gtin: str
     campaign: str
     issued_at: int
+    price_cents: int = -1
+    currency: str = ""
 
 
 class _Payload(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
@@ -52,6 +58,10 @@ class _Payload(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fiel
     campaign: str
     issued_at: int
     expires_at: int
+    # Last, with defaults: links signed before prices rode along hold only the seven fields above, and a
+    # link without a price is still written that way (`_encode`), so both spellings stay canonical.
+    price_cents: int = -1
+    currency: str = ""
 
 
 class TokenError(Exception):
@@ -79,8 +89,19 @@ def _mac(secret: str, payload: bytes) -> bytes:
     return mac.digest()
 
 
+_UNPRICED_FIELDS = 7
+
+
+def _encode(payload: _Payload) -> bytes:
+    """The one msgpack spelling of a payload: without its price fields when it has no price."""
+    if payload.price_cents == -1 and not payload.currency:
+        # An array_like Struct always writes every field (msgspec's omit_defaults does not trim arrays).
+        return _encoder.encode(msgspec.structs.astuple(payload)[:_UNPRICED_FIELDS])
+    return _encoder.encode(payload)
+
+
 def sign_click(settings: Settings, target: ClickTarget) -> str:
-    payload = _encoder.encode(
+    payload = _encode(
         _Payload(
             version=TOKEN_VERSION,
             retailer_id=target.retailer_id,
@@ -89,6 +110,8 @@ def sign_click(settings: Settings, target: ClickTarget) -> str:
             campaign=target.campaign,
             issued_at=target.issued_at,
             expires_at=target.issued_at + ISSUE_STEP_S + settings.click_token_ttl_s,
+            price_cents=target.price_cents,
+            currency=target.currency,
         )
     )
     return f"{b64url.encode(payload)}.{b64url.encode(_mac(settings.secret, payload))}"
@@ -115,7 +138,7 @@ def verify_click(settings: Settings, token: str, now: float | None = None) -> Cl
         raise TokenError("unreadable token") from exc
     # Signed by us means encoded by us: any other msgpack spelling of the same fields (an int in a
     # wider format, a longer string header) was made by someone holding the key, not by sign_click.
-    if _encoder.encode(decoded) != payload:
+    if _encode(decoded) != payload:
         raise TokenError("non-canonical payload")
     if decoded.version != TOKEN_VERSION:
         raise TokenError("unknown token version")
@@ -124,7 +147,8 @@ def verify_click(settings: Settings, token: str, now: float | None = None) -> Cl
         raise TokenError("token issued in the future")
     if now >= decoded.expires_at:
         raise TokenError("token expired", expired=True)
-    return ClickTarget(decoded.retailer_id, decoded.store_id, decoded.gtin, decoded.campaign, decoded.issued_at)
+    return ClickTarget(decoded.retailer_id, decoded.store_id, decoded.gtin, decoded.campaign, decoded.issued_at,
+                       decoded.price_cents, decoded.currency)
 
 
 def click_url(base_url: str, token: str) -> str:

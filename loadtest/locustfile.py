@@ -133,7 +133,7 @@ class Visitor(FastHttpUser):
                 return []
             return [product["gtin"] for product in products]
 
-    def beacon(self, *kinds: str, gtin: str, **extra: str) -> None:
+    def beacon(self, *kinds: str, gtin: str, **extra: object) -> None:
         now = int(time.time() * 1000)  # milliseconds, like the widget's Date.now()
         body = [{"type": kind, "campaign": self.campaign, "gtin": gtin, "ts": now, **extra} for kind in kinds]
         with self.client.post("/v1/events", data=json.dumps(body), headers={**self.headers,
@@ -169,11 +169,14 @@ class Shopper(Visitor):
         offers = self.offers(gtin, how)
         if offers is None:
             return
-        self.beacon("offers_shown", gtin=gtin)
+        shown: dict[tuple[str, str], int] = {}
+        for offer in offers:
+            key = (offer["retailer"]["id"], offer["mode"])
+            shown[key] = shown.get(key, 0) + 1
+        self.beacon("search", gtin=gtin, shown=[[retailer, mode, n] for (retailer, mode), n in shown.items()])
         if offers and random.random() < CLICK_SHARE:
             offer = random.choice(offers)
-            self.beacon("click", gtin=gtin, retailer=offer["retailer"]["id"], mode=offer["mode"])
-            self.go(offer["url"])
+            self.go(offer["url"])  # the server counts the click itself
 
     def offers(self, gtin: str, how: str) -> list[dict[str, Any]] | None:
         params: dict[str, str] = {"gtin": gtin, "campaign": self.campaign}

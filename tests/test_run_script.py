@@ -65,12 +65,12 @@ def tree(tmp_path: Path) -> Path:
     return tree
 
 
-def set_up(tree: Path) -> list[str]:
+def set_up(tree: Path, steps: str = "setup_python test && setup_widget") -> list[str]:
     """Run the script's set-up as `./run demo` does; return the installs and builds it ran."""
     calls = tree.parent / "calls.log"
     calls.unlink(missing_ok=True)
     env = {"PATH": f"{tree.parent / 'bin'}:/usr/bin:/bin", "CALLS": str(calls)}
-    subprocess.run(["bash", "-c", "source ./run && setup_python test && setup_widget"], cwd=tree, env=env,
+    subprocess.run(["bash", "-c", f"source ./run && {steps}"], cwd=tree, env=env,
                    check=True, capture_output=True, text=True, timeout=60)
     return calls.read_text().splitlines() if calls.exists() else []
 
@@ -143,3 +143,20 @@ def test_a_wiped_build_output_is_built_again(tree: Path) -> None:
     set_up(tree)
     shutil.rmtree(tree / "widget" / "dist")
     assert installs(set_up(tree)) == ["npm run --silent build"]
+
+
+def test_the_chart_library_is_installed_once_and_again_when_wiped_or_relocked(tree: Path) -> None:
+    # This npm's build copies the library as backoffice/package.json's does.
+    copying = FAKE_NPM.replace("run) ", "run) mkdir -p static/vendor && touch static/vendor/uPlot.iife.min.js; ")
+    _executable(tree.parent / "bin" / "npm", copying)
+    office = tree / "backoffice"
+    office.mkdir()
+    (office / "package.json").write_text('{"dependencies": {"uplot": "1.6.32"}}')
+    (office / "package-lock.json").write_text("{}")
+    both = ["npm ci --no-audit --no-fund --loglevel=error", "npm run --silent build"]
+    assert installs(set_up(tree, "setup_backoffice")) == both
+    assert set_up(tree, "setup_backoffice") == []
+    shutil.rmtree(office / "static" / "vendor")
+    assert installs(set_up(tree, "setup_backoffice")) == both
+    (office / "package-lock.json").write_text('{"lockfileVersion": 3}')
+    assert installs(set_up(tree, "setup_backoffice")) == both

@@ -1,12 +1,16 @@
-"""What the back-office tests share: the people, their campaigns, and how a browser-less client logs in.
+"""What the back-office tests share: the people, their campaigns, how a browser-less client logs in, and how
+the dashboard's figures are read off the page and compared with its CSV export.
 
 The campaigns are those of the admin API's tests (`campaign_json`): spring and autumn of acme, rival of globex.
 """
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import asyncpg
@@ -61,3 +65,74 @@ def logged_in(client: TestClient, email: str) -> str:
     answer = log_in(client, email)
     assert answer.status_code == 303, answer.text
     return csrf_of(client.get("/admin/").text)
+
+
+class Screen(HTMLParser):
+    """What a reader sees of the figures: the totals' cards and every table's rows, cell by cell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.totals: dict[str, str] = {}
+        self.tables: dict[str, dict[str, dict[str, str]]] = {}
+        self._table = self._key = self._figure = ""
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "table" and found.get("data-table"):
+            self._table = found["data-table"] or ""
+            self.tables[self._table] = {}
+        elif tag == "tr" and self._table and found.get("data-key") is not None:
+            self._key = found["data-key"] or ""
+            self.tables[self._table][self._key] = {}
+        elif found.get("data-figure") and tag in ("td", "div"):
+            self._figure, self._text = found["data-figure"] or "", []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._table = ""
+        elif self._figure and tag in ("td", "div"):
+            text = "".join(self._text).strip()
+            if self._table:
+                self.tables[self._table][self._key][self._figure] = text
+            else:
+                self.totals[self._figure] = text.split("\n")[-1].strip()  # the card's <dd> after its <dt>
+            self._figure = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._figure:
+            self._text.append(data if self._table else data + "\n")
+
+
+def screen_of(page: str) -> Screen:
+    screen = Screen()
+    screen.feed(page)
+    return screen
+
+
+def number(shown: str) -> str:
+    """A figure as the CSV writes it: 1,234 -> 1234, 12.50% -> 0.1250, 4.49 EUR -> 4.49, — -> empty."""
+    text = shown.replace(",", "").replace("\u00a0", " ").strip()
+    if text == "—":
+        return ""
+    if text.endswith("%"):
+        return f"{float(text[:-1]) / 100:.4f}"
+    return text.split(" ")[0]
+
+
+def csv_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    return {(row["table"], row["key"]): row for row in csv.DictReader(io.StringIO(text))}
+
+
+def assert_csv_is_the_screen(page: str, export: str) -> None:
+    screen, rows = screen_of(page), csv_rows(export)
+    shown = {(table, key) for table, keyed in screen.tables.items() for key in keyed}
+    assert shown | {("total", "")} == set(rows), "the CSV and the page list different rows"
+    on_screen = [(("total", ""), screen.totals)] + [
+        ((table, key), cells) for table, keyed in screen.tables.items() for key, cells in keyed.items()]
+    for where, cells in on_screen:
+        assert cells, where
+        for field, text in cells.items():
+            column = "intent_value_EUR" if field == "intent_value" else field
+            written = rows[where].get(column, "0.00")
+            assert number(text) == written, (where, field, text, written)

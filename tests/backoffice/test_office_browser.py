@@ -16,14 +16,11 @@ import asyncpg
 import jwt
 import pytest
 from office_site import ACME, GLOBEX, PASSWORD, campaign_json, load_people_and_campaigns
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from cache import db as catalog_db
 from cache.embedded import free_port
 from loadtest.stack import running, scratch_settings, settings_env
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 async def _prepare(database_url: str) -> None:
@@ -55,29 +52,10 @@ def office(services: tuple[str, str]) -> Iterator[Office]:
             yield Office(base_url, jwt.encode(claims, settings.effective_jwt_secret, algorithm="HS256"))
 
 
-# Module scope: sync Playwright keeps an event loop running in this thread, which later modules' asyncio.run
-# (the root conftest's fixtures) would trip over.
 @pytest.fixture(scope="module")
-def playwright(office: Office) -> Iterator[Playwright]:
-    # After `office`: its setup and teardown run asyncio loops of their own, outside Playwright's.
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(locale="en-GB")
-    # 2-core shared machines are slow: be generous, never sleep.
-    context.set_default_timeout(20_000)
-    yield context
-    context.close()
+def server_started(office: Office) -> Office:
+    """What conftest's Playwright waits for."""
+    return office
 
 
 def _stored(office: Office, campaign_id: str) -> dict[str, Any]:

@@ -99,20 +99,45 @@ def test_pip_install_finds_every_package_and_its_data_in_the_context() -> None:
     for package, globs in setuptools["package-data"].items():
         for pattern in globs:
             needed += [p.relative_to(ROOT).as_posix() for p in (ROOT / package).glob(pattern) if p.is_file()]
-    missing = [name for name in needed if not in_build_context(name, rules)]
+    # What another stage builds into the build stage (the chart library) is not read from the context.
+    built = [words[-1].rstrip("/") + "/" for flags, words in (i.flags_and_words() for i in stage("build").all("COPY"))
+             if flags.get("from")]
+    missing = [name for name in needed if not in_build_context(name, rules) and not name.startswith(tuple(built))]
     assert not missing, f".dockerignore drops what pip install . needs: {missing}"
     for kept_out in ("tests/conftest.py", "docker/.env", ".venv/bin/python", "widget/node_modules/x", "edge_api/x.so"):
         assert not in_build_context(kept_out, rules), f"{kept_out} would be sent to the builder"
 
 
+def _same_npm_steps(function: str, stage_name: str, folder: str) -> Stage:
+    """./run's `function` and the image's stage run the same npm commands in the same folder; the stage."""
+    setup = _shell_function(function)
+    run_npm = [" ".join(shlex.split(c)) for c in re.findall(r"\bnpm [^&|;)\n]+", setup)]
+    built = stage(stage_name)
+    image_npm = [" ".join(shlex.split(c)) for c in built.run_commands() if c.startswith("npm ")]
+    assert run_npm and image_npm == run_npm
+    assert f"cd {folder}" in setup and built.workdir().endswith(f"/{folder}")
+    return built
+
+
 def test_widget_is_built_with_the_commands_of_run_setup() -> None:
     # ./run's setup_widget: `cd widget && npm ci ... && npm run ... build`.
-    setup = _shell_function("setup_widget")
-    run_npm = [" ".join(shlex.split(c)) for c in re.findall(r"\bnpm [^&|;)\n]+", setup)]
-    widget = stage("widget")
-    image_npm = [" ".join(shlex.split(c)) for c in widget.run_commands() if c.startswith("npm ")]
-    assert run_npm and image_npm == run_npm
-    assert "cd widget" in setup and widget.workdir().endswith("/widget")
+    _same_npm_steps("setup_widget", "widget", "widget")
+
+
+def test_chart_library_is_copied_with_the_commands_of_run_setup_before_the_install() -> None:
+    # ./run's setup_backoffice: `cd backoffice && npm ci ... && npm run ... build` (uPlot into static/vendor/).
+    office = _same_npm_steps("setup_backoffice", "office", "backoffice")
+    build_script = json.loads((ROOT / "backoffice" / "package.json").read_text())["scripts"]["build"]
+    assert "static/vendor" in build_script and "uPlot.iife.min.js" in build_script
+    # The build stage puts the copy where pyproject's package data takes it from, before `pip install .`.
+    build = stage("build")
+    copies = [words for flags, words in (i.flags_and_words() for i in build.all("COPY"))
+              if flags.get("from") == "office"]
+    assert copies == [[office.workdir() + "/static/vendor", "backoffice/static/vendor"]]
+    assert "static/vendor/*" in PYPROJECT["tool"]["setuptools"]["package-data"]["backoffice"]
+    order = [i.args for i in build.instructions if i.keyword in ("COPY", "RUN")]
+    vendor = next(n for n, args in enumerate(order) if "--from=office" in args)
+    assert vendor < next(n for n, args in enumerate(order) if "pip install" in args)
 
 
 def test_python_venv_is_installed_as_run_setup_does_minus_editable_and_test_extras() -> None:

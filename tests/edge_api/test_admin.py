@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from cache.keys import Keys
 from edge_api.app import create_app
 from edge_api.campaign_store import store_campaign
-from edge_api.events import append_events
+from edge_api.event_buffer import append_events
 from edge_api.schemas import Campaign
 from edge_api.settings import Settings
 from tests.conftest import TEST_SECRET
@@ -197,30 +197,34 @@ def test_put_of_something_that_is_not_json_is_400(client: TestClient) -> None:
 # --- statistics ------------------------------------------------------------------------------
 
 
-def beacon(kind: str, campaign: str, retailer: str = "") -> dict[str, str | int]:
-    return {"kind": kind, "campaign": campaign, "gtin": "3017620422003", "retailer": retailer, "country": "FR",
-            "ip": "81.2.69.0", "ts": int(time.time() * 1000)}
+def beacon(kind: str, campaign: str, retailer: str = "", **more: str | int) -> dict[str, str | int]:
+    return {"kind": kind, "campaign": campaign, "gtin": "3017620422003", "retailer": retailer, "region": "FR-75",
+            "ts": int(time.time() * 1000), **more}
+
+
+def click(campaign: str, retailer: str, mode: str, cents: int) -> dict[str, str | int]:
+    return beacon("click", campaign, retailer, mode=mode, price_cents=cents, currency="EUR")
 
 
 @pytest.fixture
 async def events(redis: aioredis.Redis, keys: Keys, catalog: None) -> None:
-    """Beacons already in the stream when the server starts: its aggregator counts them."""
+    """Events already in the stream when the server starts: its aggregator counts them."""
     await append_events(redis, keys, [
-        beacon("open", "spring"), beacon("open", "spring"), beacon("click", "spring", "shop"),
-        beacon("click", "spring", "mart"), beacon("open", "rival"), beacon("click", "rival", "shop"),
+        beacon("open", "spring"), beacon("open", "spring"), click("spring", "shop", "in_store", 299),
+        click("spring", "mart", "delivery", 150), beacon("open", "rival"), click("rival", "shop", "in_store", 500),
+        beacon("search", "spring", shown='[["shop","in_store",2],["mart","delivery",1]]'),
     ])
 
 
-def stats_when_counted(client: TestClient, headers: dict[str, str], **params: str) -> list[dict[str, Any]]:
+def stats_when_counted(client: TestClient, headers: dict[str, str], **params: str) -> dict[str, Any]:
     """Stats once the server's background aggregator has drained the stream (it starts with the server)."""
     deadline = time.monotonic() + 20
     while True:
         response = client.get("/admin/v1/stats", params=params, headers=headers)
         assert response.status_code == 200, response.text
-        counts: list[dict[str, Any]] = response.json()["counts"]
-        if counts or time.monotonic() > deadline:
-            return counts
-        time.sleep(0.05)
+        view: dict[str, Any] = response.json()
+        if view["totals"]["clicks"] or time.monotonic() > deadline:
+            return view
 
 
 @pytest.fixture
@@ -230,36 +234,74 @@ def counted(settings: Settings, events: None) -> Iterator[TestClient]:
         yield client
 
 
-def rows(counts: list[dict[str, Any]]) -> set[tuple[str, str, str, int]]:
-    return {(c["campaign"], c["kind"], c["retailer"], c["count"]) for c in counts}
+def figures(table: list[dict[str, Any]], *names: str) -> dict[str, tuple[Any, ...]]:
+    return {row["key"]: tuple(row[name] for name in names) for row in table}
 
 
-def test_admin_sees_aggregated_counts_per_day_kind_and_retailer(counted: TestClient) -> None:
-    counts = stats_when_counted(counted, ADMIN)
-    assert rows(counts) == {
-        ("spring", "open", "", 2), ("spring", "click", "shop", 1), ("spring", "click", "mart", 1),
-        ("rival", "open", "", 1), ("rival", "click", "shop", 1),
-    }
-    assert {c["day"] for c in counts} == {datetime.now(UTC).date().isoformat()}
+def test_admin_sees_every_campaigns_figures(counted: TestClient) -> None:
+    view = stats_when_counted(counted, ADMIN)
+    totals = view["totals"]
+    assert (totals["opens"], totals["searches"], totals["offers_shown"], totals["clicks"]) == (3, 1, 3, 3)
+    assert totals["click_through_rate"] == 1.0 and totals["intent_value"] == {"EUR": "9.49"}
+    assert figures(view["by_retailer"], "clicks", "offers_shown") == {"shop": (2, 2), "mart": (1, 1)}
+    assert figures(view["by_mode"], "clicks") == {"in_store": (2,), "delivery": (1,)}
+    assert figures(view["by_region"], "opens") == {"FR-75": (3,)}
+    today = datetime.now(UTC).date().isoformat()
+    assert [(d["day"], d["opens"]) for d in view["daily"]][-1] == (today, 3)
+    assert len(view["daily"]) == 30 and view["campaigns"] is None
 
 
 def test_brand_sees_statistics_of_its_campaigns_only(counted: TestClient) -> None:
-    assert {c["campaign"] for c in stats_when_counted(counted, ACME)} == {"spring"}
-    assert rows(stats_when_counted(counted, ACME, campaign="spring")) == {
-        ("spring", "open", "", 2), ("spring", "click", "shop", 1), ("spring", "click", "mart", 1),
-    }
-    assert counted.get("/admin/v1/stats", params={"campaign": "rival"}, headers=ACME).status_code == 403
-    assert stats_when_counted(counted, GLOBEX, campaign="rival") != []
+    own = stats_when_counted(counted, ACME)
+    assert own["campaigns"] == ["autumn", "spring"]
+    assert (own["totals"]["opens"], own["totals"]["clicks"], own["totals"]["intent_value"]) == (2, 2, {"EUR": "4.49"})
+    refused = counted.get("/admin/v1/stats", params={"campaign": "spring,rival"}, headers=ACME)
+    # Another brand's campaign is answered as one that does not exist: no hint either way.
+    assert refused.status_code == 404 and refused.json()["error"]["parameter"] == "campaign"
+    for campaign in ("rival", "nosuch"):
+        answer = counted.get("/admin/v1/stats", params={"campaign": campaign}, headers=ACME)
+        assert answer.status_code == 404 and answer.json()["error"]["message"] == f"no campaign {campaign!r}"
+    assert stats_when_counted(counted, GLOBEX, campaign="rival")["totals"]["opens"] == 1
 
 
 def test_retailer_sees_only_rows_of_its_own_retailer_id(counted: TestClient) -> None:
-    assert rows(stats_when_counted(counted, SHOP)) == {("spring", "click", "shop", 1), ("rival", "click", "shop", 1)}
-    assert rows(stats_when_counted(counted, MART, campaign="spring")) == {("spring", "click", "mart", 1)}
+    view = stats_when_counted(counted, SHOP)
+    assert figures(view["by_retailer"], "clicks") == {"shop": (2,)}
+    assert (view["totals"]["opens"], view["totals"]["clicks"], view["totals"]["intent_value"]) == (
+        0, 2, {"EUR": "7.99"})
+    assert counted.get("/admin/v1/stats", params={"retailer": "mart"}, headers=SHOP).status_code == 404
+    assert stats_when_counted(counted, MART, campaign="spring")["totals"]["clicks"] == 1
+
+
+def test_filters_narrow_the_figures(counted: TestClient) -> None:
+    delivery = stats_when_counted(counted, ADMIN, mode="delivery")
+    assert (delivery["totals"]["clicks"], delivery["totals"]["intent_value"]) == (1, {"EUR": "1.50"})
+    assert figures(delivery["by_retailer"], "clicks") == {"mart": (1,)}
+    product = stats_when_counted(counted, ADMIN, gtin="3017620422003", region="FR-75")
+    assert product["totals"] == stats_when_counted(counted, ADMIN)["totals"]
+    elsewhere = counted.get("/admin/v1/stats", params={"region": "BE"}, headers=ADMIN).json()
+    assert elsewhere["totals"]["opens"] == 0
+    bad = counted.get("/admin/v1/stats", params={"mode": "by_drone"}, headers=ADMIN)
+    assert bad.status_code == 400 and bad.json()["error"]["parameter"] == "mode"
+    bad = counted.get("/admin/v1/stats", params={"gtin": "3017620422004"}, headers=ADMIN)
+    assert bad.status_code == 400 and bad.json()["error"]["parameter"] == "gtin"
+
+
+def test_csv_holds_the_same_figures_as_the_json(counted: TestClient) -> None:
+    view = stats_when_counted(counted, ADMIN)
+    response = counted.get("/admin/v1/stats", params={"format": "csv"}, headers=ADMIN)
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.splitlines()
+    assert lines[0].split(",")[-1] == "intent_value_EUR"
+    total = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
+    assert (total["table"], total["opens"], total["clicks"], total["intent_value_EUR"]) == (
+        "total", str(view["totals"]["opens"]), str(view["totals"]["clicks"]), view["totals"]["intent_value"]["EUR"])
+    assert len(lines) == 1 + 1 + 30 + 1 + 2 + 2 + 1  # total, days, product, retailers, modes, region
 
 
 def test_stats_window_is_bounded_by_from_and_to(counted: TestClient) -> None:
     past = counted.get("/admin/v1/stats", params={"from": "2020-01-01", "to": "2020-01-31"}, headers=ADMIN)
-    assert past.status_code == 200 and past.json()["counts"] == []
+    assert past.status_code == 200 and past.json()["totals"]["opens"] == 0 and len(past.json()["daily"]) == 31
     reversed_ = counted.get("/admin/v1/stats", params={"from": "2020-02-01", "to": "2020-01-01"}, headers=ADMIN)
     assert reversed_.status_code == 400 and reversed_.json()["error"]["parameter"] == "from"
     bad = counted.get("/admin/v1/stats", params={"from": "yesterday"}, headers=ADMIN)

@@ -27,15 +27,32 @@ def client(settings: Settings, redis: aioredis.Redis) -> Iterator[TestClient]:
         yield client
 
 
-async def test_beacons_are_appended_to_the_stream(client: TestClient, redis: aioredis.Redis, keys: Keys) -> None:
-    sent = [event("impression"), event("click", retailer="shop", mode="in_store", ts=1735787045000.5)]
+async def test_beacons_are_appended_to_the_stream_with_a_region_only(
+    client: TestClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    sent = [event("impression"), event("search", shown=[["shop", "in_store", 2]], ts=1735787045000.5)]
     response = client.post("/v1/events", json=sent)
     assert response.status_code == 204
     assert int(response.headers["RateLimit-Remaining"]) < int(response.headers["RateLimit-Limit"])
     entries = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in await redis.xrange(keys.events)]
-    assert [(e["kind"], e["retailer"], e["ip"]) for e in entries] == [("impression", "", "81.2.69.0"),
-                                                                      ("click", "shop", "81.2.69.0")]
+    assert [(e["kind"], e["shown"], e["region"]) for e in entries] == [("impression", "[]", "GB"),
+                                                                     ("search", '[["shop","in_store",2]]', "GB")]
     assert entries[1]["client_ts"] == "1735787045000"
+    assert not any("81.2.69" in value for e in entries for value in e.values())
+
+
+async def test_beacons_older_widgets_send_are_accepted_but_not_counted(
+    client: TestClient, redis: aioredis.Redis, keys: Keys
+) -> None:
+    response = client.post("/v1/events", json=[event("offers_shown"), event("click", retailer="shop", mode="in_store")])
+    assert response.status_code == 204
+    assert await redis.xlen(keys.events) == 0
+
+
+def test_search_with_a_malformed_shown_entry_is_named(client: TestClient) -> None:
+    response = client.post("/v1/events", json=[event("search", shown=[["shop", "by_drone", 2]])])
+    assert response.status_code == 400
+    assert response.json()["error"]["parameter"] == "$[0].shown[0][1]"
 
 
 def test_sendbeacon_text_plain_body_is_accepted(client: TestClient) -> None:

@@ -83,3 +83,13 @@ def test_no_request_breaks_the_documented_contract(api_schema: schemathesis.sche
         except Exception as exc:  # collect every operation's failure, not only the first
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_statistics_are_described_with_their_filters(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        document = client.get("/openapi.json").json()
+    operation = document["paths"]["/admin/v1/stats"]["get"]
+    assert {p["name"] for p in operation["parameters"]} >= {"campaign", "from", "to", "gtin", "retailer", "mode",
+                                                             "region", "format"}
+    view = document["components"]["schemas"]["StatsView"]
+    assert {"totals", "daily", "by_product", "by_retailer", "by_mode", "by_region"} <= set(view["properties"])

@@ -82,6 +82,8 @@ def _kill_the_primary_under_load(settings: Settings, primary: RedisProcess, repl
         assert client.post("/v1/events", json=[{**event, "ts": int(time.time() * 1000)}]).status_code == 204
         primary.kill()
         killed_at = time.monotonic()
+        new_primary = replica.client()
+        sent = 0
         resumed_at = None
         i = 0
         while resumed_at is None and time.monotonic() - killed_at < 60:
@@ -92,29 +94,31 @@ def _kill_the_primary_under_load(settings: Settings, primary: RedisProcess, repl
             answer = client.get("/v1/offers", params=place)
             offers_slowest = max(offers_slowest, time.perf_counter() - started)
             offers_failed += answer.status_code != 200
-            beacon = client.post("/v1/events", json=[{**event, "ts": int(time.time() * 1000)}])
-            if beacon.status_code == 204:
+            if time.monotonic() - killed_at < 5:
+                # Beacons go on while no primary answers: the worker keeps them (edge_api/event_buffer.py).
+                beacon = client.post("/v1/events", json=[{**event, "ts": int(time.time() * 1000)}])
+                events_failed += beacon.status_code != 204
+                sent += 1
+            # Events resumed: everything sent since the kill is in the new primary's stream.
+            if new_primary.info("replication")["role"] == "master" and \
+                    sum(f[b"kind"] == b"open" for _, f in new_primary.xrange(keys.events)) >= sent + 1:
                 resumed_at = time.monotonic()
-            else:
-                assert beacon.status_code == 503, beacon.text
-                events_failed += 1
             time.sleep(0.01)
-        assert resumed_at is not None, "events never resumed"
+        assert resumed_at is not None, "events never reached the new primary"
         # A click, on the new primary: its link is signed by this worker, its event goes to the stream.
         answer = client.get("/v1/offers", params={"gtin": gtins[0], "lat": 48.85, "lon": 2.35,
                                                   "radius_km": 50}).json()
         url = answer["offers"][0]["url"]
         click = client.get(url, follow_redirects=False)
-        new_primary = replica.client()
+        time.sleep(0.3)
         streamed = new_primary.xrange(keys.events)
 
     print(f"\nfailover: {offers_failed} offers answers failed of {i}, slowest {offers_slowest * 1000:.0f} ms; "
-          f"events resumed {resumed_at - killed_at:.1f} s after the kill ({events_failed} beacons refused, "
-          f"counted lost: {lost('beacon') - lost_before:.0f})")
+          f"{sent} beacons sent in the first 5 s, {events_failed} refused, all in the new primary's stream "
+          f"{resumed_at - killed_at:.1f} s after the kill; counted lost: {lost('beacon') - lost_before:.0f}")
     assert offers_failed == 0
-    assert new_primary.info("replication")["role"] == "master"
     assert click.status_code in (302, 303, 307), click.text
-    kinds = [fields[b"kind"] for _, fields in streamed]
-    assert kinds[-2:] == [b"open", b"click"]
-    # Every beacon refused while no primary was reachable is counted, none silently dropped.
-    assert lost("beacon") - lost_before == events_failed
+    assert b"click" in [fields[b"kind"] for _, fields in streamed]
+    # Kept in the worker through the failover, written to the new primary: none refused, none lost.
+    assert events_failed == 0
+    assert lost("beacon") == lost_before

@@ -184,12 +184,14 @@ def test_beacons_reach_the_api_batched(context: BrowserContext, site: Site) -> N
     page = context.new_page()
     beacons: list[Request] = []
     page.on("request", lambda r: beacons.append(r) if r.url.endswith("/v1/events") else None)
-    with page.expect_request(lambda r: r.url.endswith("/v1/events") and "offers_shown" in (r.post_data or "")) as sent:
+    with page.expect_request(lambda r: r.url.endswith("/v1/events") and '"search"' in (r.post_data or "")) as sent:
         open_widget(page, site)
     sent.value.response()
     events = [event for beacon in beacons for event in json.loads(beacon.post_data or "[]")]
     types = [event["type"] for event in events]
-    assert "impression" in types and "open" in types and "offers_shown" in types
+    assert "impression" in types and "open" in types and "search" in types
+    search = next(event for event in events if event["type"] == "search")
+    assert all(len(group) == 3 and group[2] >= 1 for group in search["shown"])
     assert len(beacons) < len(events)  # batched: fewer requests than events
     assert {event["campaign"] for event in events} == {"e2e"}
     assert {event["gtin"] for event in events} == {GTIN}

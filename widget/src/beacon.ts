@@ -1,6 +1,11 @@
 /** Widget events, batched into one `navigator.sendBeacon` to `/v1/events`: no cookie, no identifier, survives page unload. */
 
-export type EventType = "impression" | "open" | "offers_shown" | "click" | "error";
+import type { Offer } from "./api";
+
+// Clicks are not sent from here: the server counts them as they pass through `/v1/go`, with the price.
+export type EventType = "impression" | "open" | "search" | "error";
+// Offers one answer showed, per retailer and mode: `["shop", "in_store", 3]`.
+export type Shown = [string, string, number];
 
 export interface WidgetEvent {
   type: EventType;
@@ -10,6 +15,19 @@ export interface WidgetEvent {
   retailer?: string;
   mode?: string;
   message?: string;
+  shown?: Shown[];
+}
+
+/** What a search showed, for the `search` event (an empty list: a search without offers). */
+export function shownOffers(offers: Offer[]): Shown[] {
+  const counts = new Map<string, Shown>();
+  for (const offer of offers) {
+    const key = offer.retailer.id + " " + offer.mode;
+    const found = counts.get(key);
+    if (found) found[2]++;
+    else counts.set(key, [offer.retailer.id, offer.mode, 1]);
+  }
+  return [...counts.values()];
 }
 
 const FLUSH_MS = 1000;

@@ -5,7 +5,7 @@
  */
 
 import { type Campaign, type OffersAnswer, type Place, campaignURL, getJSON, offersURL } from "./api";
-import { Beacons } from "./beacon";
+import { Beacons, shownOffers } from "./beacon";
 import { type Locale, type Words, pickLocale, words } from "./i18n";
 import { type Dialog, renderDialog, renderFallback, renderMessage, renderOffers } from "./render";
 import { CSS, adopt } from "./styles";
@@ -154,7 +154,7 @@ function start(win: Window & { NearCart?: NearCartGlobal }): void {
     if (builtFor !== locale()) build();
     if (answer.location && answer.location.country) country = answer.location.country;
     renderOffers(dialog!.body, answer, t(), locale());
-    beacons.send("offers_shown", gtin);
+    beacons.send("search", gtin, { shown: shownOffers(answer.offers || []) });
   };
 
   const locate = () => {
@@ -227,7 +227,7 @@ function start(win: Window & { NearCart?: NearCartGlobal }): void {
       mode: link.getAttribute("data-mode") || "",
       url: link.getAttribute("href"),
     };
-    beacons.send("click", currentGtin, { retailer: detail.retailer, mode: detail.mode });
+    // The click itself is counted by the server (`/v1/go`); what this search showed goes now.
     beacons.flush();
     document.dispatchEvent(new CustomEvent("nearcart:click", { detail }));
   }

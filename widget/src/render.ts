@@ -76,6 +76,11 @@ export function renderMessage(body: HTMLElement, text: string): void {
   body.replaceChildren(h("p", { class: "msg" }, text));
 }
 
+/** Both modes of one store share a signed link: `m` tells the server's click count which row was chosen. */
+export function offerHref(offer: Offer): string {
+  return offer.store ? offer.url + (offer.url.includes("?") ? "&" : "?") + "m=" + offer.mode : offer.url;
+}
+
 function offerLink(offer: Offer, w: Words, locale: Locale): HTMLElement {
   const store = offer.store;
   return h(
@@ -83,7 +88,7 @@ function offerLink(offer: Offer, w: Words, locale: Locale): HTMLElement {
     {},
     h(
       "a",
-      { href: offer.url, target: "_blank", rel: "noopener", "data-mode": offer.mode, "data-retailer": offer.retailer.id },
+      { href: offerHref(offer), target: "_blank", rel: "noopener", "data-mode": offer.mode, "data-retailer": offer.retailer.id },
       h("span", { class: "who" }, h("b", {}, offer.retailer.name), store && h("span", {}, store.name + (store.city ? ", " + store.city : ""))),
       h(
         "span",

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "vitest";
 import type { Offer, OffersAnswer } from "../src/api";
 import { words } from "../src/i18n";
+import { shownOffers } from "../src/beacon";
 import { groupByMode, renderDialog, renderFallback, renderOffers } from "../src/render";
 
 function offer(mode: Offer["mode"], retailer: string, km?: number): Offer {
@@ -37,7 +38,7 @@ describe("rendering", () => {
     const body = document.createElement("div");
     renderOffers(body, answer([offer("in_store", "Carrefour", 1.234)]), words("fr"), "fr");
     const link = body.querySelector("section[data-mode=in_store] a") as HTMLAnchorElement;
-    expect(link.getAttribute("href")).toBe("https://api.test/v1/go/Carrefour");
+    expect(link.getAttribute("href")).toBe("https://api.test/v1/go/Carrefour?m=in_store");
     expect(link.textContent).toContain("Carrefour");
     expect(link.textContent).toMatch(/2,99\s€/);
     expect(link.textContent).toContain("En stock");
@@ -88,5 +89,27 @@ describe("rendering", () => {
     expect(dialog.dialog.textContent).toContain("Nutella 400 g");
     expect(dialog.input.name).toBe("postal_code");
     expect(dialog.locate.textContent).toBe("Use my location");
+  });
+});
+
+describe("statistics", () => {
+  test("a store's two modes share a signed link: the href says which row was clicked", () => {
+    const body = document.createElement("div");
+    renderOffers(body, answer([offer("in_store", "Shop", 1), offer("click_collect", "Shop", 1), offer("delivery", "Web")]), words("en"), "en");
+    const hrefs = Array.from(body.querySelectorAll("a")).map((a) => [a.getAttribute("data-mode"), a.getAttribute("href")]);
+    expect(hrefs).toEqual([
+      ["delivery", "https://api.test/v1/go/Web"],
+      ["click_collect", "https://api.test/v1/go/Shop?m=click_collect"],
+      ["in_store", "https://api.test/v1/go/Shop?m=in_store"],
+    ]);
+  });
+  test("a search event counts the offers shown per retailer and mode", () => {
+    const offers = [offer("in_store", "Shop", 1), offer("in_store", "Shop", 2), offer("delivery", "Shop"), offer("in_store", "Mart", 3)];
+    expect(shownOffers(offers)).toEqual([
+      ["shop", "in_store", 2],
+      ["shop", "delivery", 1],
+      ["mart", "in_store", 1],
+    ]);
+    expect(shownOffers([])).toEqual([]);
   });
 });

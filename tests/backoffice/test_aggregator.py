@@ -1,0 +1,217 @@
+"""Each stream entry counted exactly once: crashes at every point, two aggregators racing, the figures kept."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from backoffice.aggregator import GROUP, aggregate_once, delete_expired, prune_counted_ids
+from cache import db as catalog_db
+from cache.keys import Keys
+from edge_api.event_buffer import append_events
+from edge_api.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+GTIN = "03017620422003"
+
+
+def record(kind: str, **fields: str | int) -> dict[str, str | int | float]:
+    return {"kind": kind, "campaign": "spring", "gtin": "3017620422003", "region": "FR-75",
+            "ts": int(time.time() * 1000), **fields}
+
+
+def mixed_events(n: int) -> list[dict[str, str | int | float]]:
+    """n loads, n opens, n searches (every other one with offers) and n clicks at 2.99 EUR."""
+    events: list[dict[str, str | int | float]] = []
+    for i in range(n):
+        events.append(record("impression"))
+        events.append(record("open"))
+        shown = '[["shop","in_store",2],["mart","delivery",1]]' if i % 2 == 0 else "[]"
+        events.append(record("search", shown=shown))
+        events.append(record("click", retailer="shop", mode="in_store", price_cents=299, currency="EUR"))
+    return events
+
+
+@pytest.fixture
+async def pool(settings: Settings, db: asyncpg.Connection) -> AsyncIterator[asyncpg.Pool]:
+    pool = await catalog_db.create_pool(settings.database_url)
+    yield pool
+    await pool.close()
+
+
+async def totals(db: asyncpg.Connection) -> dict[str, int]:
+    row = await db.fetchrow(
+        "SELECT coalesce(sum(loads), 0) AS loads, coalesce(sum(opens), 0) AS opens,"
+        " coalesce(sum(searches), 0) AS searches, coalesce(sum(searches_with_offers), 0) AS with_offers,"
+        " coalesce(sum(offers_shown), 0) AS shown, coalesce(sum(clicks), 0) AS clicks,"
+        " coalesce(sum(intent_cents), 0) AS cents FROM stats_daily"
+    )
+    return dict(row)
+
+
+def expected(n: int) -> dict[str, int]:
+    return {"loads": n, "opens": n, "searches": n, "with_offers": (n + 1) // 2, "shown": 3 * ((n + 1) // 2),
+            "clicks": n, "cents": 299 * n}
+
+
+async def crash_after_commit(point: str) -> None:
+    if point == "committed":
+        raise KeyboardInterrupt  # what a stop between COMMIT and XACK looks like from here
+
+
+async def drain(redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, consumer: str = "survivor") -> None:
+    # claim_idle_ms=0: the survivor takes over what a dead consumer left pending at once.
+    while await aggregate_once(redis, keys, pool, consumer=consumer, batch=100, claim_idle_ms=0):
+        pass
+
+
+async def test_figures_of_each_kind_land_in_their_row(
+    redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    await append_events(redis, keys, [*mixed_events(2), {"kind": "junk"}, record("error", message="boom")])
+    await drain(redis, keys, pool)
+    rows = await db.fetch("SELECT retailer_id, mode, currency, loads, opens, searches, searches_with_offers,"
+                          " offers_shown, clicks, intent_cents FROM stats_daily ORDER BY 1, 2, 3")
+    assert [tuple(r) for r in rows] == [
+        ("", "", "", 2, 2, 2, 1, 0, 0, 0),
+        ("mart", "delivery", "", 0, 0, 0, 0, 1, 0, 0),
+        ("shop", "in_store", "", 0, 0, 0, 0, 2, 0, 0),
+        ("shop", "in_store", "EUR", 0, 0, 0, 0, 0, 2, 598),
+    ]
+    assert await redis.xlen(keys.events) == 0
+    # The roll-ups add up to the same figures: the monthly product row, the daily series row.
+    month = await db.fetchrow("SELECT sum(opens) AS opens, sum(clicks) AS clicks FROM stats_rollup"
+                              " WHERE grain = 'm' AND dim = 'p' AND value = $1", GTIN)
+    assert (month["opens"], month["clicks"]) == (2, 2)
+    by_region = await db.fetchval("SELECT sum(offers_shown) FROM stats_rollup WHERE grain = 'd' AND dim = 'g'"
+                                  " AND value = 'FR-75'")
+    assert by_region == 3
+
+
+@pytest.mark.parametrize("point", ["read", "counted", "committed"])
+async def test_aggregator_killed_at_each_point_counts_every_event_once(
+    settings: Settings, redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection, point: str
+) -> None:
+    n = 250
+    await append_events(redis, keys, mixed_events(n))
+    doomed = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.backoffice.crashing_aggregator", settings.redis_url, settings.database_url,
+        keys.prefix, point, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(doomed.communicate(), 60)
+    assert doomed.returncode == -signal.SIGKILL, stderr.decode()
+    pending = await redis.xpending(keys.events, GROUP)
+    assert pending["pending"] == 100  # its batch was left unacknowledged
+    await drain(redis, keys, pool)
+    assert await totals(db) == expected(n)
+    assert await redis.xlen(keys.events) == 0
+
+
+async def test_crash_after_commit_then_replay_counts_nothing_twice(
+    redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    await append_events(redis, keys, mixed_events(10))
+    with pytest.raises(KeyboardInterrupt):
+        await aggregate_once(redis, keys, pool, consumer="a", checkpoint=crash_after_commit)
+    assert await totals(db) == expected(10)
+    # The same consumer restarts: it re-reads its own pending entries first, and recognises them.
+    assert await aggregate_once(redis, keys, pool, consumer="a") == 40
+    assert await totals(db) == expected(10)
+    assert await redis.xlen(keys.events) == 0
+
+
+async def test_two_aggregators_racing_on_the_same_entries_count_them_once(
+    redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    await append_events(redis, keys, mixed_events(50))
+    paused, resume = asyncio.Event(), asyncio.Event()
+
+    async def slow(point: str) -> None:
+        if point == "counted":  # inside its transaction, its ids inserted but not committed
+            paused.set()
+            await resume.wait()
+
+    first = asyncio.create_task(aggregate_once(redis, keys, pool, consumer="slow", checkpoint=slow))
+    await paused.wait()
+    # The second takes over the very same pending entries (XAUTOCLAIM) while the first holds them.
+    second = asyncio.create_task(aggregate_once(redis, keys, pool, consumer="fast", claim_idle_ms=0))
+    await asyncio.sleep(0.3)
+    assert not second.done()  # waiting on the first one's uncommitted ids
+    resume.set()
+    assert await first == 200
+    assert await second == 200
+    assert await totals(db) == expected(50)
+
+
+async def test_aggregator_that_claims_a_committed_batch_counts_nothing(
+    redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    await append_events(redis, keys, mixed_events(20))
+    stalled = asyncio.Event()
+
+    async def stall_before_ack(point: str) -> None:
+        if point == "committed":
+            stalled.set()
+            await asyncio.sleep(3600)
+
+    first = asyncio.create_task(aggregate_once(redis, keys, pool, consumer="stalled", checkpoint=stall_before_ack))
+    await stalled.wait()
+    await drain(redis, keys, pool)
+    first.cancel()
+    assert await totals(db) == expected(20)
+    assert await redis.xlen(keys.events) == 0
+
+
+async def test_counted_ids_are_pruned_once_their_entries_left_the_stream(
+    redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    await append_events(redis, keys, mixed_events(5))
+    await drain(redis, keys, pool)
+    await append_events(redis, keys, mixed_events(1))
+    with pytest.raises(KeyboardInterrupt):  # counted, still in the stream: their ids must stay
+        await aggregate_once(redis, keys, pool, consumer="x", batch=2, checkpoint=crash_after_commit)
+    await db.execute("UPDATE stats_entries_counted SET counted_at = now() - interval '1 hour'")
+    assert await prune_counted_ids(redis, keys, pool) == 20
+    assert await db.fetchval("SELECT count(*) FROM stats_entries_counted") == 2
+
+
+async def test_figures_older_than_13_months_are_deleted(pool: asyncpg.Pool, db: asyncpg.Connection) -> None:
+    await db.execute(
+        "INSERT INTO stats_daily (day, campaign, gtin, opens) VALUES"
+        f" (current_date - interval '14 months', 'spring', '{GTIN}', 5),"
+        f" (current_date - interval '12 months', 'spring', '{GTIN}', 7)"
+    )
+    await db.execute("SELECT stats_rebuild_rollups()")
+    assert await delete_expired(pool) == 1
+    assert await db.fetchval("SELECT sum(opens) FROM stats_daily") == 7
+    assert await db.fetchval("SELECT sum(opens) FROM stats_rollup WHERE grain = 'd' AND dim = 'a'") == 7
+
+
+def test_event_day_is_the_servers_utc_day() -> None:
+    from backoffice.aggregator import entry_figures
+
+    noon = int(datetime(2026, 3, 1, 23, 59, tzinfo=UTC).timestamp() * 1000)
+    figures = entry_figures({b"kind": b"open", b"campaign": b"c", b"gtin": b"3017620422003", b"ts": str(noon).encode()})
+    assert [key[0].isoformat() for key, _ in figures] == ["2026-03-01"]
+
+
+async def test_a_kept_event_written_twice_by_its_worker_counts_once(
+    redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    """A flush whose reply was lost is written again: same event ids, new stream ids."""
+    kept = [{**event, "eid": f"{i:016x}"} for i, event in enumerate(mixed_events(5))]
+    await append_events(redis, keys, kept)
+    await drain(redis, keys, pool)
+    await append_events(redis, keys, kept + kept)
+    await drain(redis, keys, pool)
+    assert await totals(db) == expected(5)
