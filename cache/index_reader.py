@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import NamedTuple
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -21,6 +23,9 @@ from cache.index_live import IndexMissing
 from cache.keys import Keys
 from cache.redis_pipe import RedisPipe
 from cache.tasks import stop_task
+
+if TYPE_CHECKING:
+    from cache.replicas import ReplicaSet
 
 log = logging.getLogger("nearcart.index")
 
@@ -60,7 +65,8 @@ class IndexRows(NamedTuple):
 class IndexReader:
     def __init__(
         self, redis: aioredis.Redis, keys: Keys, pipe: RedisPipe, refresh_s: float = 0.2,
-        changes_url: str | None = None,
+        changes_url: str | None = None, *, changes_client: Callable[[], aioredis.Redis] | None = None,
+        replicas: ReplicaSet | None = None,
     ) -> None:
         self.redis = redis
         # The lean multiplexed path for every query; redis.asyncio reads the versions and the directory.
@@ -79,6 +85,17 @@ class IndexReader:
         self.changes_live = False
         self.epoch = 0
         self.generations: dict[str, int] = {}
+        # How the change feed connects: to `changes_url`, or through Sentinel (cache/redis_topology.py).
+        self.changes_client = changes_client or (
+            (lambda: aioredis.Redis.from_url(changes_url, socket_connect_timeout=1.0, health_check_interval=5))
+            if changes_url else None
+        )
+        # Read replicas (cache/replicas.py) may serve a query only if they hold every write the primary had
+        # when this worker adopted its version or joined the feed (`settled_at`) and when it heard of the
+        # GTIN's last change (`changed_at`); monotonic times.
+        self.replicas = replicas
+        self.settled_at = 0.0
+        self.changed_at: dict[str, float] = {}
         # Currency codes as text, one string object per code (a handful exist).
         self._texts: dict[bytes, str] = {}
         self._task: asyncio.Task[None] | None = None
@@ -99,7 +116,9 @@ class IndexReader:
             # Connect the query pipe now: the first shopper should not wait for it (it retries by itself).
             await self.pipe.execute(("PING",))
         self._task = asyncio.create_task(self._refresh_forever(), name="nearcart-index-refresh")
-        if self.changes_url:
+        if self.replicas is not None:
+            await self.replicas.start(self)
+        if self.changes_client is not None:
             self._changes_task = asyncio.create_task(self._follow_changes(), name="nearcart-index-changes")
 
     async def stop(self) -> None:
@@ -108,23 +127,27 @@ class IndexReader:
                 await stop_task(task)
         self._task = self._changes_task = None
         self.changes_live = False
+        if self.replicas is not None:
+            await self.replicas.stop()
 
     async def _follow_changes(self) -> None:
-        assert self.changes_url
+        assert self.changes_client is not None
         while True:
             # Its own connection, without the request path's short socket timeout: it mostly waits.
-            client = aioredis.Redis.from_url(self.changes_url, socket_connect_timeout=1.0, health_check_interval=5)
+            client = self.changes_client()
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.keys.changes)
                     self.epoch += 1
+                    self.settled_at = time.monotonic()
                     self.changes_live = True
                     while True:
                         message = await pubsub.get_message(timeout=1.0)
                         if message is not None:
-                            generations = self.generations
+                            generations, changed_at, now = self.generations, self.changed_at, time.monotonic()
                             for gtin in message["data"].decode().split():
                                 generations[gtin] = generations.get(gtin, 0) + 1
+                                changed_at[gtin] = now
             except (TimeoutError, RedisError, OSError) as exc:
                 log.debug("change feed lost: %s", exc)
             finally:
@@ -148,6 +171,8 @@ class IndexReader:
         except BaseException:
             self.healthy = False
             raise
+        if version != self.version:
+            self.settled_at = time.monotonic()
         self.version = version
         self.healthy = True
 
@@ -176,11 +201,11 @@ class IndexReader:
         )
         delivery = ("HGETALL", self.keys.delivery_offers(version, gtin))
         if not with_delivery:
-            (store_rows,) = await self.pipe.execute(search)
+            (store_rows,) = await self._read(gtin, (search,))
             if not store_rows:
                 await self._confirm(version)
             return IndexRows(store_rows, [], len(store_rows) >= count)
-        store_rows, flat = await self.pipe.execute(search, delivery)
+        store_rows, flat = await self._read(gtin, (search, delivery))
         if not store_rows and not flat:
             await self._confirm(version)
         return IndexRows(store_rows, self.decode_delivery(flat), len(store_rows) >= count)
@@ -190,17 +215,25 @@ class IndexReader:
         version = self.version
         if version is None:
             return []
-        (flat,) = await self.pipe.execute(("HGETALL", self.keys.delivery_offers(version, gtin)))
+        (flat,) = await self._read(gtin, (("HGETALL", self.keys.delivery_offers(version, gtin)),))
         if not flat:
             await self._confirm(version)
         return self.decode_delivery(flat)
+
+    async def _read(self, gtin: str, commands: tuple[tuple[Any, ...], ...]) -> list[Any]:
+        """The replies to a query's commands: from a replica that holds what they need, or the primary."""
+        replicas = self.replicas
+        if replicas is None:
+            return await self.pipe.execute(*commands)
+        need = max(self.settled_at, self.changed_at.get(gtin, 0.0))
+        return await replicas.execute(self.pipe, need, commands)
 
     async def _confirm(self, version: int) -> None:
         """An empty reply means "nothing here" only while `version` is still whole: else `IndexMissing`.
 
         Redis restarted empty (or a failover to a replica without the index) answers every query
-        with nothing until the refresh notices; this one more round trip, for empty replies only,
-        keeps those from becoming "sold nowhere" answers, or being cached as such (issue 14).
+        with nothing until the refresh notices; this one more round trip to the primary, for empty
+        replies only, keeps those from becoming "sold nowhere" answers, or being cached as such (issue 14).
         """
         (whole,) = await self.pipe.execute(("EXISTS", self.keys.complete(version)))
         if not whole:

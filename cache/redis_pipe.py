@@ -10,7 +10,8 @@ else keeps using `redis.asyncio`.
 
 A lost connection fails every pending call with `ConnectionError`; the next call
 reconnects (at most once per `retry_s`), so service resumes by itself when Redis
-comes back.
+comes back. With `locate` (Sentinel: cache/redis_topology.py) each connection first
+asks where the server is, so a reconnection after a failover finds the new primary.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -52,6 +54,7 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.on_lost = on_lost
         self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_at = 0.0
 
     def watch(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         """Make sure calls up to `deadline` fail on time if Redis does not answer.
@@ -62,6 +65,12 @@ class _Protocol(asyncio.Protocol):
         """
         if self._sweeper is None:
             self._sweeper = loop.call_at(deadline, self._sweep, loop, deadline)
+            self._sweep_at = deadline
+        elif deadline < self._sweep_at:
+            # A call with a shorter budget than those before it (`execute(timeout_s=...)`).
+            self._sweeper.cancel()
+            self._sweeper = loop.call_at(deadline, self._sweep, loop, deadline)
+            self._sweep_at = deadline
 
     def _sweep(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         self._sweeper = None
@@ -72,14 +81,18 @@ class _Protocol(asyncio.Protocol):
             # timeout is Redis's lateness: it gets its full time again from now.
             for call in self.waiting:
                 call.deadline = max(call.deadline, now + self.timeout_s)
+        next_due = 0.0
         for call in self.waiting:
             if call.future.done():
                 continue
             if call.deadline > now:
-                self.watch(loop, call.deadline)
-                return
+                # Deadlines grow in call order, except behind a call given a shorter budget: look on.
+                next_due = min(next_due or call.deadline, call.deadline)
+                continue
             # Its replies, when they come, are still consumed in order (`data_received`).
             call.future.set_exception(RedisTimeoutError("Redis did not answer in time"))
+        if next_due:
+            self.watch(loop, next_due)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport does not inherit asyncio.Transport, but has the same methods.
@@ -114,7 +127,8 @@ class _Protocol(asyncio.Protocol):
 class RedisPipe:
     """Pipelined read-only commands over one shared connection."""
 
-    def __init__(self, url: str, timeout_s: float = 0.05, retry_s: float = 0.1) -> None:
+    def __init__(self, url: str, timeout_s: float = 0.05, retry_s: float = 0.1,
+                 locate: Callable[[], Awaitable[tuple[str, int]]] | None = None) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 6379
@@ -123,6 +137,7 @@ class RedisPipe:
         self.db = int(parts.path.lstrip("/") or 0) if parts.path.lstrip("/").isdigit() else 0
         self.timeout_s = timeout_s
         self.retry_s = retry_s
+        self.locate = locate
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
         self._last_attempt = 0.0
@@ -131,6 +146,8 @@ class RedisPipe:
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
+        if self.locate is not None:
+            self.host, self.port = await asyncio.wait_for(self.locate(), max(self.timeout_s, 1.0))
         _, protocol = await asyncio.wait_for(
             loop.create_connection(lambda: _Protocol(loop, self._lost, self.timeout_s), self.host, self.port),
             self.timeout_s,
@@ -162,20 +179,23 @@ class RedisPipe:
         connecting = self._connecting
         try:
             self._protocol = await asyncio.shield(connecting)
-        except (TimeoutError, OSError) as exc:
+        except (TimeoutError, OSError, RedisConnectionError) as exc:
             raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
         finally:
             if self._connecting is connecting and connecting.done():
                 self._connecting = None
         return self._protocol
 
-    async def execute(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """Send `commands` (adjacent on the wire: one round trip) and return their replies."""
+    async def execute(self, *commands: tuple[Any, ...], timeout_s: float = 0.0) -> list[Any]:
+        """Send `commands` (adjacent on the wire: one round trip) and return their replies.
+
+        `timeout_s` shortens this call's wait (a retry within what is left of a request's budget).
+        """
         protocol = self._protocol
         if protocol is None or protocol.transport is None:
             protocol = await self._reconnect()
         loop = protocol.loop
-        deadline = loop.time() + self.timeout_s
+        deadline = loop.time() + (timeout_s or self.timeout_s)
         call = _Call(loop.create_future(), len(commands), deadline)
         protocol.waiting.append(call)
         protocol.watch(loop, deadline)

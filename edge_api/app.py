@@ -27,12 +27,14 @@ from cache.db import DATABASE_UNAVAILABLE
 from cache.index_healer import IndexHealer
 from cache.index_reader import IndexReader
 from cache.keys import Keys
-from cache.redis_pipe import RedisPipe
+from cache.redis_topology import RedisTopology
+from cache.replicas import ReplicaSet
 from cache.tasks import stop_task
 from edge_api import admin, admin_feeds, campaigns, clicks, events, gc_policy, health, offers, openapi, pages
 from edge_api.body_limits import BodyLimits, with_feed_upload_cap
 from edge_api.campaign_store import CampaignStore
 from edge_api.cors import CampaignCORSMiddleware
+from edge_api.draining import Drain
 from edge_api.errors import error_response, server_error
 from edge_api.event_buffer import EventBuffer
 from edge_api.http_metrics import MetricsMiddleware
@@ -48,10 +50,15 @@ from edge_api.strict_routes import strict_paths
 from geo.geoip import GeoIP
 
 
-def redis_client(settings: Settings) -> aioredis.Redis:
+def redis_topology(settings: Settings) -> RedisTopology:
+    """The primary: `NEARCART_REDIS_URL`, or found and followed through `NEARCART_REDIS_SENTINELS`."""
+    return RedisTopology(settings.redis_url, settings.redis_sentinels, settings.redis_sentinel_master,
+                         settings.redis_timeout_s)
+
+
+def redis_client(settings: Settings, topology: RedisTopology | None = None) -> aioredis.Redis:
     # No retries: a slow Redis must cost a request its timeout once, not three times.
-    return aioredis.Redis.from_url(
-        settings.redis_url,
+    return (topology or redis_topology(settings)).client(
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
@@ -72,11 +79,14 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         keys = Keys(settings.redis_prefix)
-        redis = redis_client(settings)
+        topology = redis_topology(settings)
+        redis = redis_client(settings, topology)
         pool = await database_pool(settings)
         geoip = GeoIP(settings.geoip_db)
-        pipe = RedisPipe(settings.redis_url, timeout_s=settings.redis_timeout_s)
-        index = IndexReader(redis, keys, pipe, changes_url=settings.redis_url)
+        pipe = topology.pipe()
+        replicas = (ReplicaSet(settings.redis_replica_urls, redis, keys, settings.redis_timeout_s)
+                    if settings.redis_replica_urls else None)
+        index = IndexReader(redis, keys, pipe, changes_client=topology.feed_client, replicas=replicas)
         await index.start()
         # One worker rebuilds a missing index by itself (Redis restarted empty, a failover to a bare replica).
         healer = IndexHealer(settings.redis_url, settings.database_url, keys, check_s=settings.index_check_s,
@@ -92,15 +102,16 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
             index=index,
             campaigns=CampaignStore(pool, settings.database_timeout_s),
             events_limiter=RateLimiter(redis, keys, settings.events_per_minute),
-            event_buffer=EventBuffer(redis, keys, flush_redis=aioredis.Redis.from_url(
-                settings.redis_url, socket_timeout=2.0, socket_connect_timeout=settings.redis_timeout_s,
-                retry=Retry(NoBackoff(), 0))),
+            event_buffer=EventBuffer(redis, keys, flush_redis=topology.client(
+                socket_timeout=2.0, socket_connect_timeout=settings.redis_timeout_s, retry=Retry(NoBackoff(), 0))),
             micro_cache=MicroCache(settings.micro_cache_entries),
             front_cache=MicroCache(settings.micro_cache_entries),
             zones=DeliveryZoneCache(),
             delivery_cache=MicroCache(settings.micro_cache_entries),
             ranker=Ranker(settings, OfferPieces(index.resolve)),
+            drain=Drain(settings.shutdown_drain_s),
         )
+        state.drain.install(asyncio.get_running_loop())
         gc_policy.settle_for_serving()
         young_collector = asyncio.create_task(gc_policy.collect_young_forever(), name="nearcart-gc")
         flusher = asyncio.create_task(state.event_buffer.flush_forever(), name="nearcart-events-flush")
@@ -122,6 +133,7 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
             geoip.close()
             await pool.close()
             await redis.aclose()
+            await topology.aclose()
 
     return lifespan
 

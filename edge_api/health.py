@@ -49,6 +49,8 @@ async def readyz(request: Request) -> Response:
     except DATABASE_UNAVAILABLE as exc:
         checks["postgresql"] = f"unreachable: {type(exc).__name__}"
     checks["index"] = "ok" if state.index.ready and whole else "no live index"
+    if state.drain.active:
+        checks["shutdown"] = "draining: this worker is stopping"
     ready = all(value == "ok" for value in checks.values())
     body = Health(status="ok" if ready else "unavailable", checks=checks)
     return Response(

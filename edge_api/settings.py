@@ -23,6 +23,13 @@ class SettingsError(ValueError):
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Empty URL means "start the embedded server" (demo, tests on a bare machine).
     redis_url: str = ""
+    # Read replicas of that Redis (comma separated URLs): the offers path reads the index there
+    # (cache/replicas.py); everything that writes stays on the primary.
+    redis_replica_urls: tuple[str, ...] = ()
+    # Sentinels (comma separated host:port) and the name they watch the primary under: every primary
+    # connection then asks them where the primary is, and follows a failover (cache/redis_topology.py).
+    redis_sentinels: tuple[str, ...] = ()
+    redis_sentinel_master: str = ""
     database_url: str = ""
     # Empty means the GeoLite2-City file shipped by the maxminddb-geolite2 package.
     geoip_db: str = ""
@@ -85,6 +92,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     feed_host_delay_s: float = 2.0
     # Tests only: pulled feeds and checked basket links may be plain http on 127.0.0.1 (always https otherwise).
     allow_http_loopback: bool = False
+    # On SIGTERM, seconds a worker keeps serving while /readyz says 503, before it stops listening and
+    # finishes what is in flight (edge_api/draining.py). 0 where a preStop pause does it (Kubernetes).
+    shutdown_drain_s: float = 0.0
 
     @property
     def effective_jwt_secret(self) -> str:
@@ -93,13 +103,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _FLOAT_FIELDS = {
     "redis_timeout_s", "database_timeout_s", "index_grace_s", "micro_cache_ttl_s", "micro_cache_live_ttl_s",
-    "quality_cache_s", "link_timeout_s", "feed_timeout_s", "feed_host_delay_s", "index_check_s",
+    "quality_cache_s", "link_timeout_s", "feed_timeout_s", "feed_host_delay_s", "index_check_s", "shutdown_drain_s",
 }
 _INT_FIELDS = {
     "click_token_ttl_s", "events_per_minute", "micro_cache_entries", "session_idle_s", "unconfirmed_after_s",
     "links_per_retailer", "feed_max_bytes", "invite_ttl_s", "feed_upload_max_bytes", "feed_upload_background_bytes",
 }
 _BOOL_FIELDS = {"aggregate_events", "allow_http_loopback"}
+_LIST_FIELDS = {"trusted_proxies", "redis_replica_urls", "redis_sentinels"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -122,6 +133,15 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             ipaddress.ip_network(cidr, strict=False)
         except ValueError as exc:
             raise SettingsError(f"{PREFIX}TRUSTED_PROXIES: {cidr!r} is not an IP network") from exc
+    for address in settings.redis_sentinels:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"{PREFIX}REDIS_SENTINELS: {address!r} is not host:port")
+    if bool(settings.redis_sentinels) != bool(settings.redis_sentinel_master):
+        raise SettingsError(
+            f"{PREFIX}REDIS_SENTINELS and {PREFIX}REDIS_SENTINEL_MASTER go together: the sentinels to ask, and"
+            " the name they know the primary by"
+        )
     # An offers answer (and the click links in it) may be served from the micro-cache for up to
     # micro_cache_live_ttl_s; its links must still work then, with a minute left to click.
     shortest = settings.micro_cache_live_ttl_s + 60
@@ -147,7 +167,7 @@ def _parse(field: str, raw: str) -> object:
         if raw.strip().lower() in _TRUE | _FALSE:
             return raw.strip().lower() in _TRUE
         raise SettingsError(f"{name}: {raw!r} is not a yes/no value (1, 0, true, false)")
-    if field == "trusted_proxies":
+    if field in _LIST_FIELDS:
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # annotations only: the modules named here import this one
     from cache.index_reader import DeliveryHit, IndexReader
     from cache.keys import Keys
     from edge_api.campaign_store import CampaignStore
+    from edge_api.draining import Drain
     from edge_api.event_buffer import EventBuffer
     from edge_api.locate import DeliveryZoneCache
     from edge_api.micro_cache import MicroCache
@@ -50,6 +51,8 @@ class EdgeState:
     delivery_cache: MicroCache[list[DeliveryHit]]
     # Chooses, orders and encodes offers; owns the encoded pieces and signed links it reuses (edge_api.rank).
     ranker: Ranker
+    # Set on SIGTERM: /readyz answers 503 while the worker still serves (edge_api.draining).
+    drain: Drain
 
     def as_lifespan_state(self) -> dict[str, Any]:
         """The dict the lifespan yields (Starlette copies it into every request's state)."""

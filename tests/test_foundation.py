@@ -55,3 +55,16 @@ def test_yes_no_setting_reads_the_usual_spellings() -> None:
     assert load_settings(environ={"NEARCART_AGGREGATE_EVENTS": "True"}).aggregate_events is True
     with pytest.raises(SettingsError, match="NEARCART_AGGREGATE_EVENTS"):
         load_settings(environ={"NEARCART_AGGREGATE_EVENTS": "maybe"})
+
+
+def test_redis_topology_settings_are_lists_and_a_sentinel_needs_its_master_name() -> None:
+    settings = load_settings(environ={
+        "NEARCART_REDIS_REPLICA_URLS": "redis://r1:6379/0, redis://r2:6379/0",
+        "NEARCART_REDIS_SENTINELS": "s1:26379,s2:26379", "NEARCART_REDIS_SENTINEL_MASTER": "nearcart",
+    })
+    assert settings.redis_replica_urls == ("redis://r1:6379/0", "redis://r2:6379/0")
+    assert settings.redis_sentinels == ("s1:26379", "s2:26379")
+    with pytest.raises(SettingsError, match="NEARCART_REDIS_SENTINEL_MASTER"):
+        load_settings(environ={"NEARCART_REDIS_SENTINELS": "s1:26379"})
+    with pytest.raises(SettingsError, match="NEARCART_REDIS_SENTINELS: 's1' is not host:port"):
+        load_settings(environ={"NEARCART_REDIS_SENTINELS": "s1", "NEARCART_REDIS_SENTINEL_MASTER": "nearcart"})

@@ -14,9 +14,8 @@ from deploy_files import OVERLAYS, load_compose, render_overlay, stage
 from edge_api.cli import main
 from edge_api.settings import PREFIX, Settings
 
-# SPEC "Deployment" names these; they are being built in parallel (issue 17, items 4 and 5) and join
-# Settings and the CLI on merge.
-PENDING_SETTINGS = {"NEARCART_REDIS_REPLICA_URLS", "NEARCART_REDIS_SENTINELS", "NEARCART_REDIS_SENTINEL_MASTER"}
+# SPEC "Deployment" names these; they are being built in parallel and join Settings and the CLI on merge.
+PENDING_SETTINGS: set[str] = set()
 PENDING_COMMANDS = {"events aggregate"}
 
 
