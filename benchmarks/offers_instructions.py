@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import importlib.util
 import json
 import os
 import random
@@ -41,10 +42,6 @@ TREE = Path(__file__).resolve().parent.parent
 SCENARIOS = ("unique", "locality", "bare")
 TITLES = {"unique": "(b) unique positions", "locality": "(c) shoppers' locality", "bare": "bare Starlette route"}
 HOST = b"127.0.0.1:8000"
-# As loadtest/wrk_offers.lua and loadtest/bench_data.py draw them.
-HOT_PRODUCTS = 5
-CITIES = 30
-CITY_RADIUS_KM = 8.0
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -54,77 +51,54 @@ App = Callable[[Message, Receive, Send], Awaitable[None]]
 
 # ---- the queries ----------------------------------------------------------------------------------
 
-async def _catalog_sample(database_url: str) -> tuple[list[str], list[tuple[float, float]]]:
-    import asyncpg
-
-    conn = await asyncpg.connect(database_url)
-    try:
-        gtins = [r["gtin"] for r in await conn.fetch(
-            "SELECT gtin, count(*) AS n FROM offers WHERE quantity > 0 GROUP BY gtin ORDER BY n DESC, gtin")]
-        spots = [(r["lat"], r["lon"]) for r in await conn.fetch(
-            "SELECT DISTINCT s.lat, s.lon FROM stores s JOIN offers o USING (retailer_id, store_id) "
-            "WHERE o.quantity > 0 ORDER BY s.lat, s.lon")]
-    finally:
-        await conn.close()
-    return gtins, spots
+def _bench_data() -> Any:
+    """This checkout's loadtest/bench_data.py, by file: an older tree measured may not have it."""
+    spec = importlib.util.spec_from_file_location("nearcart_bench_data", TREE / "loadtest" / "bench_data.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _path(query: dict[str, str]) -> str:
     return "/v1/offers?" + urlencode(query)
 
 
-def unique_paths(gtins: list[str], spots: list[tuple[float, float]], count: int, seed: int) -> list[str]:
+def unique_paths(data: Any, count: int, seed: int) -> list[str]:
     """A fresh full-precision position within 0.1 degree of a store, any product (wrk_offers.lua's unique_path)."""
     rng = random.Random(seed)
     paths = []
     for _ in range(count):
-        lat, lon = rng.choice(spots)
-        paths.append(_path({"gtin": rng.choice(gtins), "campaign": "demo",
+        lat, lon = rng.choice(data.spots)
+        paths.append(_path({"gtin": rng.choice(data.gtins), "campaign": data.campaign,
                             "lat": f"{lat + (rng.random() - 0.5) * 0.2:.6f}",
                             "lon": f"{lon + (rng.random() - 0.5) * 0.2:.6f}"}))
     return paths
 
 
-def locality_paths(gtins: list[str], count: int, seed: int) -> list[str]:
-    """Shoppers of the 30 largest towns, half by postal code, half at a position rounded to 0.01 degree."""
-    from geo.distance import great_circle_km
-    from geo.postal import postal_codes
-    from geo.towns import french_towns
-
-    codes = postal_codes("FR")
-    towns = french_towns(15000)[:CITIES]
-    near = [sorted(code for code, (lat, lon, _) in codes.items()
-                   if great_circle_km(town.lat, town.lon, lat, lon) <= CITY_RADIUS_KM) for town in towns]
-    hot = gtins[:HOT_PRODUCTS]
+def locality_paths(data: Any, count: int, seed: int) -> list[str]:
+    """The 30 largest towns by population, half by postal code, half at a position rounded to 0.01 degree."""
     rng = random.Random(seed)
     paths = []
     for _ in range(count):
-        i = rng.choices(range(len(towns)), weights=[t.population for t in towns])[0]
-        gtin = rng.choices(hot, weights=[1 / rank for rank in range(1, len(hot) + 1)])[0]
-        if rng.random() < 0.5 and near[i]:
-            paths.append(_path({"gtin": gtin, "campaign": "demo", "postal_code": rng.choice(near[i]),
-                                "country": "FR"}))
+        city = rng.choices(data.cities, cum_weights=data.city_cum)[0]
+        query = {"gtin": rng.choices(data.hot, cum_weights=data.hot_cum)[0], "campaign": data.campaign}
+        if rng.random() < 0.5 and city.postal_codes:
+            query.update(postal_code=rng.choice(city.postal_codes), country="FR")
         else:
-            paths.append(_path({"gtin": gtin, "campaign": "demo",
-                                "lat": f"{round(towns[i].lat + rng.gauss(0, 0.03), 2):.2f}",
-                                "lon": f"{round(towns[i].lon + rng.gauss(0, 0.04), 2):.2f}"}))
+            query.update(lat=f"{round(city.lat + rng.gauss(0, 0.03), 2):.2f}",
+                         lon=f"{round(city.lon + rng.gauss(0, 0.04), 2):.2f}")
+        paths.append(_path(query))
     return paths
 
 
-def plan(database_url: str, requests: int) -> dict[str, dict[str, list[str]]]:
+def plan(settings: Any, requests: int) -> dict[str, dict[str, list[str]]]:
     """Warm-up and measured paths per scenario; the same seeds on every tree."""
-    gtins, spots = asyncio.run(_catalog_sample(database_url))
-    if not gtins or not spots:
-        raise RuntimeError("the demo catalog has no in-stock store offer to ask for")
-    pool = locality_paths(gtins, requests, seed=3)
-    again = random.Random(4).sample(pool, len(pool))
-    return {
-        "unique": {"warmup": unique_paths(gtins, spots, requests, seed=1),
-                   "measured": unique_paths(gtins, spots, requests, seed=2)},
-        "locality": {"warmup": pool, "measured": again},
-        "bare": {"warmup": unique_paths(gtins, spots, requests, seed=1),
-                 "measured": unique_paths(gtins, spots, requests, seed=2)},
-    }
+    data = _bench_data().load_data(settings)
+    pool = locality_paths(data, requests, seed=3)
+    unique = {"warmup": unique_paths(data, requests, seed=1), "measured": unique_paths(data, requests, seed=2)}
+    return {"unique": unique, "locality": {"warmup": pool, "measured": random.Random(4).sample(pool, len(pool))},
+            "bare": unique}
 
 
 # ---- the child: drives the app through ASGI ------------------------------------------------------
@@ -268,7 +242,7 @@ def main() -> None:
     relaxed = demo_settings(None, redis_timeout_s=30.0, database_timeout_s=30.0, aggregate_events=False)
     with relaxed as settings, tempfile.TemporaryDirectory(prefix="nearcart-instr-") as tmp:
         plan_file = os.path.join(tmp, "plan.json")
-        Path(plan_file).write_text(json.dumps(plan(settings.database_url, args.requests)))
+        Path(plan_file).write_text(json.dumps(plan(settings, args.requests)))
         env = {**settings_env(settings), "PYTHONPATH": args.tree}
         toggle = build_toggle(tmp)
         for scenario in args.scenario or SCENARIOS:
