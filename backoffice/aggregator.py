@@ -149,25 +149,26 @@ _FACT_UPSERT = (
     " ON CONFLICT (campaign, day, gtin, retailer_id, mode, region, currency) DO UPDATE SET "
     + _SET_SUMS.format(table="stats_daily")
 )
-_ROLLUP_UPSERT = (
-    "INSERT INTO stats_rollup (grain, dim, campaign, period, value, currency, " + ", ".join(METRICS) + ")"
-    ' SELECT g::"char", d::"char", c, p, v, cur, ' + ", ".join(METRICS) +
-    " FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::text[],"
-    " $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])"
-    " AS u (g, d, p, c, v, cur, " + ", ".join(METRICS) + ")"
-    " ON CONFLICT (grain, dim, period, campaign, value, currency) DO UPDATE SET "
-    + _SET_SUMS.format(table="stats_rollup")
-)
-_WITHIN_UPSERT = (
-    "INSERT INTO stats_rollup_within (scope, scope_value, grain, dim, campaign, period, value, currency, "
-    + ", ".join(METRICS) + ")"
-    ' SELECT s::"char", sv, g::"char", d::"char", c, p, v, cur, ' + ", ".join(METRICS) +
-    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[], $8::text[],"
-    " $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[])"
-    " AS u (s, sv, g, d, p, c, v, cur, " + ", ".join(METRICS) + ")"
-    " ON CONFLICT (scope, scope_value, grain, dim, period, campaign, value, currency) DO UPDATE SET "
-    + _SET_SUMS.format(table="stats_rollup_within")
-)
+
+
+def _rollup_upsert(table: str, scoped: bool) -> str:
+    """Add figures to roll-up rows given as arrays, one per key column in primary key order, then metrics."""
+    key = [("scope", '"char"'), ("scope_value", "text")] if scoped else []
+    key += [("grain", '"char"'), ("dim", '"char"'), ("period", "date"), ("campaign", "text"), ("value", "text"),
+            ("currency", "text")]
+    names = [name for name, _ in key] + list(METRICS)
+    arrays = [("date" if kind == "date" else "text") for _, kind in key] + ["bigint"] * len(METRICS)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT "
+        + ", ".join(f"{name}::{kind}" for name, kind in key) + ", " + ", ".join(METRICS)
+        + " FROM unnest(" + ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(arrays, 1)) + ")"
+        + f" AS u ({', '.join(names)}) ON CONFLICT ({', '.join(name for name, _ in key)}) DO UPDATE SET "
+        + _SET_SUMS.format(table=table)
+    )
+
+
+_ROLLUP_UPSERT = _rollup_upsert("stats_rollup", scoped=False)
+_WITHIN_UPSERT = _rollup_upsert("stats_rollup_within", scoped=True)
 
 
 def _columns(rows: Iterable[tuple[Any, Figures]]) -> list[list[Any]]:

@@ -8,19 +8,7 @@
 CREATE TABLE stats_rollup_within (
     scope        "char" NOT NULL,
     scope_value  text NOT NULL,
-    grain        "char" NOT NULL,
-    dim          "char" NOT NULL,
-    campaign     text NOT NULL,
-    period       date NOT NULL,
-    value        text NOT NULL,
-    currency     text NOT NULL DEFAULT '',
-    loads        bigint NOT NULL DEFAULT 0,
-    opens        bigint NOT NULL DEFAULT 0,
-    searches     bigint NOT NULL DEFAULT 0,
-    searches_with_offers bigint NOT NULL DEFAULT 0,
-    offers_shown bigint NOT NULL DEFAULT 0,
-    clicks       bigint NOT NULL DEFAULT 0,
-    intent_cents bigint NOT NULL DEFAULT 0,
+    LIKE stats_rollup INCLUDING DEFAULTS,
     -- A view reads one scope's grain and dimension over a period.
     PRIMARY KEY (scope, scope_value, grain, dim, period, campaign, value, currency)
 );
@@ -34,32 +22,26 @@ ALTER FUNCTION stats_rebuild_rollups() RENAME TO stats_rebuild_rollups_unscoped;
 CREATE FUNCTION stats_rebuild_rollups() RETURNS void LANGUAGE sql AS $$
     SELECT stats_rebuild_rollups_unscoped();
     TRUNCATE stats_rollup_within;
+    -- One scan of stats_daily: each row counts within its retailer and within its region.
     INSERT INTO stats_rollup_within (scope, scope_value, grain, dim, campaign, period, value, currency, loads, opens,
                                      searches, searches_with_offers, offers_shown, clicks, intent_cents)
-    SELECT 'r'::"char", retailer_id, 'd'::"char",
-           (CASE WHEN GROUPING(gtin) = 0 THEN 'p' WHEN GROUPING(mode) = 0 THEN 'o'
-                 WHEN GROUPING(region) = 0 THEN 'g' ELSE 'a' END)::"char",
-           campaign, day, coalesce(gtin::text, mode, region, ''), currency,
-           sum(loads), sum(opens), sum(searches), sum(searches_with_offers), sum(offers_shown), sum(clicks),
-           sum(intent_cents)
-    FROM stats_daily WHERE retailer_id <> ''
-    GROUP BY GROUPING SETS ((retailer_id, campaign, day, currency), (retailer_id, campaign, day, gtin, currency),
-                            (retailer_id, campaign, day, mode, currency), (retailer_id, campaign, day, region, currency))
-    HAVING NOT (GROUPING(mode) = 0 AND mode = '')
-    ORDER BY 2, 4, 6, 5;
-    INSERT INTO stats_rollup_within (scope, scope_value, grain, dim, campaign, period, value, currency, loads, opens,
-                                     searches, searches_with_offers, offers_shown, clicks, intent_cents)
-    SELECT 'g'::"char", region, 'd'::"char",
+    SELECT scope, scope_value, 'd'::"char",
            (CASE WHEN GROUPING(gtin) = 0 THEN 'p' WHEN GROUPING(retailer_id) = 0 THEN 'r'
-                 WHEN GROUPING(mode) = 0 THEN 'o' ELSE 'a' END)::"char",
-           campaign, day, coalesce(gtin::text, retailer_id, mode, ''), currency,
+                 WHEN GROUPING(mode) = 0 THEN 'o' WHEN GROUPING(region) = 0 THEN 'g' ELSE 'a' END)::"char",
+           campaign, day, coalesce(gtin::text, retailer_id, mode, region, ''), currency,
            sum(loads), sum(opens), sum(searches), sum(searches_with_offers), sum(offers_shown), sum(clicks),
            sum(intent_cents)
-    FROM stats_daily WHERE region <> ''
-    GROUP BY GROUPING SETS ((region, campaign, day, currency), (region, campaign, day, gtin, currency),
-                            (region, campaign, day, retailer_id, currency), (region, campaign, day, mode, currency))
-    HAVING NOT (GROUPING(retailer_id) = 0 AND retailer_id = '') AND NOT (GROUPING(mode) = 0 AND mode = '')
-    ORDER BY 2, 4, 6, 5;
+    FROM stats_daily, LATERAL (VALUES ('r'::"char", retailer_id), ('g'::"char", region)) AS s (scope, scope_value)
+    WHERE scope_value <> ''
+    GROUP BY GROUPING SETS ((scope, scope_value, campaign, day, currency),
+                            (scope, scope_value, campaign, day, gtin, currency),
+                            (scope, scope_value, campaign, day, retailer_id, currency),
+                            (scope, scope_value, campaign, day, mode, currency),
+                            (scope, scope_value, campaign, day, region, currency))
+    -- Not a scope's own dimension (its total is 'a'); by retailer and by mode only rows that have one.
+    HAVING NOT (GROUPING(retailer_id) = 0 AND (scope = 'r' OR retailer_id = ''))
+       AND NOT (GROUPING(region) = 0 AND scope = 'g') AND NOT (GROUPING(mode) = 0 AND mode = '')
+    ORDER BY 1, 2, 4, 6, 5;
     INSERT INTO stats_rollup_within (scope, scope_value, grain, dim, campaign, period, value, currency, loads, opens,
                                      searches, searches_with_offers, offers_shown, clicks, intent_cents)
     SELECT scope, scope_value, 'm', dim, campaign, date_trunc('month', period)::date, value, currency, sum(loads),
