@@ -52,6 +52,8 @@ FactKey = tuple[date, str, str, str, str, str, str]
 # grain ("d"/"m"), dimension ("a", "p", "r", "o", "g"), period start, campaign, value, currency: the
 # roll-up's primary key order, so rows sort (and lock) in the order of its index.
 RollupKey = tuple[str, str, date, str, str, str]
+# scope ("r"/"g"), scope value, then a RollupKey: `stats_rollup_within`'s primary key order.
+WithinKey = tuple[str, str, str, str, date, str, str, str]
 Figures = list[int]
 Checkpoint = Callable[[str], Awaitable[None]]
 Entry = tuple[bytes, dict[bytes, bytes] | None]
@@ -102,17 +104,34 @@ def entry_figures(fields: dict[bytes, bytes] | None) -> list[tuple[FactKey, Figu
     return []  # errors, and beacons older widgets send that the server counts itself
 
 
+def _dimensions(gtin: str, retailer: str, mode: str, region: str, scope: str = "") -> list[tuple[str, str]]:
+    """(dimension, value) of one fact's roll-up rows; within a scope, its own dimension is its total ("a")."""
+    along = [("a", ""), ("p", gtin), ("r", retailer), ("o", mode), ("g", region)]
+    # Loads, opens and searches have no retailer or mode.
+    return [(dim, value) for dim, value in along if dim != scope and (value or dim not in "ro")]
+
+
 def rollups(facts: dict[FactKey, Figures]) -> dict[RollupKey, Figures]:
     """The roll-up rows these fact deltas move (see the 0005 migration for their layout)."""
     found: dict[RollupKey, Figures] = {}
     for (day, campaign, gtin, retailer, mode, region, currency), figures in facts.items():
         for grain, period in (("d", day), ("m", day.replace(day=1))):
-            for dim, value in (("a", ""), ("p", gtin), ("r", retailer), ("o", mode), ("g", region)):
-                if dim in "ro" and not value:
-                    continue  # loads, opens and searches have no retailer or mode
-                total = found.setdefault((grain, dim, period, campaign, value, currency), [0] * len(METRICS))
-                for i, n in enumerate(figures):
-                    total[i] += n
+            for dim, value in _dimensions(gtin, retailer, mode, region):
+                _add(found, (grain, dim, period, campaign, value, currency), figures)
+    return found
+
+
+def rollups_within(facts: dict[FactKey, Figures]) -> dict[WithinKey, Figures]:
+    """The rows of `stats_rollup_within` (0009 migration) these fact deltas move: `rollups` within a
+    retailer ("r") and within a region ("g")."""
+    found: dict[WithinKey, Figures] = {}
+    for (day, campaign, gtin, retailer, mode, region, currency), figures in facts.items():
+        for scope, scope_value in (("r", retailer), ("g", region)):
+            if not scope_value:
+                continue  # no filter asks for an empty retailer or region
+            for grain, period in (("d", day), ("m", day.replace(day=1))):
+                for dim, value in _dimensions(gtin, retailer, mode, region, scope):
+                    _add(found, (scope, scope_value, grain, dim, period, campaign, value, currency), figures)
     return found
 
 
@@ -130,15 +149,26 @@ _FACT_UPSERT = (
     " ON CONFLICT (campaign, day, gtin, retailer_id, mode, region, currency) DO UPDATE SET "
     + _SET_SUMS.format(table="stats_daily")
 )
-_ROLLUP_UPSERT = (
-    "INSERT INTO stats_rollup (grain, dim, campaign, period, value, currency, " + ", ".join(METRICS) + ")"
-    ' SELECT g::"char", d::"char", c, p, v, cur, ' + ", ".join(METRICS) +
-    " FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::text[],"
-    " $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[])"
-    " AS u (g, d, p, c, v, cur, " + ", ".join(METRICS) + ")"
-    " ON CONFLICT (grain, dim, period, campaign, value, currency) DO UPDATE SET "
-    + _SET_SUMS.format(table="stats_rollup")
-)
+
+
+def _rollup_upsert(table: str, scoped: bool) -> str:
+    """Add figures to roll-up rows given as arrays, one per key column in primary key order, then metrics."""
+    key = [("scope", '"char"'), ("scope_value", "text")] if scoped else []
+    key += [("grain", '"char"'), ("dim", '"char"'), ("period", "date"), ("campaign", "text"), ("value", "text"),
+            ("currency", "text")]
+    names = [name for name, _ in key] + list(METRICS)
+    arrays = [("date" if kind == "date" else "text") for _, kind in key] + ["bigint"] * len(METRICS)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) SELECT "
+        + ", ".join(f"{name}::{kind}" for name, kind in key) + ", " + ", ".join(METRICS)
+        + " FROM unnest(" + ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(arrays, 1)) + ")"
+        + f" AS u ({', '.join(names)}) ON CONFLICT ({', '.join(name for name, _ in key)}) DO UPDATE SET "
+        + _SET_SUMS.format(table=table)
+    )
+
+
+_ROLLUP_UPSERT = _rollup_upsert("stats_rollup", scoped=False)
+_WITHIN_UPSERT = _rollup_upsert("stats_rollup_within", scoped=True)
 
 
 def _columns(rows: Iterable[tuple[Any, Figures]]) -> list[list[Any]]:
@@ -153,6 +183,7 @@ async def add_figures(conn: asyncpg.Connection, facts: dict[FactKey, Figures]) -
         return
     await conn.execute(_FACT_UPSERT, *_columns(facts.items()), timeout=30)
     await conn.execute(_ROLLUP_UPSERT, *_columns(rollups(facts).items()), timeout=30)
+    await conn.execute(_WITHIN_UPSERT, *_columns(rollups_within(facts).items()), timeout=30)
 
 
 def _entry_id(raw: bytes) -> tuple[int, int]:
@@ -259,11 +290,12 @@ async def delete_expired(pool: asyncpg.Pool) -> int:
         status = await conn.execute(
             f"DELETE FROM stats_daily WHERE day < current_date - interval '{RETENTION}'", timeout=300
         )
-        await conn.execute(
-            "DELETE FROM stats_rollup WHERE (grain = 'd' AND period < current_date - interval '13 months')"
-            " OR (grain = 'm' AND period < date_trunc('month', current_date - interval '13 months'))",
-            timeout=300,
-        )
+        for table in ("stats_rollup", "stats_rollup_within"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE (grain = 'd' AND period < current_date - interval '13 months')"
+                " OR (grain = 'm' AND period < date_trunc('month', current_date - interval '13 months'))",
+                timeout=300,
+            )
     return int(status.split()[-1])
 
 

@@ -3,7 +3,8 @@ export and `GET /admin/v1/stats` show, computed in one place.
 
 Without a product, retailer, mode or region filter, a view reads the roll-ups the aggregator
 keeps (`stats_rollup`: whole months, plus the days of partial ones), a few thousand rows
-whatever the traffic; with one, the daily rows (`stats_daily`) it selects. Scoping is the
+whatever the traffic; filtered to one retailer or one region only, the same roll-ups within
+it (`stats_rollup_within`); with other filters, the daily rows (`stats_daily`) they select. Scoping is the
 caller's: it passes the campaigns a role may see (None: all, for an admin) and, for a
 retailer, its own retailer id. Loads, opens and searches have no retailer or mode, so a
 retailer or mode filter leaves only offers shown, clicks and the purchase-intent value.
@@ -42,6 +43,13 @@ class StatsFilters(msgspec.Struct, frozen=True, kw_only=True):
     def narrowed(self) -> bool:
         """Whether a filter below the campaign applies (roll-ups do not keep those combinations)."""
         return any(value is not None for value in (self.gtin, self.retailer, self.mode, self.region))
+
+    @property
+    def within(self) -> tuple[str, str] | None:
+        """(scope, value) of `stats_rollup_within` that holds this view: one retailer or one region, nothing else."""
+        if self.gtin is not None or self.mode is not None or (self.retailer is None) == (self.region is None):
+            return None
+        return ("r", self.retailer) if self.retailer is not None else ("g", self.region or "")
 
 
 class Figures(msgspec.Struct, kw_only=True):
@@ -163,16 +171,24 @@ def _campaign_clause(f: StatsFilters, args: list[Any]) -> str:
     return f" AND campaign = ANY(${len(args)})"
 
 
+def _rollup_source(f: StatsFilters, args: list[Any]) -> str:
+    """The roll-up table of the view and the rows of it that are its (scope and campaigns), as SQL."""
+    if f.within is None:
+        return "stats_rollup WHERE TRUE" + _campaign_clause(f, args)
+    scope, value = f.within
+    args.append(value)
+    return f"stats_rollup_within WHERE scope = '{scope}' AND scope_value = ${len(args)}" + _campaign_clause(f, args)
+
+
 async def _rollup_table(pool: asyncpg.Pool, dim: str, f: StatsFilters) -> list[Any]:
     """One table from the roll-ups (see `_plan`); `dim` is one of DIMENSIONS', never the caller's."""
     args: list[Any] = []
-    campaigns = _campaign_clause(f, args)
+    source = _rollup_source(f, args)
     parts = []
     for grain, first, last, sign in _plan(f.since, f.to, datetime.now(UTC).date()):
         args += [first, last]
-        parts.append(f"SELECT value, currency, {_METRICS if sign > 0 else _NEGATED} FROM stats_rollup"
-                     f" WHERE grain = '{grain}' AND dim = '{dim}' AND period BETWEEN ${len(args) - 1} AND ${len(args)}"
-                     + campaigns)
+        parts.append(f"SELECT value, currency, {_METRICS if sign > 0 else _NEGATED} FROM {source}"
+                     f" AND grain = '{grain}' AND dim = '{dim}' AND period BETWEEN ${len(args) - 1} AND ${len(args)}")
     if not parts:
         return []
     return list(await pool.fetch(
@@ -183,10 +199,10 @@ async def _rollup_table(pool: asyncpg.Pool, dim: str, f: StatsFilters) -> list[A
 
 async def _daily_rollup(pool: asyncpg.Pool, f: StatsFilters) -> list[Any]:
     args: list[Any] = [f.since, f.to]
-    campaigns = _campaign_clause(f, args)
+    source = _rollup_source(f, args)
     return list(await pool.fetch(
-        f"SELECT period AS key, currency, {_SUMS} FROM stats_rollup"
-        f" WHERE grain = 'd' AND dim = 'a' AND period BETWEEN $1 AND $2{campaigns} GROUP BY period, currency",
+        f"SELECT period AS key, currency, {_SUMS} FROM {source}"
+        " AND grain = 'd' AND dim = 'a' AND period BETWEEN $1 AND $2 GROUP BY period, currency",
         *args,
     ))
 
@@ -233,11 +249,17 @@ def _table(rows: Sequence[Any]) -> list[KeyFigures]:
 async def stats_view(pool: asyncpg.Pool, filters: StatsFilters) -> StatsView:
     """Totals, a daily series (every day of the period) and tables by product, retailer, mode and region."""
     f = filters
-    if f.narrowed:
+    if f.narrowed and f.within is None:
         daily_rows, *tables = await _facts(pool, f)
     else:
-        queries = [_daily_rollup(pool, f), *(_rollup_table(pool, dim, f) for dim, _ in DIMENSIONS.values())]
+        # Within a retailer or region, its own table is one row, its total: from the daily series.
+        own = f.within[0] if f.within else ""
+        queries = [_daily_rollup(pool, f), *(_rollup_table(pool, dim, f) for dim, _ in DIMENSIONS.values()
+                                             if dim != own)]
         daily_rows, *tables = await asyncio.gather(*queries)  # each on a connection of its own
+        if f.within:
+            at = [dim for dim, _ in DIMENSIONS.values()].index(own)
+            tables.insert(at, [{**dict(row), "key": f.within[1]} for row in daily_rows])
     by_day = _sum_by_key(daily_rows)
     total = _Sums()
     for row in daily_rows:

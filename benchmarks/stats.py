@@ -14,7 +14,7 @@ Density (sparse, like real traffic): each day, a product has figures in `--regio
 The defaults make about 8.5 million daily rows. Rows are generated inside PostgreSQL
 (INSERT ... SELECT from generate_series), faster than any COPY from Python.
 The scratch database is dropped at the end (unless --keep; --reuse times the views again on
-it). Target: the heaviest view (whole period, every campaign, as an admin) in ≤ 300 ms.
+it). Target: every view, the heaviest included, in ≤ 300 ms.
 """
 
 from __future__ import annotations
@@ -137,9 +137,15 @@ async def bench(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
                 "admin, every campaign, whole period": StatsFilters(since=since, to=to),
                 "brand, 1 campaign, whole period": StatsFilters(since=since, to=to, campaigns=("c3",)),
                 "admin, last 30 days": StatsFilters(since=to - timedelta(days=29), to=to),
-                "retailer r7, whole period (daily rows)": StatsFilters(since=since, to=to, retailer="r7"),
+                # What a retailer:r7 token or login sees (stats_scope pins the retailer): every campaign.
+                "retailer r7 (its own view), whole period": StatsFilters(since=since, to=to, retailer="r7"),
+                "retailer r7, last 30 days": StatsFilters(since=to - timedelta(days=29), to=to, retailer="r7"),
+                "one region, whole period": StatsFilters(since=since, to=to, region="FR-13"),
+                "brand, 1 campaign, one region, whole period": StatsFilters(since=since, to=to, campaigns=("c3",),
+                                                                            region="FR-13"),
                 "one product, whole period (daily rows)": StatsFilters(since=since, to=to, gtin=f"{42:014d}"),
-                "one region, whole period (daily rows)": StatsFilters(since=since, to=to, region="FR-13"),
+                "retailer r7 in one region, whole period (daily rows)": StatsFilters(since=since, to=to,
+                                                                                     retailer="r7", region="FR-13"),
             }
             results["views"] = {name: await timed(pool, f, args.runs) for name, f in views.items()}
         finally:
@@ -166,8 +172,8 @@ def table(r: dict[str, Any], args: argparse.Namespace) -> str:
     for name, v in r["views"].items():
         lines.append(f"| {name} | {v['median_ms']:.0f} | {v['max_ms']:.0f} | {v['products']:,} | {v['clicks']:,}"
                      f" | {v['median_ms'] / TARGET_MS:.2f}x |")
-    heaviest = r["views"]["admin, every campaign, whole period"]["median_ms"]
-    lines += ["", f"heaviest view: {heaviest:.0f} ms, target ≤ {TARGET_MS:.0f} ms:"
+    name, heaviest = max(((name, v["median_ms"]) for name, v in r["views"].items()), key=lambda item: item[1])
+    lines += ["", f"heaviest view ({name}): {heaviest:.0f} ms, target ≤ {TARGET_MS:.0f} ms:"
               f" {'ok' if heaviest <= TARGET_MS else 'MISSED'}"]
     return "\n".join(lines)
 

@@ -35,7 +35,7 @@ EXPECT_COMPILED = os.environ.get("NEARCART_EXPECT_COMPILED") == "1"
 TEST_SECRET = "test-secret-at-least-32-bytes-long"
 CATALOG_TABLES = (
     "offers", "stores", "products", "retailers", "campaigns", "feed_runs", "stats_daily", "stats_rollup",
-    "stats_entries_counted",
+    "stats_rollup_within", "stats_entries_counted",
 )
 
 

@@ -50,12 +50,14 @@ async def pool(settings: Settings, db: asyncpg.Connection) -> AsyncIterator[asyn
 
 
 async def totals(db: asyncpg.Connection) -> dict[str, int]:
-    row = await db.fetchrow(
-        "SELECT coalesce(sum(loads), 0) AS loads, coalesce(sum(opens), 0) AS opens,"
-        " coalesce(sum(searches), 0) AS searches, coalesce(sum(searches_with_offers), 0) AS with_offers,"
-        " coalesce(sum(offers_shown), 0) AS shown, coalesce(sum(clicks), 0) AS clicks,"
-        " coalesce(sum(intent_cents), 0) AS cents FROM stats_daily"
-    )
+    sums = ("SELECT coalesce(sum(loads), 0) AS loads, coalesce(sum(opens), 0) AS opens,"
+            " coalesce(sum(searches), 0) AS searches, coalesce(sum(searches_with_offers), 0) AS with_offers,"
+            " coalesce(sum(offers_shown), 0) AS shown, coalesce(sum(clicks), 0) AS clicks,"
+            " coalesce(sum(intent_cents), 0) AS cents FROM ")
+    row = await db.fetchrow(sums + "stats_daily")
+    # Every event is in FR-75: the roll-up within that region, written in the same transaction, agrees.
+    within = await db.fetchrow(sums + "stats_rollup_within WHERE scope = 'g' AND grain = 'd' AND dim = 'a'")
+    assert dict(within) == dict(row)
     return dict(row)
 
 
@@ -191,10 +193,14 @@ async def test_figures_older_than_13_months_are_deleted(pool: asyncpg.Pool, db: 
         f" (current_date - interval '14 months', 'spring', '{GTIN}', 5),"
         f" (current_date - interval '12 months', 'spring', '{GTIN}', 7)"
     )
+    await db.execute("UPDATE stats_daily SET region = 'FR-75'")
     await db.execute("SELECT stats_rebuild_rollups()")
     assert await delete_expired(pool) == 1
     assert await db.fetchval("SELECT sum(opens) FROM stats_daily") == 7
     assert await db.fetchval("SELECT sum(opens) FROM stats_rollup WHERE grain = 'd' AND dim = 'a'") == 7
+    for grain in ("d", "m"):
+        assert await db.fetchval("SELECT sum(opens) FROM stats_rollup_within WHERE scope = 'g' AND grain::text = $1"
+                                 " AND dim = 'a'", grain) == 7
 
 
 def test_event_day_is_the_servers_utc_day() -> None:

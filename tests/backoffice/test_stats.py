@@ -10,8 +10,11 @@ import asyncpg
 import pytest
 
 from backoffice.aggregator import METRICS, FactKey, Figures, add_figures
-from backoffice.stats import KeyFigures, StatsFilters, StatsView, stats_view, to_csv
+from backoffice.stats import COUNTS, KeyFigures, StatsFilters, StatsView, stats_view, to_csv
+from backoffice.stats import Figures as ShownFigures
+from backoffice.stats_scope import StatsQuery, scoped_filters
 from cache import db as catalog_db
+from edge_api.auth import Principal
 from edge_api.settings import Settings
 
 START = date(2025, 10, 20)
@@ -140,10 +143,80 @@ async def test_figures_are_named_as_brands_know_them(pool: asyncpg.Pool) -> None
 
 
 async def test_rebuilt_roll_ups_equal_those_the_aggregator_kept(pool: asyncpg.Pool, db: asyncpg.Connection) -> None:
-    query = "SELECT * FROM stats_rollup ORDER BY grain, dim, campaign, period, value, currency"
-    kept = [tuple(row) for row in await db.fetch(query)]
+    queries = ["SELECT * FROM stats_rollup ORDER BY grain, dim, campaign, period, value, currency",
+               "SELECT * FROM stats_rollup_within ORDER BY scope, scope_value, grain, dim, campaign, period, value,"
+               " currency"]
+    kept = [[tuple(row) for row in await db.fetch(query)] for query in queries]
+    assert kept[1], "the aggregator kept no roll-ups within a retailer or region"
     await db.execute("SELECT stats_rebuild_rollups()")
-    assert [tuple(row) for row in await db.fetch(query)] == kept
+    assert [[tuple(row) for row in await db.fetch(query)] for query in queries] == kept
+
+
+# Every figure of a key: the six counts and the purchase-intent value in cents per currency.
+Every = tuple[tuple[int, ...], dict[str, int]]
+
+
+def every_figure(figures: ShownFigures) -> Every:
+    counts = tuple(getattr(figures, name) for name in COUNTS)
+    return counts, {cur: int(amount.replace(".", "")) for cur, amount in figures.intent_value.items()}
+
+
+async def from_daily_rows(db: asyncpg.Connection, f: StatsFilters, column: str) -> dict[str, Every]:
+    """Figures per key of `column` (an SQL expression), summed straight from stats_daily."""
+    rows = await db.fetch(
+        f"SELECT ({column})::text AS key, currency, {', '.join(f'sum({m})::bigint AS {m}' for m in METRICS)}"
+        " FROM stats_daily WHERE day BETWEEN $1 AND $2 AND ($3::text[] IS NULL OR campaign = ANY($3))"
+        " AND ($4::text IS NULL OR gtin = $4) AND ($5::text IS NULL OR retailer_id = $5)"
+        " AND ($6::text IS NULL OR mode = $6) AND ($7::text IS NULL OR region = $7) GROUP BY 1, 2",
+        f.since, f.to, None if f.campaigns is None else list(f.campaigns), f.gtin, f.retailer, f.mode, f.region,
+    )
+    found: dict[str, tuple[list[int], dict[str, int]]] = {}
+    for row in rows:
+        if row["key"] == "" and column in ("retailer_id", "mode"):
+            continue  # loads, opens and searches: no retailer or mode to list them under
+        counts, cents = found.setdefault(row["key"].strip(), ([0] * len(COUNTS), {}))
+        for i, name in enumerate(COUNTS):
+            counts[i] += row[name]
+        if row["currency"] and row["intent_cents"]:
+            cents[row["currency"]] = cents.get(row["currency"], 0) + row["intent_cents"]
+    return {key: (tuple(counts), cents) for key, (counts, cents) in found.items() if any(counts) or cents}
+
+
+async def assert_view_equals_daily_rows(pool: asyncpg.Pool, db: asyncpg.Connection, f: StatsFilters) -> None:
+    view = await stats_view(pool, f)
+    for column, table in (("gtin", view.by_product), ("retailer_id", view.by_retailer), ("mode", view.by_mode),
+                          ("region", view.by_region)):
+        assert {row.key: every_figure(row) for row in table} == await from_daily_rows(db, f, column), (column, f)
+    days = {day.day.isoformat(): every_figure(day) for day in view.daily if any(every_figure(day)[0])}
+    assert days == await from_daily_rows(db, f, "day"), f
+    assert {"": every_figure(view.totals)} == (await from_daily_rows(db, f, "''") or {"": ((0,) * 6, {})}), f
+
+
+@pytest.mark.parametrize("narrowing", [
+    {"retailer": "shop"}, {"retailer": "mart"}, {"region": "FR-75"}, {"region": "FR-2A"}, {"region": "BE"},
+    {"retailer": "nobody"}, {"retailer": "shop", "region": "FR-75"}, {"mode": "delivery", "region": "BE"},
+])
+async def test_retailer_and_region_views_equal_the_daily_rows(
+    pool: asyncpg.Pool, db: asyncpg.Connection, narrowing: dict[str, str]
+) -> None:
+    # Partial first and last months, whole months only, inside one month, past the last counted day.
+    for since, to in ((date(2025, 10, 20), date(2026, 2, 16)), (date(2025, 11, 1), date(2025, 12, 31)),
+                      (date(2025, 11, 5), date(2025, 11, 20)), (date(2025, 12, 28), date(2026, 12, 3))):
+        for campaigns in (None, ("spring", "autumn"), ()):
+            await assert_view_equals_daily_rows(pool, db, StatsFilters(since=since, to=to, campaigns=campaigns,
+                                                                       **narrowing))
+
+
+async def test_a_retailer_sees_its_own_figures_from_the_roll_ups(pool: asyncpg.Pool, db: asyncpg.Connection) -> None:
+    who = Principal(role="retailer", subject="mart")
+    f = await scoped_filters(pool, who, StatsQuery(from_=date(2025, 10, 20), to=date(2026, 2, 16)))
+    assert f.within == ("r", "mart")
+    await assert_view_equals_daily_rows(pool, db, f)
+    view = await stats_view(pool, f)
+    assert [row.key for row in view.by_retailer] == ["mart"] and view.totals.clicks > 0
+    # Read from the roll-ups: the same figures once the daily rows are gone.
+    await db.execute("DELETE FROM stats_daily")
+    assert await stats_view(pool, f) == view
 
 
 def test_the_last_13_months_read_monthly_rows_and_a_few_days() -> None:
