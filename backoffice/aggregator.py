@@ -40,8 +40,10 @@ PRUNE_AFTER = "10 minutes"
 BATCH = 1000
 # Rows of stats_entries_counted for event ids (not stream ids) have this after the stream's key.
 EID_SUFFIX = "#eid"
-# A buffered batch written twice arrives within the flusher's retries: a day of eids is plenty.
+# A copy of an event arrives within its worker's retries: a day of eids is plenty. (A worker that kept
+# an event through a day-long outage after a lost reply would have it counted twice: said, not solved.)
 EID_KEPT = "1 day"
+EID_KEPT_MS = 24 * 3600 * 1000
 # Old figures go once a day (a scan of the whole table), counted ids every few minutes (a small table).
 EXPIRE_EVERY_S = 24 * 3600
 PRUNE_EVERY_S = 300
@@ -192,18 +194,23 @@ def _entry_id(raw: bytes) -> tuple[int, int]:
 
 
 def _once_key(keys: Keys, entry: Entry) -> tuple[str, int, int]:
-    """What makes an entry count once: its stream id, or the event id a worker's buffer gave it.
+    """What makes an entry count once: the event id its worker gave it, else its stream id.
 
-    A buffered batch may reach the stream twice (see edge_api.event_buffer) under two stream
-    ids; its events' `eid` is then the same. An eid is 16 hex digits: a signed bigint here.
+    An event may reach the stream more than once under different stream ids (a write whose reply
+    was lost is made again, see edge_api.event_buffer); its `eid` is then the same. An eid is
+    `<ms>-<63 random bits>`, kept as (ms, seq) like a stream id; an older 16-hex-digit eid is a
+    signed bigint in ms.
     """
     fields = entry[1] or {}
     eid = fields.get(b"eid", b"")
-    if len(eid) == 16:
-        try:
+    try:
+        if b"-" in eid:
+            ms, _, seq = eid.partition(b"-")
+            return keys.events + EID_SUFFIX, int(ms), int(seq)
+        if len(eid) == 16:
             return keys.events + EID_SUFFIX, int(eid, 16) - 2**63, 0
-        except ValueError:
-            pass
+    except ValueError:
+        pass
     return (keys.events, *_entry_id(entry[0]))
 
 
@@ -277,9 +284,13 @@ async def prune_counted_ids(redis: aioredis.Redis, keys: Keys, pool: asyncpg.Poo
         f" AND counted_at < now() - interval '{PRUNE_AFTER}'",
         keys.events, ms, seq, timeout=30,
     )
+    # Event ids hold their first write's time: a range of the primary key, never a scan of the table.
+    # (An eid of the older random kind has any ms: outside today's range too, it goes a day after its count.)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
     eids = await pool.execute(
-        f"DELETE FROM stats_entries_counted WHERE stream = $1 AND counted_at < now() - interval '{EID_KEPT}'",
-        keys.events + EID_SUFFIX, timeout=30,
+        "DELETE FROM stats_entries_counted WHERE stream = $1 AND (ms < $2 OR ms > $3)"
+        f" AND counted_at < now() - interval '{EID_KEPT}'",
+        keys.events + EID_SUFFIX, now_ms - EID_KEPT_MS, now_ms + EID_KEPT_MS, timeout=30,
     )
     return int(status.split()[-1]) + int(eids.split()[-1])
 

@@ -4,10 +4,13 @@
 stream while Redis answers; while it does not, into a bounded queue here (the shopper's
 request still succeeds), which a background flusher writes with backoff once Redis is back.
 Beyond `capacity` events, new ones are dropped and counted in `nearcart_events_lost_total`.
-Each flush is one MULTI/EXEC, so a batch lands whole or not at all; but a reply lost or late
-after Redis applied it looks like a failure and the batch is written again. So each kept
-event gets a random event id (`eid`, nothing about the shopper): the aggregator counts an
-`eid` once, however many times it reaches the stream.
+A reply lost or late after Redis applied a write looks like a failure, and the write is made
+again: a request's XADD that timed out is kept and flushed, a flush whose reply was lost is
+flushed again. So every event gets its event id (`eid`) BEFORE its first write, and keeps it
+through every retry: the aggregator counts an `eid` once, however many times it reaches the
+stream. An eid is `<ms>-<random>` (the worker's clock in ms, 63 random bits): nothing about the
+shopper, unique without coordination, and ordered by time so the aggregator forgets old ones
+with a range delete.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from itertools import islice
@@ -36,6 +40,12 @@ FLUSH_BATCH = 100
 EVENTS_LOST = Counter("nearcart_events_lost_total", "Events dropped: the worker's buffer was full, or it stopped",
                       ["source"])
 EVENTS_BUFFERED = Gauge("nearcart_events_buffered", "Events kept in this worker until Redis takes them")
+
+
+def with_event_ids(records: Sequence[Record]) -> list[Record]:
+    """`records` each with a fresh event id (see the module docstring)."""
+    ms = int(time.time() * 1000)
+    return [{**record, "eid": f"{ms}-{secrets.randbits(63)}"} for record in records]
 
 
 async def append_events(redis: aioredis.Redis, keys: Keys, events: Sequence[Record], atomic: bool = False) -> None:
@@ -67,6 +77,7 @@ class EventBuffer:
 
     async def append(self, records: Sequence[Record], source: str) -> None:
         """Write `records` to the stream, or keep them for the flusher; never raises for Redis."""
+        records = with_event_ids(records)
         if self._pending:
             # Redis failed a moment ago: do not spend a timeout per request, queue behind the others.
             self._keep(records, source)
@@ -78,7 +89,7 @@ class EventBuffer:
 
     def _keep(self, records: Sequence[Record], source: str) -> None:
         room = max(0, self.capacity - len(self._pending))
-        self._pending.extend({**record, "eid": secrets.token_hex(8)} for record in records[:room])
+        self._pending.extend(records[:room])
         if len(records) > room:
             EVENTS_LOST.labels(source).inc(len(records) - room)
         EVENTS_BUFFERED.set(len(self._pending))

@@ -14,12 +14,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from backoffice.aggregator import GROUP, aggregate_once, delete_expired, prune_counted_ids
 from cache import db as catalog_db
 from cache.keys import Keys
-from edge_api.event_buffer import append_events
+from edge_api.event_buffer import EventBuffer, append_events, with_event_ids
 from edge_api.settings import Settings
+from tests.slow_replies import SlowReplies
 
 ROOT = Path(__file__).resolve().parents[2]
 GTIN = "03017620422003"
@@ -187,6 +190,20 @@ async def test_counted_ids_are_pruned_once_their_entries_left_the_stream(
     assert await db.fetchval("SELECT count(*) FROM stats_entries_counted") == 2
 
 
+async def test_event_ids_are_forgotten_a_day_after_their_first_write_and_not_before(
+    redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    await append_events(redis, keys, with_event_ids(mixed_events(2)))
+    await drain(redis, keys, pool)
+    await db.execute("UPDATE stats_entries_counted SET counted_at = now() - interval '2 days'")
+    assert await prune_counted_ids(redis, keys, pool) == 0  # written now: a copy may still come
+    day_ago_ms = (time.time() - 24 * 3600 - 60) * 1000
+    await db.execute("UPDATE stats_entries_counted SET ms = $1 WHERE seq % 2 = 0", int(day_ago_ms))
+    older = await db.fetchval("SELECT count(*) FROM stats_entries_counted WHERE seq % 2 = 0")
+    assert await prune_counted_ids(redis, keys, pool) == older
+    assert await db.fetchval("SELECT count(*) FROM stats_entries_counted") == 8 - older
+
+
 async def test_figures_older_than_13_months_are_deleted(pool: asyncpg.Pool, db: asyncpg.Connection) -> None:
     await db.execute(
         "INSERT INTO stats_daily (day, campaign, gtin, opens) VALUES"
@@ -209,6 +226,32 @@ def test_event_day_is_the_servers_utc_day() -> None:
     noon = int(datetime(2026, 3, 1, 23, 59, tzinfo=UTC).timestamp() * 1000)
     figures = entry_figures({b"kind": b"open", b"campaign": b"c", b"gtin": b"3017620422003", b"ts": str(noon).encode()})
     assert [key[0].isoformat() for key, _ in figures] == ["2026-03-01"]
+
+
+async def test_an_event_whose_write_timed_out_after_redis_took_it_counts_once(
+    redis: aioredis.Redis, settings: Settings, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    """A request's XADD lands but its reply comes after the 100 ms budget: the worker keeps the
+    events and flushes them again, so the stream holds each twice; each counts once."""
+    here = aioredis.Redis.from_url(settings.redis_url)
+    where = here.connection_pool.connection_kwargs
+    proxy = await SlowReplies(where.get("host", "127.0.0.1"), where.get("port", 6379)).start()
+    slow = aioredis.Redis(host="127.0.0.1", port=proxy.port, db=where.get("db", 0), socket_timeout=0.1,
+                          retry=Retry(NoBackoff(), 0))
+    buffer = EventBuffer(slow, keys, flush_redis=redis)
+    try:
+        await buffer.append(mixed_events(3), "beacon")  # quick replies: written once
+        proxy.delay_s = 0.5
+        await buffer.append(mixed_events(4), "beacon")  # written, but the reply is late: kept too
+        assert len(buffer) == 16
+        assert await buffer.flush() == 16
+        assert await redis.xlen(keys.events) == 12 + 16 + 16
+    finally:
+        await slow.aclose()
+        await here.aclose()
+        await proxy.stop()
+    await drain(redis, keys, pool)
+    assert await totals(db) == expected(7)
 
 
 async def test_a_kept_event_written_twice_by_its_worker_counts_once(
