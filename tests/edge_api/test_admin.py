@@ -33,11 +33,13 @@ def bearer(role: str, **kwargs: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(role, **kwargs)}"}
 
 
-ADMIN = bearer("admin")
-ACME = bearer("brand:acme")
-GLOBEX = bearer("brand:globex")
-SHOP = bearer("retailer:shop")
-MART = bearer("retailer:mart")
+# Minted at import, used by tests that may run long after it on a slow machine: a lifetime beyond any suite run.
+SUITE_S = 4 * 3600
+ADMIN = bearer("admin", expires_in=SUITE_S)
+ACME = bearer("brand:acme", expires_in=SUITE_S)
+GLOBEX = bearer("brand:globex", expires_in=SUITE_S)
+SHOP = bearer("retailer:shop", expires_in=SUITE_S)
+MART = bearer("retailer:mart", expires_in=SUITE_S)
 
 
 def campaign_json(**changes: Any) -> dict[str, Any]:
