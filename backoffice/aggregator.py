@@ -179,11 +179,13 @@ def _columns(rows: Iterable[tuple[Any, Figures]]) -> list[list[Any]]:
 
 async def add_figures(conn: asyncpg.Connection, facts: dict[FactKey, Figures]) -> None:
     """Add fact deltas to `stats_daily` and its roll-ups (inside the caller's transaction)."""
-    if not facts:
-        return
-    await conn.execute(_FACT_UPSERT, *_columns(facts.items()), timeout=30)
-    await conn.execute(_ROLLUP_UPSERT, *_columns(rollups(facts).items()), timeout=30)
-    await conn.execute(_WITHIN_UPSERT, *_columns(rollups_within(facts).items()), timeout=30)
+    for statement, rows in ((_FACT_UPSERT, facts), (_ROLLUP_UPSERT, rollups(facts)),
+                            (_WITHIN_UPSERT, rollups_within(facts))):
+        # A batch may move no row of a table: opens from an unlocated shopper have neither retailer nor
+        # region, so nothing within either. Sent without its arrays the statement would fail, and the
+        # batch with it at every retry: the aggregator would stop counting for good.
+        if rows:
+            await conn.execute(statement, *_columns(rows.items()), timeout=30)
 
 
 def _entry_id(raw: bytes) -> tuple[int, int]:
