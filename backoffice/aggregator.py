@@ -28,6 +28,8 @@ from redis.exceptions import RedisError, ResponseError
 from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.keys import MODE_NAMES, Keys
+from cache.redis_topology import primary_client
+from edge_api.settings import Settings
 
 log = logging.getLogger("nearcart.events")
 GROUP = "event-counts"
@@ -327,7 +329,7 @@ async def aggregate_forever(
             await asyncio.wait_for(stop.wait(), idle_s)
 
 
-async def run_aggregator(redis_url: str, database_url: str, keys: Keys) -> None:
+async def run_aggregator(settings: Settings) -> None:
     """`nearcart events aggregate`: the aggregator as a process of its own, until SIGTERM or SIGINT.
 
     On a signal the batch under way is finished (its commit and XACK), then the process exits 0.
@@ -340,11 +342,12 @@ async def run_aggregator(redis_url: str, database_url: str, keys: Keys) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    redis = aioredis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5)
-    pool = await catalog_db.create_pool(database_url, min_size=0, max_size=2)
+    keys = Keys(settings.redis_prefix)
+    pool = await catalog_db.create_pool(settings.database_url, min_size=0, max_size=2)
     log.info("aggregating %s into PostgreSQL", keys.events)
     try:
-        await aggregate_forever(redis, keys, pool, idle_s=1.0, stop=stop)
+        # Through Sentinel when configured: after a failover the next batch is read from the new primary.
+        async with primary_client(settings, socket_timeout=30, socket_connect_timeout=5) as redis:
+            await aggregate_forever(redis, keys, pool, idle_s=1.0, stop=stop)
     finally:
         await pool.close()
-        await redis.aclose()
