@@ -28,6 +28,8 @@ from redis.exceptions import RedisError, ResponseError
 from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.keys import MODE_NAMES, Keys
+from cache.redis_topology import primary_client
+from edge_api.settings import Settings
 
 log = logging.getLogger("nearcart.events")
 GROUP = "event-counts"
@@ -181,11 +183,13 @@ def _columns(rows: Iterable[tuple[Any, Figures]]) -> list[list[Any]]:
 
 async def add_figures(conn: asyncpg.Connection, facts: dict[FactKey, Figures]) -> None:
     """Add fact deltas to `stats_daily` and its roll-ups (inside the caller's transaction)."""
-    if not facts:
-        return
-    await conn.execute(_FACT_UPSERT, *_columns(facts.items()), timeout=30)
-    await conn.execute(_ROLLUP_UPSERT, *_columns(rollups(facts).items()), timeout=30)
-    await conn.execute(_WITHIN_UPSERT, *_columns(rollups_within(facts).items()), timeout=30)
+    for statement, rows in ((_FACT_UPSERT, facts), (_ROLLUP_UPSERT, rollups(facts)),
+                            (_WITHIN_UPSERT, rollups_within(facts))):
+        # A batch may move no row of a table: opens from an unlocated shopper have neither retailer nor
+        # region, so nothing within either. Sent without its arrays the statement would fail, and the
+        # batch with it at every retry: the aggregator would stop counting for good.
+        if rows:
+            await conn.execute(statement, *_columns(rows.items()), timeout=30)
 
 
 def _entry_id(raw: bytes) -> tuple[int, int]:
@@ -336,7 +340,7 @@ async def aggregate_forever(
             await asyncio.wait_for(stop.wait(), idle_s)
 
 
-async def run_aggregator(redis_url: str, database_url: str, keys: Keys) -> None:
+async def run_aggregator(settings: Settings) -> None:
     """`nearcart events aggregate`: the aggregator as a process of its own, until SIGTERM or SIGINT.
 
     On a signal the batch under way is finished (its commit and XACK), then the process exits 0.
@@ -349,11 +353,12 @@ async def run_aggregator(redis_url: str, database_url: str, keys: Keys) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    redis = aioredis.Redis.from_url(redis_url, socket_timeout=30, socket_connect_timeout=5)
-    pool = await catalog_db.create_pool(database_url, min_size=0, max_size=2)
+    keys = Keys(settings.redis_prefix)
+    pool = await catalog_db.create_pool(settings.database_url, min_size=0, max_size=2)
     log.info("aggregating %s into PostgreSQL", keys.events)
     try:
-        await aggregate_forever(redis, keys, pool, idle_s=1.0, stop=stop)
+        # Through Sentinel when configured: after a failover the next batch is read from the new primary.
+        async with primary_client(settings, socket_timeout=30, socket_connect_timeout=5) as redis:
+            await aggregate_forever(redis, keys, pool, idle_s=1.0, stop=stop)
     finally:
         await pool.close()
-        await redis.aclose()

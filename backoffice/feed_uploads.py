@@ -33,7 +33,7 @@ from cache.formats.base import FeedOptions
 from cache.ingest import ingest_files
 from cache.ingest_report import IngestReport
 from cache.keys import Keys
-from cache.redis_packing import ingest_redis
+from cache.redis_topology import primary_client
 from edge_api.settings import Settings
 
 # Feed kinds a retailer may upload (retailers are made by onboarding, not by a retailer's feed).
@@ -152,18 +152,16 @@ async def _ingest(settings: Settings, upload_id: int, retailer_id: str, kind: st
     timeout = settings.database_timeout_s * 5
     conn = await asyncpg.connect(settings.database_url, timeout=timeout)
     try:
-        redis = ingest_redis(settings.redis_url)
         try:
-            report = await ingest_files(
-                conn, redis, Keys(settings.redis_prefix), kind, [file.path],
-                connect=lambda: asyncpg.connect(settings.database_url, timeout=timeout),
-                options=FeedOptions(retailer=retailer_id),
-            )
+            async with primary_client(settings, packed=True) as redis:
+                report = await ingest_files(
+                    conn, redis, Keys(settings.redis_prefix), kind, [file.path],
+                    connect=lambda: asyncpg.connect(settings.database_url, timeout=timeout),
+                    options=FeedOptions(retailer=retailer_id),
+                )
         except (*DATABASE_UNAVAILABLE, RedisError) as exc:
             # A service failed, not the input: rows up to the last committed batch are loaded; sending it again is safe.
             report = IngestReport(kind=kind, files=[str(file.path)], fatal=f"stopped: {type(exc).__name__}: {exc}")
-        finally:
-            await redis.aclose()
         report = _named(report, str(file.path), file.name)
         status = "failed" if report.fatal else "rejected rows" if report.rows_rejected else "ok"
         await conn.execute(

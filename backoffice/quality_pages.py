@@ -13,7 +13,6 @@ import logging
 from datetime import UTC, datetime
 
 import asyncpg
-import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -21,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from backoffice.web import Form, Staff, not_found, page, redirect, render
 from cache.keys import Keys
 from cache.quality import LINKS_ALERT, REJECTED_ALERT, STALE_AFTER_S, RetailerQuality, read_quality
+from cache.redis_topology import primary_client
 from edge_api.quality_check import check_quality
 from edge_api.settings import Settings
 from edge_api.state import edge_state
@@ -86,14 +86,11 @@ _running: set[asyncio.Task[None]] = set()
 
 async def _check_now(settings: Settings, pool: asyncpg.Pool) -> None:
     # Its own Redis client: the request path's has a 50 ms timeout, too short for the index writes of a check.
-    redis = aioredis.Redis.from_url(settings.redis_url)
     try:
-        async with pool.acquire() as conn:
+        async with primary_client(settings) as redis, pool.acquire() as conn:
             await check_quality(conn, redis, Keys(settings.redis_prefix), settings)
     except Exception:
         log.exception("on-demand quality check failed")
-    finally:
-        await redis.aclose()
 
 
 async def check_now(request: Request, staff: Staff, form: Form) -> Response:

@@ -23,13 +23,13 @@ import secrets
 import time
 
 import asyncpg
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cache.db import DATABASE_UNAVAILABLE
 from cache.index import build_index
 from cache.index_live import live_index
 from cache.keys import Keys
+from cache.redis_topology import RedisTopology
 from cache.tasks import stop_task
 
 log = logging.getLogger("nearcart.index")
@@ -45,9 +45,10 @@ _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL
 class IndexHealer:
     """Watches for a missing index and rebuilds it under a Redis lock (one worker at a time)."""
 
-    def __init__(self, redis_url: str, database_url: str, keys: Keys, check_s: float = 1.0,
+    def __init__(self, primary: RedisTopology | str, database_url: str, keys: Keys, check_s: float = 1.0,
                  lock_ttl_s: float = 15.0, grace_s: float = 3.0) -> None:
-        self.redis_url = redis_url
+        """`primary`: the worker's topology (so a rebuild after a failover lands on the new primary), or a URL."""
+        topology = RedisTopology(primary) if isinstance(primary, str) else primary
         self.database_url = database_url
         self.keys = keys
         self.check_s = check_s
@@ -56,7 +57,7 @@ class IndexHealer:
         # What this worker rebuilt, for logs and tests: (version, seconds the build took).
         self.rebuilt: list[tuple[int, float]] = []
         # Its own patient client: the request path's 50 ms socket timeout would fail a build's big replies.
-        self._redis = aioredis.Redis.from_url(redis_url, socket_timeout=30.0, socket_connect_timeout=1.0)
+        self._redis = topology.client(socket_timeout=30.0, socket_connect_timeout=1.0)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

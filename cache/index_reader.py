@@ -64,9 +64,8 @@ class IndexRows(NamedTuple):
 
 class IndexReader:
     def __init__(
-        self, redis: aioredis.Redis, keys: Keys, pipe: RedisPipe, refresh_s: float = 0.2,
-        changes_url: str | None = None, *, changes_client: Callable[[], aioredis.Redis] | None = None,
-        replicas: ReplicaSet | None = None,
+        self, redis: aioredis.Redis, keys: Keys, pipe: RedisPipe, refresh_s: float = 0.2, *,
+        changes_client: Callable[[], aioredis.Redis] | None = None, replicas: ReplicaSet | None = None,
     ) -> None:
         self.redis = redis
         # The lean multiplexed path for every query; redis.asyncio reads the versions and the directory.
@@ -81,15 +80,12 @@ class IndexReader:
         # GTIN's generation moves the moment its offers change, so answers cached under a stamp
         # (`stamp()`) can be kept long. `epoch` moves at each (re)subscription: what was cached
         # while the feed was not followed may have missed a change.
-        self.changes_url = changes_url
         self.changes_live = False
         self.epoch = 0
         self.generations: dict[str, int] = {}
-        # How the change feed connects: to `changes_url`, or through Sentinel (cache/redis_topology.py).
-        self.changes_client = changes_client or (
-            (lambda: aioredis.Redis.from_url(changes_url, socket_connect_timeout=1.0, health_check_interval=5))
-            if changes_url else None
-        )
+        # Makes the change feed's connection to the primary (`RedisTopology.feed_client`, which follows
+        # Sentinel); None: the feed is not followed.
+        self.changes_client = changes_client
         # Read replicas (cache/replicas.py) may serve a query only if they hold every write the primary had
         # when this worker adopted its version or joined the feed (`settled_at`) and when it heard of the
         # GTIN's last change (`changed_at`); monotonic times.

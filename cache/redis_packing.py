@@ -15,8 +15,13 @@ from redis.connection import HiredisRespSerializer
 
 
 def ingest_redis(url: str) -> aioredis.Redis:
-    """A client like `Redis.from_url(url)`, packing commands with hiredis."""
-    client = aioredis.Redis.from_url(url)
+    """A client like `Redis.from_url(url)`, packing commands with hiredis (benchmarks; the commands
+    get theirs from cache/redis_topology.py, which may follow Sentinel)."""
+    return pack_with_hiredis(aioredis.Redis.from_url(url))
+
+
+def pack_with_hiredis(client: aioredis.Redis) -> aioredis.Redis:
+    """`client`, its new connections packing commands with hiredis (a plain or a Sentinel-managed pool)."""
     pool = client.connection_pool
     base = pool.connection_class
     pool.connection_class = type(f"HiredisPacked{base.__name__}", (_HiredisPacking, base), {})

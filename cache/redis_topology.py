@@ -1,22 +1,46 @@
 """Where the Redis primary is: one fixed URL, or whatever Redis Sentinel says now.
 
-Every connection that writes (ingest, index builds, rate limits, events, clicks) or must
-see the primary's data as it changes (the index versions, the change feed, the query
-pipe's fallback) comes from here. With Sentinel, redis-py's `SentinelConnectionPool`
-asks the sentinels for the primary's address before each new connection and drops
-connections to an address that is no longer the primary, so after a failover the
-next command reconnects to the promoted replica: nothing restarts.
+Every connection to the primary of every process comes from here: the API's (rate limits,
+events, clicks, the index versions, the change feed, the query pipe's fallback, the index
+healer, the back office's sessions), the events aggregator's, and each command's (ingest,
+feed pulls and uploads, index builds, quality checks, the demo). With Sentinel, redis-py's
+`SentinelConnectionPool` asks the sentinels for the primary's address before each new
+connection and drops connections to an address that is no longer the primary, so after a
+failover the next command reconnects to the promoted replica: nothing restarts. Without
+Sentinel a client is exactly `Redis.from_url(NEARCART_REDIS_URL)`.
+
+This module takes plain values (or any object with the settings' attribute names), never
+`edge_api.settings`: cache/ sits below the app.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
+from cache.redis_packing import pack_with_hiredis
 from cache.redis_pipe import RedisPipe
+
+
+class PrimarySettings(Protocol):
+    """The settings that say where the primary is (`edge_api.settings.Settings` has them)."""
+
+    @property
+    def redis_url(self) -> str: ...
+
+    @property
+    def redis_sentinels(self) -> tuple[str, ...]: ...
+
+    @property
+    def redis_sentinel_master(self) -> str: ...
+
+    @property
+    def redis_timeout_s(self) -> float: ...
 
 
 def parse_sentinels(addresses: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -51,15 +75,26 @@ class RedisTopology:
                 parse_sentinels(sentinels), sentinel_kwargs={"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
             )
 
+    @classmethod
+    def from_settings(cls, settings: PrimarySettings) -> RedisTopology:
+        """`NEARCART_REDIS_URL`, or the primary found and followed through `NEARCART_REDIS_SENTINELS`."""
+        return cls(settings.redis_url, settings.redis_sentinels, settings.redis_sentinel_master,
+                   settings.redis_timeout_s)
+
     @property
     def follows_sentinel(self) -> bool:
         return self.sentinel is not None
 
-    def client(self, **kwargs: Any) -> aioredis.Redis:
-        """A `redis.asyncio` client of the primary; `kwargs` are its connection options (timeouts, retry)."""
+    def client(self, *, packed: bool = False, **kwargs: Any) -> aioredis.Redis:
+        """A `redis.asyncio` client of the primary; `kwargs` are its connection options (timeouts, retry).
+
+        `packed`: commands packed by hiredis in C (cache/redis_packing.py), for ingest's millions of arguments.
+        """
         if self.sentinel is None:
-            return aioredis.Redis.from_url(self.url, **kwargs)
-        return cast(aioredis.Redis, self.sentinel.master_for(self.master, **self._auth, **kwargs))
+            client = aioredis.Redis.from_url(self.url, **kwargs)
+        else:
+            client = cast(aioredis.Redis, self.sentinel.master_for(self.master, **self._auth, **kwargs))
+        return pack_with_hiredis(client) if packed else client
 
     def feed_client(self) -> aioredis.Redis:
         """A client for a subscription: no short request timeout (it mostly waits), a health check instead."""
@@ -81,3 +116,16 @@ class RedisTopology:
     async def aclose(self) -> None:
         if self.sentinel is not None:
             await self.sentinel.aclose()
+
+
+@contextlib.asynccontextmanager
+async def primary_client(settings: PrimarySettings, *, packed: bool = False,
+                         **kwargs: Any) -> AsyncIterator[aioredis.Redis]:
+    """A client of the primary for one command or one process's life; closed with its sentinel connections."""
+    topology = RedisTopology.from_settings(settings)
+    client = topology.client(packed=packed, **kwargs)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        await topology.aclose()

@@ -50,15 +50,9 @@ from edge_api.strict_routes import strict_paths
 from geo.geoip import GeoIP
 
 
-def redis_topology(settings: Settings) -> RedisTopology:
-    """The primary: `NEARCART_REDIS_URL`, or found and followed through `NEARCART_REDIS_SENTINELS`."""
-    return RedisTopology(settings.redis_url, settings.redis_sentinels, settings.redis_sentinel_master,
-                         settings.redis_timeout_s)
-
-
 def redis_client(settings: Settings, topology: RedisTopology | None = None) -> aioredis.Redis:
     # No retries: a slow Redis must cost a request its timeout once, not three times.
-    return (topology or redis_topology(settings)).client(
+    return (topology or RedisTopology.from_settings(settings)).client(
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
@@ -79,7 +73,7 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         keys = Keys(settings.redis_prefix)
-        topology = redis_topology(settings)
+        topology = RedisTopology.from_settings(settings)
         redis = redis_client(settings, topology)
         pool = await database_pool(settings)
         geoip = GeoIP(settings.geoip_db)
@@ -89,7 +83,7 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
         index = IndexReader(redis, keys, pipe, changes_client=topology.feed_client, replicas=replicas)
         await index.start()
         # One worker rebuilds a missing index by itself (Redis restarted empty, a failover to a bare replica).
-        healer = IndexHealer(settings.redis_url, settings.database_url, keys, check_s=settings.index_check_s,
+        healer = IndexHealer(topology, settings.database_url, keys, check_s=settings.index_check_s,
                              grace_s=settings.index_grace_s)
         if settings.index_check_s > 0:
             healer.start()
@@ -118,7 +112,7 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
         # Statistics: every worker drains the event stream into `stats_daily` (a consumer group shares it).
         aggregator = asyncio.create_task(aggregate_forever(redis, keys, pool)) if settings.aggregate_events else None
         try:
-            async with office_lifespan(settings) as office:
+            async with office_lifespan(settings, topology) as office:
                 yield {**state.as_lifespan_state(), **office}
         finally:
             if aggregator is not None:

@@ -205,13 +205,12 @@ def events_aggregate() -> None:
     import logging
 
     from backoffice.aggregator import run_aggregator
-    from cache.keys import Keys
 
     settings = _settings()
     if not (settings.redis_url and settings.database_url):
         raise click.UsageError("NEARCART_REDIS_URL and NEARCART_DATABASE_URL must be set")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvloop.run(run_aggregator(settings.redis_url, settings.database_url, Keys(settings.redis_prefix)))
+    uvloop.run(run_aggregator(settings))
 
 
 @main.group()

@@ -21,6 +21,7 @@ from cache.demo_catalog import DemoCatalog, write_demo_catalog
 from cache.index import build_index
 from cache.ingest import ingest_files
 from cache.keys import Keys
+from cache.redis_topology import primary_client
 from edge_api.campaign_rules import load_campaign_file
 from edge_api.campaign_store import store_campaign
 from edge_api.demo_reuse import (
@@ -53,25 +54,24 @@ async def prepare_demo(settings: Settings) -> str:
         forget(feeds)
         catalog = write_demo_catalog(feeds, DEMO_SEED)
     keys = Keys(settings.redis_prefix)
-    redis = aioredis.Redis.from_url(settings.redis_url)
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await catalog_db.migrate(conn)
-        database = database_id(settings.database_url)
-        if already_loaded(stamp, inputs, database, await _last_feed_run(conn)):
-            print(f"catalog unchanged since the last start: already loaded (remove {feeds} to load it again)")
-        else:
-            forget(feeds)
-            await _load(conn, redis, keys, catalog)
-        remember(feeds, DemoStamp(inputs, catalog.gtins, database, await _last_feed_run(conn)))
-        version = await build_index(conn, redis, keys, grace_s=0)
+        async with primary_client(settings) as redis:
+            await catalog_db.migrate(conn)
+            database = database_id(settings.database_url)
+            if already_loaded(stamp, inputs, database, await _last_feed_run(conn)):
+                print(f"catalog unchanged since the last start: already loaded (remove {feeds} to load it again)")
+            else:
+                forget(feeds)
+                await _load(conn, redis, keys, catalog)
+            remember(feeds, DemoStamp(inputs, catalog.gtins, database, await _last_feed_run(conn)))
+            version = await build_index(conn, redis, keys, grace_s=0)
         campaign, errors = load_campaign_file(catalog.campaign)
         if campaign is None:
             raise RuntimeError(f"demo campaign is invalid: {errors}")
         await store_campaign(conn, campaign, settings.database_timeout_s)
     finally:
         await conn.close()
-        await redis.aclose()
     print(f"index version {version} built; demo ready in {time.perf_counter() - started:.1f} s")
     return campaign.id
 

@@ -9,7 +9,7 @@ import asyncpg
 from cache.db import DATABASE_UNAVAILABLE
 from cache.feed_pull import PullLimits, PullResult, pull_due, set_feed
 from cache.keys import Keys
-from cache.redis_packing import ingest_redis
+from cache.redis_topology import primary_client
 from edge_api.settings import Settings
 
 
@@ -28,18 +28,17 @@ async def run_pull_command(settings: Settings) -> int:
     except DATABASE_UNAVAILABLE as exc:
         print(f"error: cannot reach PostgreSQL: {exc}", file=sys.stderr)
         return 1
-    redis = ingest_redis(settings.redis_url)
 
     def show(result: PullResult) -> None:
         print(result)
 
     try:
-        results = await pull_due(
-            conn, redis, Keys(settings.redis_prefix), limits, connect=lambda: _connect(settings), on_result=show
-        )
+        async with primary_client(settings, packed=True) as redis:
+            results = await pull_due(
+                conn, redis, Keys(settings.redis_prefix), limits, connect=lambda: _connect(settings), on_result=show
+            )
     finally:
         await conn.close()
-        await redis.aclose()
     print(f"{len(results)} feed(s) due")
     statuses = {result.status for result in results}
     return 1 if "failed" in statuses else 3 if "rejected rows" in statuses else 0

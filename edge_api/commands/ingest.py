@@ -13,7 +13,7 @@ from cache.formats.base import FeedOptions
 from cache.ingest import ingest_files
 from cache.ingest_report import Reject
 from cache.keys import Keys
-from cache.redis_packing import ingest_redis
+from cache.redis_topology import primary_client
 from edge_api.settings import Settings
 
 
@@ -31,19 +31,18 @@ async def run_ingest_command(
     except DATABASE_UNAVAILABLE as exc:
         print(f"error: cannot reach PostgreSQL: {exc}", file=sys.stderr)
         return 1
-    redis = ingest_redis(settings.redis_url)
     try:
-        report = await ingest_files(
-            conn, redis, keys, kind, files, on_reject=show,
-            connect=lambda: asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5),
-            options=options,
-        )
+        async with primary_client(settings, packed=True) as redis:
+            report = await ingest_files(
+                conn, redis, keys, kind, files, on_reject=show,
+                connect=lambda: asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5),
+                options=options,
+            )
     except (*DATABASE_UNAVAILABLE, RedisError) as exc:
         # A service failed, not the input: rows up to the last committed batch are loaded; a re-run is safe.
         print(f"error: {kind} ingest stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
         await conn.close()
-        await redis.aclose()
     print(report.summary())
     return report.exit_code

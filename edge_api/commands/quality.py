@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from cache.db import DATABASE_UNAVAILABLE
 from cache.keys import Keys
 from cache.quality import RetailerQuality
+from cache.redis_topology import primary_client
 from edge_api.quality_check import check_quality
 from edge_api.settings import Settings
 
@@ -38,11 +38,10 @@ async def run_quality_command(settings: Settings) -> int:
     except DATABASE_UNAVAILABLE as exc:
         print(f"error: cannot reach PostgreSQL: {exc}", file=sys.stderr)
         return 1
-    redis = aioredis.Redis.from_url(settings.redis_url)
     try:
-        figures = await check_quality(conn, redis, Keys(settings.redis_prefix), settings)
+        async with primary_client(settings) as redis:
+            figures = await check_quality(conn, redis, Keys(settings.redis_prefix), settings)
     finally:
         await conn.close()
-        await redis.aclose()
     print(quality_table(figures))
     return 0

@@ -103,6 +103,20 @@ async def test_figures_of_each_kind_land_in_their_row(
     assert by_region == 3
 
 
+async def test_a_batch_with_no_retailer_nor_region_is_counted_and_the_next_one_too(
+    redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection
+) -> None:
+    """Opens of shoppers whose address locates nowhere move no row within a retailer or a region."""
+    await append_events(redis, keys, [record("open", region="") for _ in range(3)])
+    await drain(redis, keys, pool)
+    await append_events(redis, keys, [record("open")])
+    await drain(redis, keys, pool)
+    assert await db.fetchval("SELECT sum(opens) FROM stats_daily") == 4
+    assert await db.fetchval("SELECT sum(opens) FROM stats_rollup WHERE grain = 'd' AND dim = 'a'") == 4
+    assert await db.fetchval("SELECT sum(opens) FROM stats_rollup_within WHERE grain = 'd' AND dim = 'a'") == 1
+    assert await redis.xlen(keys.events) == 0
+
+
 @pytest.mark.parametrize("point", ["read", "counted", "committed"])
 async def test_aggregator_killed_at_each_point_counts_every_event_once(
     settings: Settings, redis: aioredis.Redis, keys: Keys, pool: asyncpg.Pool, db: asyncpg.Connection, point: str

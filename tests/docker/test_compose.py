@@ -119,6 +119,21 @@ def test_redis_primary_replica_and_three_sentinels_are_the_ones_nearcart_is_give
         assert services[host]["environment"]["SENTINEL_HOSTNAME"] == host
 
 
+def test_every_nearcart_process_follows_the_same_sentinels(compose: dict[str, Any]) -> None:
+    """The aggregator and the commands run in the migrate service (ingest, index build) follow a failover
+    as the API does: same primary, same Sentinels; the long-lived ones start once the Sentinels have."""
+    services = _services(compose)
+    redis_settings = ("NEARCART_REDIS_URL", "NEARCART_REDIS_SENTINELS", "NEARCART_REDIS_SENTINEL_MASTER")
+    api = services["api"]["environment"]
+    sentinels = {entry.partition(":")[0] for entry in api["NEARCART_REDIS_SENTINELS"].split(",")}
+    for name, service in _nearcart(compose).items():
+        assert {key: service["environment"].get(key) for key in redis_settings} == {
+            key: api[key] for key in redis_settings}, name
+        if service["restart"] != "no":
+            assert {s: service["depends_on"][s]["condition"] for s in sentinels} == dict.fromkeys(
+                sentinels, "service_started"), name
+
+
 def test_sentinel_start_script_writes_a_config_redis_sentinel_runs(compose: dict[str, Any], tmp_path: Path) -> None:
     # The compose command itself, run by sh against a redis-server of ours: only the addresses (compose's
     # host names, the image's /data and entrypoint) are swapped for this machine's.

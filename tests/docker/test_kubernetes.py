@@ -132,6 +132,25 @@ def test_workers_run_the_aggregator_and_the_migration(rendered: dict[str, list[d
         assert selected == {("Job", "nearcart-migrate")} | reads
 
 
+def test_every_nearcart_pod_follows_the_sentinels(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """API, aggregator, migration Job and CronJobs read the Redis primary and its Sentinels from one ConfigMap,
+    so each follows a failover; none overrides them."""
+    redis_settings = {"NEARCART_REDIS_URL", "NEARCART_REDIS_SENTINELS", "NEARCART_REDIS_SENTINEL_MASTER"}
+    for overlay, documents in rendered.items():
+        config = {d["metadata"]["name"]: d["data"] for d in documents if d["kind"] == "ConfigMap"}
+        pods = [d for d in documents if d["kind"] in POD_KINDS]
+        assert len(pods) == 5, overlay  # api, aggregator, migrate, feeds-pull, quality-check
+        for document in pods:
+            for container in _pod_spec(document)["containers"]:
+                given: dict[str, str] = {}
+                for source in container["envFrom"]:
+                    given |= config[source["configMapRef"]["name"]]
+                name = f"{overlay}: {document['metadata']['name']}"
+                assert redis_settings <= given.keys(), name
+                assert len(given["NEARCART_REDIS_SENTINELS"].split(",")) == 3, name
+                assert not redis_settings & {entry["name"] for entry in container.get("env", [])}, name
+
+
 def test_cronjobs_pull_feeds_and_check_quality_one_run_at_a_time(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for documents in rendered.values():
         jobs = {d["metadata"]["name"]: d for d in documents if d["kind"] == "CronJob"}
