@@ -25,6 +25,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from backoffice.stats import SCOPES, scope_value
 from cache.db import DATABASE_UNAVAILABLE
 from cache.gtin import GtinError, normalize_gtin
 from cache.keys import MODE_NAMES, Keys
@@ -56,7 +57,7 @@ FactKey = tuple[date, str, str, str, str, str, str]
 # grain ("d"/"m"), dimension ("a", "p", "r", "o", "g"), period start, campaign, value, currency: the
 # roll-up's primary key order, so rows sort (and lock) in the order of its index.
 RollupKey = tuple[str, str, date, str, str, str]
-# scope ("r"/"g"), scope value, then a RollupKey: `stats_rollup_within`'s primary key order.
+# scope (one of backoffice.stats.SCOPES), scope value, then a RollupKey: `stats_rollup_within`'s primary key order.
 WithinKey = tuple[str, str, str, str, date, str, str, str]
 Figures = list[int]
 Checkpoint = Callable[[str], Awaitable[None]]
@@ -109,10 +110,11 @@ def entry_figures(fields: dict[bytes, bytes] | None) -> list[tuple[FactKey, Figu
 
 
 def _dimensions(gtin: str, retailer: str, mode: str, region: str, scope: str = "") -> list[tuple[str, str]]:
-    """(dimension, value) of one fact's roll-up rows; within a scope, its own dimension is its total ("a")."""
+    """(dimension, value) of one fact's roll-up rows; within a scope, its own dimensions are its total ("a")."""
     along = [("a", ""), ("p", gtin), ("r", retailer), ("o", mode), ("g", region)]
+    own = SCOPES.get(scope, "")
     # Loads, opens and searches have no retailer or mode.
-    return [(dim, value) for dim, value in along if dim != scope and (value or dim not in "ro")]
+    return [(dim, value) for dim, value in along if dim not in own and (value or dim not in "ro")]
 
 
 def rollups(facts: dict[FactKey, Figures]) -> dict[RollupKey, Figures]:
@@ -126,16 +128,19 @@ def rollups(facts: dict[FactKey, Figures]) -> dict[RollupKey, Figures]:
 
 
 def rollups_within(facts: dict[FactKey, Figures]) -> dict[WithinKey, Figures]:
-    """The rows of `stats_rollup_within` (0009 migration) these fact deltas move: `rollups` within a
-    retailer ("r") and within a region ("g")."""
+    """The rows of `stats_rollup_within` (migrations 0009, 0012) these fact deltas move: `rollups`
+    within each scope of `backoffice.stats.SCOPES` the fact belongs to."""
     found: dict[WithinKey, Figures] = {}
     for (day, campaign, gtin, retailer, mode, region, currency), figures in facts.items():
-        for scope, scope_value in (("r", retailer), ("g", region)):
-            if not scope_value:
-                continue  # no filter asks for an empty retailer or region
+        scopes = [("r", retailer), ("g", region), ("o", mode)]
+        if mode and retailer:
+            scopes.append(("R", scope_value("R", mode, retailer)))
+        for scope, scope_value_ in scopes:
+            if not scope_value_:
+                continue  # no filter asks for an empty retailer, region or mode
             for grain, period in (("d", day), ("m", day.replace(day=1))):
                 for dim, value in _dimensions(gtin, retailer, mode, region, scope):
-                    _add(found, (scope, scope_value, grain, dim, period, campaign, value, currency), figures)
+                    _add(found, (scope, scope_value_, grain, dim, period, campaign, value, currency), figures)
     return found
 
 

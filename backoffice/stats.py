@@ -3,9 +3,10 @@ export and `GET /admin/v1/stats` show, computed in one place.
 
 Without a product, retailer, mode or region filter, a view reads the roll-ups the aggregator
 keeps (`stats_rollup`: whole months, plus the days of partial ones), a few thousand rows
-whatever the traffic; filtered to one retailer or one region only, the same roll-ups within
-it (`stats_rollup_within`); with other filters, the daily rows (`stats_daily`) they select. Scoping is the
-caller's: it passes the campaigns a role may see (None: all, for an admin) and, for a
+whatever the traffic; filtered to one retailer, one region, one mode, or one mode of one retailer,
+the same roll-ups within it (`stats_rollup_within`); with other filters, the daily rows
+(`stats_daily`) they select, through an index for the likely pairs (a retailer in a region, a mode
+in a region). Scoping is the caller's: it passes the campaigns a role may see (None: all, for an admin) and, for a
 retailer, its own retailer id. Loads, opens and searches have no retailer or mode, so a
 retailer or mode filter leaves only offers shown, clicks and the purchase-intent value.
 """
@@ -46,10 +47,28 @@ class StatsFilters(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def within(self) -> tuple[str, str] | None:
-        """(scope, value) of `stats_rollup_within` that holds this view: one retailer or one region, nothing else."""
-        if self.gtin is not None or self.mode is not None or (self.retailer is None) == (self.region is None):
+        """(scope, value) of `stats_rollup_within` that holds this view (see SCOPES), else None."""
+        if self.gtin is not None:
             return None
-        return ("r", self.retailer) if self.retailer is not None else ("g", self.region or "")
+        given = "".join(dim for dim, value in (("r", self.retailer), ("g", self.region), ("o", self.mode))
+                        if value is not None)
+        scope = next((scope for scope, dims in SCOPES.items() if dims == given), None)
+        if scope is None:
+            return None
+        values = [value for value in (self.retailer, self.region) if value is not None]
+        return scope, scope_value(scope, self.mode, values[0] if values else "")
+
+
+# Scopes of `stats_rollup_within` (migrations 0009, 0012) and the dimensions each one fixes: within a
+# retailer, a region, a mode, one mode of a retailer ("delivery:r7").
+SCOPES = {"r": "r", "g": "g", "o": "o", "R": "ro"}
+
+
+def scope_value(scope: str, mode: str | None, other: str) -> str:
+    """The `scope_value` of a roll-up row: the mode first in the paired scope (modes hold no ':')."""
+    if scope == "R":
+        return f"{mode}:{other}"
+    return mode or "" if scope == "o" else other
 
 
 class Figures(msgspec.Struct, kw_only=True):
@@ -223,10 +242,14 @@ async def _facts(pool: asyncpg.Pool, f: StatsFilters) -> list[list[dict[str, Any
             args.append(value)
             where += f" AND {name} = ${len(args)}"
     sets = ", ".join(f"({column}, currency)" for column in _TABLE_COLUMNS)
-    rows = await pool.fetch(
-        f"SELECT {', '.join(_TABLE_COLUMNS)}, currency, {_SUMS} FROM stats_daily WHERE {where}"
-        f" GROUP BY GROUPING SETS ({sets})", *args,
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        # asyncpg prepares each statement; from its sixth run PostgreSQL may switch to a generic plan,
+        # which for two filters (a retailer in one region) ignores their index: 12 ms became 700-960 ms.
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.fetch(
+            f"SELECT {', '.join(_TABLE_COLUMNS)}, currency, {_SUMS} FROM stats_daily WHERE {where}"
+            f" GROUP BY GROUPING SETS ({sets})", *args,
+        )
     tables: list[list[dict[str, Any]]] = [[] for _ in _TABLE_COLUMNS]
     for row in rows:
         # Columns are NOT NULL: the one a row is grouped by is the one that is not null.
@@ -252,14 +275,15 @@ async def stats_view(pool: asyncpg.Pool, filters: StatsFilters) -> StatsView:
     if f.narrowed and f.within is None:
         daily_rows, *tables = await _facts(pool, f)
     else:
-        # Within a retailer or region, its own table is one row, its total: from the daily series.
-        own = f.within[0] if f.within else ""
+        # Within a scope, the table of each dimension it fixes is one row, its total: from the daily series.
+        own = SCOPES[f.within[0]] if f.within else ""
         queries = [_daily_rollup(pool, f), *(_rollup_table(pool, dim, f) for dim, _ in DIMENSIONS.values()
-                                             if dim != own)]
+                                             if dim not in own)]
         daily_rows, *tables = await asyncio.gather(*queries)  # each on a connection of its own
-        if f.within:
-            at = [dim for dim, _ in DIMENSIONS.values()].index(own)
-            tables.insert(at, [{**dict(row), "key": f.within[1]} for row in daily_rows])
+        fixed = {"r": f.retailer, "o": f.mode, "g": f.region}
+        for at, dim in enumerate(dim for dim, _ in DIMENSIONS.values()):
+            if dim in own:
+                tables.insert(at, [{**dict(row), "key": fixed[dim]} for row in daily_rows])
     by_day = _sum_by_key(daily_rows)
     total = _Sums()
     for row in daily_rows:

@@ -129,6 +129,7 @@ async def bench(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
             await generate(conn, since, args.regions, args.retailer_rows, args.active, results)
         results["daily_rows"] = await conn.fetchval("SELECT count(*) FROM stats_daily")
         results["rollup_rows"] = await conn.fetchval("SELECT count(*) FROM stats_rollup")
+        results["within_rows"] = await conn.fetchval("SELECT count(*) FROM stats_rollup_within")
         results["table_mb"] = await conn.fetchval("SELECT pg_total_relation_size('stats_daily') / 1e6")
         await conn.close()
         pool = await catalog_db.create_pool(scratch_url, timeout_s=30)
@@ -146,6 +147,13 @@ async def bench(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
                 "one product, whole period (daily rows)": StatsFilters(since=since, to=to, gtin=f"{42:014d}"),
                 "retailer r7 in one region, whole period (daily rows)": StatsFilters(since=since, to=to,
                                                                                      retailer="r7", region="FR-13"),
+                "one mode (delivery), whole period": StatsFilters(since=since, to=to, mode="delivery"),
+                "brand, 1 campaign, one mode, last 30 days": StatsFilters(since=to - timedelta(days=29), to=to,
+                                                                          campaigns=("c3",), mode="in_store"),
+                "retailer r7, one mode, whole period": StatsFilters(since=since, to=to, retailer="r7",
+                                                                    mode="delivery"),
+                "one region, one mode, whole period (daily rows)": StatsFilters(since=since, to=to, region="FR-13",
+                                                                                mode="delivery"),
             }
             results["views"] = {name: await timed(pool, f, args.runs) for name, f in views.items()}
         finally:
@@ -159,7 +167,8 @@ async def bench(database_url: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def table(r: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [
-        f"{r['daily_rows']:,} daily rows ({r['table_mb']:,.0f} MB with indexes), {r['rollup_rows']:,} roll-up rows:"
+        f"{r['daily_rows']:,} daily rows ({r['table_mb']:,.0f} MB with indexes), {r['rollup_rows']:,} roll-up rows"
+        f" and {r['within_rows']:,} within a retailer, region, mode or retailer's mode:"
         f" {DAYS} days x {PRODUCTS:,} products x {RETAILERS} retailers x {REGIONS} regions, {CAMPAIGNS} campaigns;"
         f" {args.regions} regions per active product-day ({args.active:.0%} active), {args.retailer_rows} retailer"
         f" rows per region. Generated in {r['generate_s']:.0f} s, roll-ups built in {r['rollups_s']:.0f} s;"
