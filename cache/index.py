@@ -94,14 +94,15 @@ class OfferWrites:
         self.gtins: set[str] = set()
 
     def store_offer(
-        self, gtin: str, store_num: int, lon: float | str, lat: float | str, old: Offer | None, new: Offer
+        self, gtin: str, store_num: int, lon: float | str, lat: float | str, old: Offer | None, new: Offer,
+        old_flagged: bool = True,
     ) -> None:
         """A store offer changed. Coordinates may come as text, exactly as the float would be sent:
         a store's offers repeat its coordinates, so the caller formats them once per store.
 
-        The old member goes in both forms, flagged unconfirmed and not: a feed's writer does not know
-        which one the quality check left in the index (cache/unconfirmed.py), and removing a member
-        that is not there costs Redis a lookup.
+        `old_flagged`: the index may hold the old offer flagged unconfirmed (cache/unconfirmed.py), so
+        its member goes in both forms. A feed's writer cannot tell which form is there; it passes False
+        only for a retailer none of whose offers are flagged, sparing a member per changed offer.
         """
         self.gtins.add(gtin)
         member = store_member(store_num, *new)
@@ -111,9 +112,10 @@ class OfferWrites:
             old_member = store_member(store_num, *old)
             if old_member != member or not in_stock:
                 removed.append(old_member)
-            other = store_member(store_num, old[0], old[1], old[2], old[3] ^ UNCONFIRMED_BIT)
-            if other != member or not in_stock:
-                removed.append(other)
+            if old_flagged:
+                other = store_member(store_num, old[0], old[1], old[2], old[3] ^ UNCONFIRMED_BIT)
+                if other != member or not in_stock:
+                    removed.append(other)
         if in_stock:
             self.added[gtin] += (lon, lat, member)
 

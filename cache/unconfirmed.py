@@ -8,7 +8,8 @@ whose verdict changed: a hidden offer leaves the index, a shown one carries `UNC
 its mode bits, and one its feed updated since (or whose retailer changed its choice) becomes a plain
 offer again or moves between the two. The index build applies the same notes (cache/index.py
 `_OFFER_ROWS`), and a feed that rewrites an offer writes it plain (its `updated_at` moved: the feed
-confirmed it), removing its old member in either form.
+confirmed it), removing its old member in either form when its retailer has flagged offers (the
+index holds a flagged member only for an offer noted here, not hidden).
 
 The offers path itself never looks at a timestamp: it reads the flag from the mode bits it decodes
 anyway, so neither hiding nor flagging costs it anything.
