@@ -153,7 +153,7 @@ FRENCH: dict[str, str] = {
     "None in the last sample.": "Aucun dans le dernier échantillon.",
     "Offers not confirmed for {hours} h": "Offres non confirmées depuis {hours} h",
     "Shoppers see them": "Les acheteurs les voient",
-    "shown": "affichées",
+    "shown as unconfirmed": "affichées comme non confirmées",
     "hidden until the feed confirms them": "masquées jusqu'à ce que le flux les confirme",
     "Check now": "Contrôler maintenant",
     "A check is running: reload this page in a minute.":

@@ -2,8 +2,8 @@
 
 An admin sees every retailer, worst first (most kinds of fault, then the oldest feed), and may
 ask for a check now; a
-retailer sees its own, with the failing links and its choice for unconfirmed offers (shown
-or hidden from shoppers); a brand sees nothing (404, as for anything out of its scope).
+retailer sees its own, with the failing links and its choice for unconfirmed offers (shown to
+shoppers as unconfirmed, or hidden from them); a brand sees nothing (404, as for anything out of its scope).
 """
 
 from __future__ import annotations

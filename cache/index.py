@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from cache.directory import refresh_directory
 from cache.index_live import IndexMarker, encode_marker, live_index
 from cache.index_types import OfferChange
-from cache.keys import Keys, delivery_value, store_member
+from cache.keys import UNCONFIRMED_BIT, Keys, delivery_value, store_member
 
 WRITER_LOCK = 0x6E6361_02
 _BATCH = 10_000
@@ -71,7 +71,7 @@ async def apply_offer_changes(redis: aioredis.Redis, keys: Keys, changes: Sequen
     await writes.apply(redis, keys)
 
 
-# (price cents, currency, quantity, mode bits), as in OfferState
+# (price cents, currency, quantity, mode bits), as in OfferState; the bits may carry UNCONFIRMED_BIT
 Offer = tuple[int, str, int, int]
 
 
@@ -94,17 +94,29 @@ class OfferWrites:
         self.gtins: set[str] = set()
 
     def store_offer(
-        self, gtin: str, store_num: int, lon: float | str, lat: float | str, old: Offer | None, new: Offer
+        self, gtin: str, store_num: int, lon: float | str, lat: float | str, old: Offer | None, new: Offer,
+        old_flagged: bool = True,
     ) -> None:
         """A store offer changed. Coordinates may come as text, exactly as the float would be sent:
-        a store's offers repeat its coordinates, so the caller formats them once per store."""
+        a store's offers repeat its coordinates, so the caller formats them once per store.
+
+        `old_flagged`: the index may hold the old offer flagged unconfirmed (cache/unconfirmed.py), so
+        its member goes in both forms. A feed's writer cannot tell which form is there; it passes False
+        only for a retailer none of whose offers are flagged, sparing a member per changed offer.
+        """
         self.gtins.add(gtin)
         member = store_member(store_num, *new)
+        in_stock = new[2] > 0
         if old is not None:
+            removed = self.removed[gtin]
             old_member = store_member(store_num, *old)
-            if old_member != member or new[2] <= 0:
-                self.removed[gtin].append(old_member)
-        if new[2] > 0:
+            if old_member != member or not in_stock:
+                removed.append(old_member)
+            if old_flagged:
+                other = store_member(store_num, old[0], old[1], old[2], old[3] ^ UNCONFIRMED_BIT)
+                if other != member or not in_stock:
+                    removed.append(other)
+        if in_stock:
             self.added[gtin] += (lon, lat, member)
 
     def delivery_offer(self, gtin: str, retailer_num: int, new: Offer) -> None:
@@ -178,23 +190,28 @@ async def reposition_store_offers(
     )
     pipe = redis.pipeline(transaction=False)
     for row in rows:
-        pipe.execute_command(
-            "GEOADD", keys.store_offers(version, row["gtin"]), row["lon"], row["lat"],
-            store_member(row["s_num"], row["cents"], row["currency"], row["quantity"], row["modes"]),
-        )
+        key = keys.store_offers(version, row["gtin"])
+        offer = (row["s_num"], row["cents"], row["currency"], row["quantity"])
+        # The member as the catalog says the index holds it; the other form, should a feed have
+        # confirmed the offer since the quality check flagged it, goes (cache/unconfirmed.py).
+        pipe.execute_command("ZREM", key, store_member(*offer, row["modes"] ^ UNCONFIRMED_BIT))
+        pipe.execute_command("GEOADD", key, row["lon"], row["lat"], store_member(*offer, row["modes"]))
     await pipe.execute()
     await announce_changes(redis, keys, {row["gtin"] for row in rows})
 
 
+# Every in-stock offer the index holds, as it holds it. Offers the quality check found unconfirmed
+# (cache/unconfirmed.py) keep its verdict until their feed updates them: hidden ones stay out, the
+# others carry UNCONFIRMED_BIT among their mode bits.
 _OFFER_ROWS = (
     "SELECT o.gtin, r.num AS r_num, s.num AS s_num, s.lat, s.lon, (o.price * 100)::bigint AS cents,"
-    " o.currency, o.quantity, o.modes"
+    " o.currency, o.quantity,"
+    f" o.modes::int | CASE WHEN u.hidden IS NULL THEN 0 ELSE {UNCONFIRMED_BIT} END AS modes"
     " FROM offers o JOIN retailers r ON r.retailer_id = o.retailer_id"
     " LEFT JOIN stores s ON s.retailer_id = o.retailer_id AND s.store_id = o.store_id"
-    " WHERE o.quantity > 0 AND (o.store_id = '' OR s.num IS NOT NULL)"
-    # Offers hidden as unconfirmed (cache/unconfirmed.py) stay out until their feed updates them.
-    " AND NOT EXISTS (SELECT 1 FROM offers_hidden h WHERE h.retailer_id = o.retailer_id"
-    " AND h.store_id = o.store_id AND h.gtin = o.gtin AND h.updated_at = o.updated_at)"
+    " LEFT JOIN offers_unconfirmed u ON u.retailer_id = o.retailer_id AND u.store_id = o.store_id"
+    " AND u.gtin = o.gtin AND u.updated_at = o.updated_at"
+    " WHERE o.quantity > 0 AND (o.store_id = '' OR s.num IS NOT NULL) AND u.hidden IS NOT TRUE"
 )
 
 

@@ -13,7 +13,9 @@ Layout (``P`` is the configured prefix, ``nc:`` by default; ``V`` an index versi
 ``P iV:{GTIN}:s``           GEO set of in-stock store offers of one GTIN; member
                             ``"<store num>:<price cents>:<currency>:<quantity>:<mode bits>"``
 ``P iV:{GTIN}:d``           hash of in-stock delivery offers of one GTIN; field retailer num,
-                            value ``"<price cents>:<currency>:<quantity>:<mode bits>"``
+                            value ``"<price cents>:<currency>:<quantity>:<mode bits>"``; in both,
+                            `UNCONFIRMED_BIT` among the mode bits flags an offer its feed has not
+                            confirmed for too long (cache/unconfirmed.py)
 ``P {dir}:stores``          hash store num -> msgpack StoreEntry (the store directory)
 ``P {dir}:retailers``       hash retailer num -> msgpack RetailerEntry
 ``P {dir}:version``         counter bumped whenever the directory changes (the three share a
@@ -39,6 +41,9 @@ from dataclasses import dataclass
 MAX_GEO_LAT = 85.05112878
 MODE_BITS = {"in_store": 1, "click_collect": 2, "delivery": 4}
 MODE_NAMES = tuple(MODE_BITS)
+# Not a mode: set beside the mode bits of an index member whose offer is shown as unconfirmed, so the
+# offers path learns it from the number it decodes anyway (no timestamp, no extra field).
+UNCONFIRMED_BIT = 8
 
 
 def modes_to_bits(modes: list[str] | tuple[str, ...]) -> int:
@@ -113,6 +118,7 @@ class Keys:
 
 
 def store_member(store_num: int, price_cents: int, currency: str, quantity: int, mode_bits: int) -> str:
+    """A store offer's GEO member; `mode_bits` may carry `UNCONFIRMED_BIT`."""
     return f"{store_num}:{price_cents}:{currency}:{quantity}:{mode_bits}"
 
 

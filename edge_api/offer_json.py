@@ -6,7 +6,8 @@ encoded by msgspec from the answer's own schema structs (`RetailerRef`, `StoreRe
 `Price`) the first time it is needed and kept until the directory changes, so an
 answer costs a join of bytes instead of a tree of structs. A store offer is kept whole
 per index member (`StoreOffer`): the member's text names its store, price, quantity
-and modes, so all of the offer but its distance and link follows from those bytes.
+and modes (with the unconfirmed flag, cache/keys.py `UNCONFIRMED_BIT`), so all of the
+offer but its distance and link follows from those bytes.
 The bytes are exactly what `msgspec.json.encode(OffersAnswer(...))` gives (a test
 holds this).
 """
@@ -21,7 +22,7 @@ import msgspec
 
 from cache.directory import RetailerEntry, StoreEntry
 from cache.index_reader import Member
-from cache.keys import MODE_BITS
+from cache.keys import MODE_BITS, UNCONFIRMED_BIT
 from edge_api.schemas import Location, Price, RetailerRef, StoreRef
 from edge_api.tokens import click_url
 
@@ -51,15 +52,20 @@ class StoreOffer:
         self.in_store = in_store
         self.click_collect = click_collect
         self.tail = b"}" + price_and_availability(member.price_cents, member.currency,
-                                                  member.quantity <= LOW_STOCK_MAX)
+                                                  member.quantity <= LOW_STOCK_MAX,
+                                                  member.mode_bits & UNCONFIRMED_BIT)
 
 
 @functools.lru_cache(maxsize=8192)
-def price_and_availability(cents: int, currency: str, low_stock: bool) -> bytes:
-    """`,"price":{...},"availability":"...","url":` — what follows the store in an offer."""
+def price_and_availability(cents: int, currency: str, low_stock: bool, unconfirmed: int) -> bytes:
+    """`,"price":{...},"availability":"...","url":` — what follows the store in an offer.
+
+    `unconfirmed` (the member's `UNCONFIRMED_BIT`, or 0) adds `"unconfirmed":true` before the url,
+    where `Offer` has it.
+    """
     price = Price(amount=f"{cents // 100}.{cents % 100:02d}", currency=currency)
     return (b',"price":' + _encode(price) + b',"availability":"' + (b"low_stock" if low_stock else b"in_stock")
-            + b'","url":')
+            + (b'","unconfirmed":true,"url":' if unconfirmed else b'","url":'))
 
 
 class OfferPieces:
@@ -127,12 +133,13 @@ class OfferPieces:
         return found
 
     def delivery_offer(self, out: list[bytes], retailer: RetailerEntry, cents: int, currency: str, quantity: int,
-                       url: bytes) -> None:
-        """Append one delivery offer's pieces to `out`."""
+                       mode_bits: int, url: bytes) -> None:
+        """Append one delivery offer's pieces to `out` (`mode_bits` as the index has them, for the flag)."""
         if out:
             out.append(b",")
         out += (self.retailer(retailer), b'delivery","store":null',
-                price_and_availability(cents, currency, quantity <= LOW_STOCK_MAX), url, b"}")
+                price_and_availability(cents, currency, quantity <= LOW_STOCK_MAX, mode_bits & UNCONFIRMED_BIT),
+                url, b"}")
 
 
 _IN_STORE, _CLICK_COLLECT = MODE_BITS["in_store"], MODE_BITS["click_collect"]

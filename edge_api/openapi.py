@@ -42,6 +42,9 @@ def build_document(routes: list[BaseRoute], server_url: str = "") -> dict[str, A
         "/v1/offers": {
             "get": {
                 "summary": "Offers of one product near the shopper",
+                "description": "An offer its retailer's feed has not confirmed for longer than the data-quality"
+                               " threshold (48 h by default) carries `\"unconfirmed\": true`, or is left out,"
+                               " as the retailer chose.",
                 "operationId": "getOffers",
                 "parameters": query_parameters(query_component),
                 "responses": {

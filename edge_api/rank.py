@@ -121,7 +121,7 @@ class Ranker:
             for _, seller in online[: max(1, limit // 2)]:
                 key = (seller.retailer.retailer_id, "", seller.price_cents, seller.currency)
                 pieces.delivery_offer(listed, seller.retailer, seller.price_cents, seller.currency, seller.quantity,
-                                      links.get(key) or link(key))
+                                      seller.mode_bits, links.get(key) or link(key))
                 delivered += 1
 
         wanted = limit - delivered

@@ -93,12 +93,18 @@ class Price(msgspec.Struct, kw_only=True, gc=False):
     currency: Annotated[str, Meta(pattern=whole(r"[A-Z]{3}"), examples=["EUR"])]
 
 
-class Offer(msgspec.Struct, kw_only=True, gc=False):
+# omit_defaults: `unconfirmed` shows only when true (as `StoreRef.approximate`); the other fields have no default.
+class Offer(msgspec.Struct, kw_only=True, gc=False, omit_defaults=True):
     retailer: RetailerRef
     mode: Mode
     store: StoreRef | None
     price: Price
     availability: Literal["in_stock", "low_stock"]
+    # Its feed has not confirmed it for longer than the threshold (48 h by default) and its retailer
+    # shows such offers rather than hiding them. Before `url`, which edge_api/offer_json.py appends.
+    unconfirmed: Annotated[bool, Meta(description=(
+        "Sent (true) only when the retailer's feed has not confirmed this offer for longer than the"
+        " data-quality threshold (48 h by default): its stock may be out of date."))] = False
     url: str
 
 

@@ -64,6 +64,10 @@ class OfferLoader(Loader):
     # GTINs already in the products table: a feed repeats a few thousand GTINs over millions of rows,
     # and asking PostgreSQL to insert each batch's distinct GTINs cost a sort and a conflict per GTIN.
     products: set[str]
+    # Retailers some of whose offers the index holds flagged unconfirmed (cache/unconfirmed.py): a changed
+    # offer of theirs has its old member removed in both forms. Read under the index writer lock, which
+    # the quality check needs too to flag more, so it holds for the whole run.
+    flagged_retailers: frozenset[str] = frozenset()
 
     @classmethod
     async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, batch_rows: int) -> Loader:
@@ -94,6 +98,7 @@ class OfferLoader(Loader):
         # without a rebuild slipping in between an upsert and its index write. Every offer writer
         # takes it, which is what lets _OFFER_UPSERT trust the stored values it read.
         async with index_writer_lock(self.conn):
+            self.flagged_retailers = frozenset(row[0] for row in await self.conn.fetch(_FLAGGED_RETAILERS))
             for lane in self.lanes:
                 lane.worker = asyncio.create_task(self._work(lane))
             try:
@@ -218,6 +223,7 @@ class OfferLoader(Loader):
         """
         nums = self.retailer_nums
         places = self.store_places
+        flagged = self.flagged_retailers
         writes = OfferWrites()
         store_offer, delivery_offer = writes.store_offer, writes.delivery_offer
         # Only the count row when nothing changed (a re-sent feed): then no need to index the batch.
@@ -232,7 +238,7 @@ class OfferLoader(Loader):
             if store_id:
                 num, lon, lat = places[record[1], store_id]
                 old = None if old_cents is None else (old_cents, old_currency, old_quantity, old_modes)
-                store_offer(record[3], num, lon, lat, old, record[4:8])
+                store_offer(record[3], num, lon, lat, old, record[4:8], record[1] in flagged)
             else:
                 delivery_offer(record[3], nums[record[1]], record[4:8])
         return writes, len(rows) - 1, written, expected
@@ -259,6 +265,12 @@ _OFFER_BATCH_SETTINGS = (
     "SET LOCAL work_mem = '64MB'; SET LOCAL synchronous_commit = off; SET LOCAL jit = off;"
     " SET LOCAL enable_seqscan = off; SET LOCAL enable_memoize = off"
 )
+
+# One index probe per retailer (a DISTINCT would read every note).
+_FLAGGED_RETAILERS = """
+SELECT r.retailer_id FROM retailers r
+WHERE EXISTS (SELECT 1 FROM offers_unconfirmed u WHERE u.retailer_id = r.retailer_id AND NOT u.hidden)
+"""
 
 # Every GTIN of an offer is in the products table. Only GTINs the loader has not seen this run are sent;
 # one of them whose offers all turn out older than the stored ones is in the table already.

@@ -66,7 +66,12 @@ async def test_a_retailer_chooses_to_hide_its_unconfirmed_offers_and_only_its_ow
     client: TestClient, figures: None, db: asyncpg.Connection
 ) -> None:
     logged_in(client, SHOP)
-    csrf = csrf_of(client.get("/admin/quality").text.split('action="/admin/quality/shop/unconfirmed"', 1)[1])
+    page = client.get("/admin/quality").text
+    # Shown to shoppers, flagged as unconfirmed, until the retailer chooses otherwise.
+    assert 'value="show" checked> shown as unconfirmed' in page
+    assert "affichées comme non confirmées" in client.get("/admin/quality?lang=fr").text
+    client.get("/admin/quality?lang=en")
+    csrf = csrf_of(page.split('action="/admin/quality/shop/unconfirmed"', 1)[1])
     stale = client.post("/admin/quality/shop/unconfirmed", data={"csrf": "stale", "unconfirmed_offers": "hide"})
     assert stale.status_code == 403
     saved = client.post("/admin/quality/shop/unconfirmed", data={"csrf": csrf, "unconfirmed_offers": "hide"})

@@ -6,6 +6,7 @@ import msgspec
 
 from cache.directory import RetailerEntry, StoreEntry
 from cache.index_reader import Member
+from cache.keys import UNCONFIRMED_BIT
 from edge_api.offer_json import OfferPieces, StoreOffer, answer_json, append_store_offers, link_json
 from edge_api.schemas import Location, Offer, OffersAnswer, Price, RetailerRef, StoreRef
 from edge_api.tokens import click_url
@@ -18,16 +19,18 @@ def test_assembled_answer_equals_the_encoded_schema_even_with_characters_that_ne
                              "https://shop.example/{gtin}", ("FR",))
     store = StoreEntry(7, 1, 's"7', AWKWARD, "1 rue d'Ici\n2e étage", "75001", "Paris", "FR", 48.8566, 2.3522)
     base = 'http://host.example:8000"/'
+    # The second one's feed has not confirmed it for too long: UNCONFIRMED_BIT among its mode bits.
     members = {b"7:5:EUR:40:3": Member(store, retailer, 5, "EUR", 40, 3),
-               b"7:100000:CHF:4:2": Member(store, retailer, 100000, "CHF", 4, 2)}
+               b"7:100000:CHF:4:10": Member(store, retailer, 100000, "CHF", 4, 2 | UNCONFIRMED_BIT)}
     pieces = OfferPieces(members.get)
     pieces.reset(3)
     parts: list[bytes] = []
-    pieces.delivery_offer(parts, retailer, 1299, "EUR", 2, link_json(base, "tok.en1"))
+    pieces.delivery_offer(parts, retailer, 1299, "EUR", 2, 4, link_json(base, "tok.en1"))
+    pieces.delivery_offer(parts, retailer, 1399, "EUR", 9, 4 | UNCONFIRMED_BIT, link_json(base, "tok.en3"))
     url = link_json(base, "tok.en2")
     # Both modes asked, room for one: in store only.
     assert append_store_offers(parts, known(pieces, b"7:5:EUR:40:3"), 3, b"1.2346", url, 1) == 1
-    click_collect_only = known(pieces, b"7:100000:CHF:4:2")
+    click_collect_only = known(pieces, b"7:100000:CHF:4:10")
     assert append_store_offers(parts, click_collect_only, click_collect_only.mode_bits & 3, b"0.0000", url, 5) == 1
     location = Location(lat=48.85, lon=2.35, source="query", country="FR")
     body = answer_json("03017620422003", location, parts)
@@ -41,12 +44,17 @@ def test_assembled_answer_equals_the_encoded_schema_even_with_characters_that_ne
     expected = OffersAnswer(gtin="03017620422003", location=location, offers=[  # 1.2346 km shows as 1.235
         Offer(retailer=ref, mode="delivery", store=None, price=Price(amount="12.99", currency="EUR"),
               availability="low_stock", url=click_url(base, "tok.en1")),
+        Offer(retailer=ref, mode="delivery", store=None, price=Price(amount="13.99", currency="EUR"),
+              availability="in_stock", unconfirmed=True, url=click_url(base, "tok.en3")),
         Offer(retailer=ref, mode="in_store", store=store_ref(1.235), price=Price(amount="0.05", currency="EUR"),
               availability="in_stock", url=click_url(base, "tok.en2")),
         Offer(retailer=ref, mode="click_collect", store=store_ref(0.0),
-              price=Price(amount="1000.00", currency="CHF"), availability="in_stock", url=click_url(base, "tok.en2")),
+              price=Price(amount="1000.00", currency="CHF"), availability="in_stock", unconfirmed=True,
+              url=click_url(base, "tok.en2")),
     ])
     assert body == msgspec.json.encode(expected)
+    # Sent only when true: a confirmed offer's JSON has no such field.
+    assert body.count(b'"unconfirmed":true') == 2 and b'"unconfirmed":false' not in body
     assert msgspec.json.decode(body, type=OffersAnswer) == expected
 
 

@@ -4,21 +4,19 @@ through the retailers' ingest path, `nearcart serve` in a subprocess, a brand's 
 
 from __future__ import annotations
 
-import asyncio
 import http.server
 import ssl
 import subprocess
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import msgspec
 import pytest
 import redis.asyncio as aioredis
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
-from widget_site import GTIN, PAGES, SHOPPER_IP, WIDGET, Site
+from widget_site import GTIN, PAGES, SHOPPER_IP, WIDGET, Site, run_async
 
 from cache import db as catalog_db
 from cache.embedded import free_port
@@ -55,23 +53,6 @@ hyper,italie,3017620422003,2.89,EUR,40,in_store,2025-01-01T08:00:00+00:00
 hyper,lyon,3017620422003,2.79,EUR,10,in_store,2025-01-01T08:00:00+00:00
 shop,montparnasse,3017620422003,3.19,EUR,0,in_store,2025-01-01T08:00:00+00:00
 """
-
-
-def run_async(coro: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run in a thread of its own: sync Playwright keeps an event loop running in this one."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as exc:  # handed back to the caller below
-            errors.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
 
 
 @pytest.fixture(scope="session")
@@ -159,7 +140,7 @@ def site(services: tuple[str, str], widget_dist: Path, tmp_path_factory: pytest.
         threading.Thread(target=brand_server.serve_forever, daemon=True).start()
         try:
             with serve_nearcart(settings, port=api_port):
-                yield Site(api=api, brand=brand, campaign="e2e")
+                yield Site(api=api, brand=brand, campaign="e2e", settings=settings)
         finally:
             brand_server.shutdown()
 

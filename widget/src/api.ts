@@ -9,6 +9,8 @@ export interface Offer {
   store: { id: string; name: string; address?: string; postal_code?: string; city?: string; approximate?: boolean; distance_km: number } | null;
   price: { amount: string; currency: string };
   availability: "in_stock" | "low_stock";
+  // unconfirmed: the retailer's feed has not confirmed this offer for too long (only sent when true).
+  unconfirmed?: boolean;
   url: string;
 }
 

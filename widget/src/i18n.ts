@@ -20,6 +20,7 @@ const en = {
   noGeo: "Your location is unavailable.",
   buy: "Buy",
   about: "about",
+  unconfirmed: "stock not confirmed",
 };
 
 export type Words = typeof en;
@@ -42,6 +43,7 @@ const fr: Words = {
   noGeo: "Votre position est indisponible.",
   buy: "Acheter",
   about: "environ",
+  unconfirmed: "stock non confirmé",
 };
 
 const dictionaries: Record<Locale, Words> = { en, fr };

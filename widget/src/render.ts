@@ -95,6 +95,7 @@ function offerLink(offer: Offer, w: Words, locale: Locale): HTMLElement {
         { class: "what" },
         h("b", {}, formatPrice(offer.price, locale)),
         h("span", { class: offer.availability }, w[offer.availability] || offer.availability),
+        offer.unconfirmed && h("span", { class: "unc" }, w.unconfirmed),
         store && h("span", { class: "km" }, (store.approximate ? w.about + " " : "") + formatDistance(store.distance_km, locale)),
       ),
     ),

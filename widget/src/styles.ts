@@ -27,7 +27,7 @@ li a{display:flex;justify-content:space-between;gap:8px;padding:10px;margin:4px 
 li a:hover{border-color:var(--p)}
 .who,.what{display:flex;flex-direction:column}
 .what{text-align:right}
-.in_stock{color:#116329}.low_stock{color:#9a6700}.km{color:#57606a}
+.in_stock{color:#116329}.low_stock,.unc{color:#9a6700}.km{color:#57606a}
 .fallback a{color:var(--p);justify-content:flex-start}
 `;
 

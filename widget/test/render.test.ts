@@ -54,6 +54,17 @@ describe("rendering", () => {
       expect([...body.querySelectorAll(".km")].map((km) => km.textContent)).toEqual([about, "4 km"]);
     }
   });
+  test("an offer its feed has not confirmed for too long says so; a confirmed one does not", () => {
+    const stale = offer("in_store", "Carrefour", 1);
+    stale.unconfirmed = true;
+    for (const [locale, note] of [["fr", "stock non confirmé"], ["en", "stock not confirmed"]] as const) {
+      const body = document.createElement("div");
+      renderOffers(body, answer([stale, offer("in_store", "Monoprix", 2)]), words(locale), locale);
+      const links = [...body.querySelectorAll("a")];
+      expect(links.map((a) => a.querySelector(".unc")?.textContent ?? null)).toEqual([note, null]);
+      expect(links.map((a) => a.dataset.retailer)).toEqual(["carrefour", "monoprix"]); // the server's order
+    }
+  });
   test("English prices and headings in English", () => {
     const body = document.createElement("div");
     renderOffers(body, answer([offer("delivery", "Amazon")]), words("en"), "en");
