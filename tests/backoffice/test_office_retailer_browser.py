@@ -100,7 +100,7 @@ def test_an_invited_retailer_joins_fills_its_profile_and_uploads_its_feeds(
 
     # Its one good row is its one offer now.
     corner = office.admin_json("/admin/v1/retailers/corner/offers")["offers"]
-    assert [(o["store_id"], o["gtin"], o["price"]) for o in corner] == [  # type: ignore[attr-defined]
+    assert [(o["store_id"], o["gtin"], o["price"]) for o in corner] == [
         ("c1", "03017620422003", "2.95")]
     # The history lists both runs, newest first, with their counts.
     page.get_by_role("link", name="Feeds of corner").click()
