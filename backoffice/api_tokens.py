@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import jwt
 
+from backoffice.records import fetch_records
 from backoffice.roles import parse_role
 from edge_api.auth import ALGORITHMS, revoked_tokens
 
@@ -63,9 +64,9 @@ async def revoke(pool: asyncpg.Pool, jti: str, revoked_by: str) -> str | None:
 
 
 async def list_tokens(pool: asyncpg.Pool, limit: int = 500) -> list[ApiToken]:
-    rows = await pool.fetch(
+    return await fetch_records(
+        pool, ApiToken,
         "SELECT jti, role, label, created_by, created_at, expires_at, revoked_at, revoked_by FROM api_tokens"
         " ORDER BY created_at DESC, jti LIMIT $1",
         limit,
     )
-    return [ApiToken(**dict(row)) for row in rows]

@@ -16,6 +16,7 @@ import asyncpg
 
 from backoffice.keys import digest
 from backoffice.passwords import hash_async
+from backoffice.records import fetch_records
 from backoffice.users import UserError, normalize_email
 
 # Retailer ids as a `retailer:<id>` role may carry them (no ':'): backoffice/roles.py.
@@ -111,9 +112,9 @@ async def accept_invite(pool: asyncpg.Pool, token: str, password: str) -> Invite
 
 
 async def pending_invites(pool: asyncpg.Pool, limit: int = 200) -> list[Invite]:
-    rows = await pool.fetch(
+    return await fetch_records(
+        pool, Invite,
         "SELECT retailer_id, email, invited_by, created_at, expires_at, used_at FROM retailer_invites"
         " ORDER BY created_at DESC LIMIT $1",
         limit,
     )
-    return [Invite(**dict(row)) for row in rows]

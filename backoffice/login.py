@@ -42,6 +42,7 @@ from backoffice.web import (
     request_lang,
     sessions_of,
     set_cookie,
+    signed_in,
 )
 from edge_api.client_ip import client_ip
 from edge_api.state import edge_state
@@ -111,11 +112,9 @@ async def login(request: Request) -> Response:
                 return response
             return _login_form(request, lang, chosen, status=403, error=_("Wrong email or password."), email=email)
         await throttle.succeeded(email)
-        session = await sessions_of(request).open(user.email, user.password_changed_at.timestamp(), chosen)
+        response = await signed_in(request, user, chosen, "/admin/")
     except OUTAGES:
         return outage_page(request)
-    response = redirect("/admin/")
-    set_cookie(request, response, SESSION_COOKIE, session.session_id)
     delete_cookie(request, response, LOGIN_COOKIE)
     return response
 

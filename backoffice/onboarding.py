@@ -24,21 +24,18 @@ from backoffice.passwords import PasswordError, check_new_password
 from backoffice.users import find_user
 from backoffice.web import (
     OUTAGES,
-    SESSION_COOKIE,
     Form,
     FormError,
     Staff,
+    admins_only,
     csrf_matches,
     message_page,
-    not_found,
     outage_page,
     page,
     read_form,
-    redirect,
     render,
     request_lang,
-    sessions_of,
-    set_cookie,
+    signed_in,
 )
 from edge_api.state import edge_state
 
@@ -64,14 +61,10 @@ async def _invite_page(
 
 
 async def invite_form(request: Request, staff: Staff, form: Form) -> Response:
-    if staff.who.role != "admin":
-        return not_found(request, staff)
     return await _invite_page(request, staff)
 
 
 async def invite(request: Request, staff: Staff, form: Form) -> Response:
-    if staff.who.role != "admin":
-        return not_found(request, staff)
     state = edge_state(request)
     try:
         token, _ = await create_invite(
@@ -149,17 +142,14 @@ async def join(request: Request) -> Response:
             return _gone(request, lang)
         user = await find_user(state.db, spent.email)
         assert user is not None  # created in the transaction that just committed
-        session = await sessions_of(request).open(user.email, user.password_changed_at.timestamp(), lang)
+        return await signed_in(request, user, lang, f"/admin/retailers/{spent.retailer_id}?welcome=1")
     except OUTAGES:
         return outage_page(request)
-    response = redirect(f"/admin/retailers/{spent.retailer_id}?welcome=1")
-    set_cookie(request, response, SESSION_COOKIE, session.session_id)
-    return response
 
 
 routes: list[BaseRoute] = [
-    Route("/admin/retailers/invite", page(invite_form), methods=["GET"], name="office_invite_form"),
-    Route("/admin/retailers/invite", page(invite), methods=["POST"], name="office_invite"),
+    Route("/admin/retailers/invite", page(admins_only(invite_form)), methods=["GET"], name="office_invite_form"),
+    Route("/admin/retailers/invite", page(admins_only(invite)), methods=["POST"], name="office_invite"),
     Route("/admin/join/{token}", join_form, methods=["GET"], name="office_join_form"),
     Route("/admin/join/{token}", join, methods=["POST"], name="office_join"),
 ]

@@ -15,6 +15,7 @@ from datetime import datetime
 import asyncpg
 import redis.asyncio as aioredis
 
+from backoffice.records import fetch_records
 from cache.directory import refresh_directory
 from cache.feed_errors import RowError
 from cache.keys import Keys
@@ -114,12 +115,12 @@ async def save_profile(
 
 
 async def template_history(pool: asyncpg.Pool, retailer_id: str, limit: int = 100) -> list[TemplateChange]:
-    rows = await pool.fetch(
+    return await fetch_records(
+        pool, TemplateChange,
         "SELECT changed_by, changed_at, old_template, new_template FROM retailer_template_changes"
         " WHERE retailer_id = $1 ORDER BY id DESC LIMIT $2",
         retailer_id, limit,
     )
-    return [TemplateChange(**dict(row)) for row in rows]
 
 
 # Delivery zones are a feed's business (GeoJSON): the profile leaves them as they are.

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from backoffice.api_tokens import MAX_DAYS, MAX_LABEL, list_tokens, mint, revoke
 from backoffice.i18n import translator
 from backoffice.roles import RoleError, parse_role
-from backoffice.web import Form, Staff, not_found, page, redirect, render
+from backoffice.web import Form, Staff, admins_only, not_found, page, redirect, render
 from edge_api.state import edge_state
 
 
@@ -37,14 +37,10 @@ async def _tokens_page(
 
 
 async def tokens(request: Request, staff: Staff, form: Form) -> Response:
-    if staff.who.role != "admin":
-        return not_found(request, staff)
     return await _tokens_page(request, staff)
 
 
 async def mint_token(request: Request, staff: Staff, form: Form) -> Response:
-    if staff.who.role != "admin":
-        return not_found(request, staff)
     _ = translator(staff.lang)
     role, label, days = form.get("role", "").strip(), form.get("label", "").strip(), form.get("days", "").strip()
     errors = []
@@ -65,8 +61,6 @@ async def mint_token(request: Request, staff: Staff, form: Form) -> Response:
 
 
 async def revoke_token(request: Request, staff: Staff, form: Form) -> Response:
-    if staff.who.role != "admin":
-        return not_found(request, staff)
     label = await revoke(edge_state(request).db, request.path_params["jti"][:100], staff.user.email)
     if label is None:
         return not_found(request, staff)
@@ -74,7 +68,7 @@ async def revoke_token(request: Request, staff: Staff, form: Form) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/admin/tokens", page(tokens), methods=["GET"], name="office_tokens"),
-    Route("/admin/tokens", page(mint_token), methods=["POST"], name="office_mint_token"),
-    Route("/admin/tokens/{jti}/revoke", page(revoke_token), methods=["POST"], name="office_revoke_token"),
+    Route("/admin/tokens", page(admins_only(tokens)), methods=["GET"], name="office_tokens"),
+    Route("/admin/tokens", page(admins_only(mint_token)), methods=["POST"], name="office_mint_token"),
+    Route("/admin/tokens/{jti}/revoke", page(admins_only(revoke_token)), methods=["POST"], name="office_revoke_token"),
 ]

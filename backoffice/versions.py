@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from backoffice.records import fetch_records
 from edge_api.campaign_store import store_campaign
 from edge_api.schemas import Campaign
 
@@ -59,12 +60,12 @@ async def save_campaign(
 
 
 async def list_versions(conn: asyncpg.Connection | asyncpg.Pool, campaign_id: str) -> list[Version]:
-    rows = await conn.fetch(
+    return await fetch_records(
+        conn, Version,
         "SELECT version, author, saved_at, restored_from FROM campaign_versions WHERE campaign_id = $1"
         " ORDER BY version DESC",
         campaign_id,
     )
-    return [Version(**dict(row)) for row in rows]
 
 
 async def get_version(conn: asyncpg.Connection | asyncpg.Pool, campaign_id: str, version: int) -> Version | None:

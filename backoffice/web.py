@@ -109,6 +109,17 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
 
 
+async def signed_in(request: Request, user: User, lang: str, to: str) -> RedirectResponse:
+    """Open a session for `user` and send the browser to `to` holding its cookie.
+
+    `lang` is the language the session remembers: only one chosen with the switch, "" for none.
+    """
+    session = await sessions_of(request).open(user.email, user.password_changed_at.timestamp(), lang)
+    response = redirect(to)
+    set_cookie(request, response, SESSION_COOKIE, session.session_id)
+    return response
+
+
 def request_lang(request: Request, remembered: str | None = None) -> str:
     return pick_lang(request.query_params.get("lang"), remembered, request.headers.get("accept-language", ""))
 
@@ -177,6 +188,18 @@ async def current_staff(request: Request) -> Staff | None:
     if lang != session.lang and request.query_params.get("lang") in LANGS:
         await sessions.set_lang(session, lang)
     return Staff(user=user, who=Principal(who.role, who.subject, user.email), session=session, lang=lang)
+
+
+def admins_only(handler: PageHandler) -> PageHandler:
+    """A page for admins; anyone else gets the same 404 as for what does not exist."""
+
+    @functools.wraps(handler)
+    async def guarded(request: Request, staff: Staff, form: Form) -> Response:
+        if staff.who.role != "admin":
+            return not_found(request, staff)
+        return await handler(request, staff, form)
+
+    return guarded
 
 
 def outage_page(request: Request) -> HTMLResponse:

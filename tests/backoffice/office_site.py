@@ -6,20 +6,29 @@ The campaigns are those of the admin API's tests (`campaign_json`): spring and a
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html
 import io
+import json
 import re
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 
 import asyncpg
+import jwt
 import msgspec
 from starlette.testclient import TestClient
 
 from backoffice.passwords import hash_password
+from cache import db as catalog_db
 from edge_api.campaign_store import store_campaign
 from edge_api.schemas import Campaign
+from edge_api.settings import Settings
 from tests.edge_api.test_admin import campaign_json
 
 PASSWORD = "correct horse battery"
@@ -33,14 +42,50 @@ PASSWORD_HASH = hash_password(PASSWORD)
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-async def load_people_and_campaigns(conn: asyncpg.Connection) -> None:
+async def load_people_and_campaigns(conn: asyncpg.Connection, more_people: Mapping[str, str] | None = None) -> None:
+    """`PEOPLE` and `more_people` (email: role), all with `PASSWORD`, and their campaigns."""
     await conn.execute("TRUNCATE users, api_tokens")
     await conn.executemany(
         "INSERT INTO users (email, role, password_hash) VALUES ($1, $2, $3)",
-        [(email, role, PASSWORD_HASH) for email, role in PEOPLE.items()],
+        [(email, role, PASSWORD_HASH) for email, role in {**PEOPLE, **(more_people or {})}.items()],
     )
     for campaign in (campaign_json(), campaign_json(id="autumn"), campaign_json(id="rival", brand="globex")):
         await store_campaign(conn, msgspec.convert(campaign, Campaign), 5.0)
+
+
+def prepare_site(database_url: str, migrate: bool = False, more_people: Mapping[str, str] | None = None) -> None:
+    """A browser module's database before its `nearcart serve` starts: migrated if asked, the people loaded.
+
+    Called from a module fixture, outside any running loop (Playwright's starts after the server).
+    """
+
+    async def prepare() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            if migrate:
+                await catalog_db.migrate(conn)
+            await load_people_and_campaigns(conn, more_people)
+        finally:
+            await conn.close()
+
+    asyncio.run(prepare())
+
+
+@dataclass(frozen=True)
+class Served:
+    """A browser module's own `nearcart serve`: where it listens and the settings it runs on."""
+
+    base_url: str
+    settings: Settings
+
+    def admin_json(self, path: str) -> dict[str, Any]:
+        """What the admin JSON API answers an admin JWT now: the test's own eyes, not the browser's."""
+        claims = {"sub": "browser-test", "role": "admin", "exp": int(time.time()) + 3600}
+        token = jwt.encode(claims, self.settings.effective_jwt_secret, algorithm="HS256")
+        request = urllib.request.Request(self.base_url + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            found: dict[str, Any] = json.load(answer)
+        return found
 
 
 def csrf_of(page: str) -> str:

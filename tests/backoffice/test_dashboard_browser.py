@@ -24,12 +24,11 @@ from typing import Any
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
-from office_site import ACME, PASSWORD, assert_csv_is_the_screen, load_people_and_campaigns, screen_of
+from office_site import ACME, PASSWORD, Served, assert_csv_is_the_screen, prepare_site, screen_of
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from backoffice.aggregator import aggregate_once
 from backoffice.dashboard import CHART_LIBRARY
-from backoffice.passwords import hash_password
 from cache.keys import Keys
 from edge_api.settings import Settings
 from geo.geoip import GeoIP, default_database
@@ -52,37 +51,22 @@ def in_a_thread(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     return result[0]
 
 
-async def _prepare(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await load_people_and_campaigns(conn)  # acme's and globex's people and campaigns
-        await conn.execute("INSERT INTO users (email, role, password_hash) VALUES ($1, 'brand:nearcart-demo', $2)",
-                           DEMO_BRAND, hash_password(PASSWORD))
-    finally:
-        await conn.close()
-
-
-@dataclass(frozen=True)
-class Site:
-    base_url: str
-    settings: Settings
-
-
 @pytest.fixture(scope="module")
-def site(services: tuple[str, str]) -> Iterator[Site]:
+def site(services: tuple[str, str]) -> Iterator[Served]:
     with demo_settings(services, trusted_proxies=("127.0.0.1/32",), aggregate_events=False) as settings:
-        asyncio.run(_prepare(settings.database_url))
+        # acme's and globex's people and campaigns, and a brand for the demo campaign
+        prepare_site(settings.database_url, more_people={DEMO_BRAND: "brand:nearcart-demo"})
         with serve_nearcart(settings) as base_url:
-            yield Site(base_url, settings)
+            yield Served(base_url, settings)
 
 
 @pytest.fixture(scope="module")
-def server_started(site: Site) -> Site:
+def server_started(site: Served) -> Served:
     """What conftest's Playwright waits for."""
     return site
 
 
-def _request(site: Site, method: str, path: str, shopper: str, body: Any = None) -> tuple[int, bytes]:
+def _request(site: Served, method: str, path: str, shopper: str, body: Any = None) -> tuple[int, bytes]:
     host = urllib.parse.urlsplit(site.base_url)
     conn = http.client.HTTPConnection(host.hostname or "", host.port, timeout=10)
     headers = {"X-Forwarded-For": shopper, "Content-Type": "application/json"}
@@ -110,14 +94,14 @@ class Sent:
 
 
 @pytest.fixture(scope="module")
-def traffic(site: Site) -> Sent:
+def traffic(site: Served) -> Sent:
     """The shoppers' traffic, counted by one aggregator run."""
     sent = shop(site)
     aggregate(site.settings, sent.events)
     return sent
 
 
-def shop(site: Site) -> Sent:
+def shop(site: Served) -> Sent:
     """Each shopper loads the widget, opens it, searches (one search finds nothing) and follows one or two offers."""
     status, raw = _request(site, "GET", "/v1/campaigns/demo", SHOPPERS[0])
     assert status == 200
@@ -180,7 +164,7 @@ def aggregate(settings: Settings, entries: int) -> None:
     in_a_thread(drain)
 
 
-def log_in(page: Page, site: Site, email: str) -> None:
+def log_in(page: Page, site: Served, email: str) -> None:
     page.goto(f"{site.base_url}/admin/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -192,7 +176,7 @@ def money(cents: int) -> str:
     return f"{cents // 100:,}.{cents % 100:02d}\u00a0EUR"
 
 
-def test_a_brand_sees_its_traffic_filters_exports_and_logs_out(context: BrowserContext, site: Site, traffic: Sent,
+def test_a_brand_sees_its_traffic_filters_exports_and_logs_out(context: BrowserContext, site: Served, traffic: Sent,
                                                                tmp_path: Path) -> None:
     sent = traffic
     page = context.new_page()
@@ -242,7 +226,7 @@ def test_a_brand_sees_its_traffic_filters_exports_and_logs_out(context: BrowserC
     expect(page.locator("h1")).to_have_text("Sign in")
 
 
-def test_another_brand_gets_not_found_for_the_demo_campaigns_figures(context: BrowserContext, site: Site,
+def test_another_brand_gets_not_found_for_the_demo_campaigns_figures(context: BrowserContext, site: Served,
                                                                      traffic: Sent) -> None:
     page = context.new_page()
     log_in(page, site, ACME)
@@ -253,7 +237,7 @@ def test_another_brand_gets_not_found_for_the_demo_campaigns_figures(context: Br
     expect(page.locator("h1")).to_have_text("Not found")
 
 
-def test_the_dashboard_reads_without_javascript(browser: Browser, site: Site, traffic: Sent) -> None:
+def test_the_dashboard_reads_without_javascript(browser: Browser, site: Served, traffic: Sent) -> None:
     context = browser.new_context(locale="fr-FR", java_script_enabled=False)
     context.set_default_timeout(20_000)
     try:

@@ -2,70 +2,41 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-import jwt
 import pytest
-from office_site import ACME, GLOBEX, PASSWORD, campaign_json, load_people_and_campaigns
+from office_site import ACME, GLOBEX, PASSWORD, Served, campaign_json, prepare_site
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from cache import db as catalog_db
 from cache.embedded import free_port
 from loadtest.stack import running, scratch_settings, settings_env
 
 
-async def _prepare(database_url: str) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await catalog_db.migrate(conn)
-        await load_people_and_campaigns(conn)
-    finally:
-        await conn.close()
-
-
-@dataclass(frozen=True)
-class Office:
-    base_url: str
-    # An admin JWT, to read what was saved through /admin/v1 (the test's own eyes, not the browser's).
-    token: str
-
-
 @pytest.fixture(scope="module")
-def office(services: tuple[str, str]) -> Iterator[Office]:
+def office(services: tuple[str, str]) -> Iterator[Served]:
     """`nearcart serve` with people and campaigns loaded (no index: the back office needs none)."""
     with scratch_settings(services, secret="office-browser-test-secret-32-bytes") as settings:
-        asyncio.run(_prepare(settings.database_url))
+        prepare_site(settings.database_url, migrate=True)
         port = free_port()
         nearcart = Path(sys.executable).parent / "nearcart"
         command = [str(nearcart), "serve", "--host", "127.0.0.1", "--port", str(port)]
         with running(command, settings_env(settings), port, "/admin/login") as base_url:
-            claims = {"sub": "browser-test", "role": "admin", "exp": int(time.time()) + 3600}
-            yield Office(base_url, jwt.encode(claims, settings.effective_jwt_secret, algorithm="HS256"))
+            yield Served(base_url, settings)
 
 
 @pytest.fixture(scope="module")
-def server_started(office: Office) -> Office:
+def server_started(office: Served) -> Served:
     """What conftest's Playwright waits for."""
     return office
 
 
-def _stored(office: Office, campaign_id: str) -> dict[str, Any]:
+def _stored(office: Served, campaign_id: str) -> dict[str, Any]:
     """The campaign as PostgreSQL holds it now, through the admin JSON API (no cache on that path)."""
-    request = urllib.request.Request(
-        f"{office.base_url}/admin/v1/campaigns/{campaign_id}", headers={"Authorization": f"Bearer {office.token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        found: dict[str, Any] = json.load(answer)
-    return found
+    return office.admin_json(f"/admin/v1/campaigns/{campaign_id}")
 
 
 def log_in_with_the_keyboard(page: Page, base_url: str, email: str) -> None:
@@ -78,7 +49,7 @@ def log_in_with_the_keyboard(page: Page, base_url: str, email: str) -> None:
     expect(page.locator("h1")).to_have_text("Dashboard")
 
 
-def test_log_in_fix_an_edit_restore_and_log_out(context: BrowserContext, office: Office) -> None:
+def test_log_in_fix_an_edit_restore_and_log_out(context: BrowserContext, office: Served) -> None:
     base_url = office.base_url
     page = context.new_page()
     log_in_with_the_keyboard(page, base_url, ACME)
@@ -128,7 +99,7 @@ def test_log_in_fix_an_edit_restore_and_log_out(context: BrowserContext, office:
     expect(page.locator("h1")).to_have_text("Sign in")
 
 
-def test_a_brand_is_kept_out_of_another_brands_pages(context: BrowserContext, office: Office) -> None:
+def test_a_brand_is_kept_out_of_another_brands_pages(context: BrowserContext, office: Served) -> None:
     base_url = office.base_url
     page = context.new_page()
     log_in_with_the_keyboard(page, base_url, GLOBEX)
@@ -139,7 +110,7 @@ def test_a_brand_is_kept_out_of_another_brands_pages(context: BrowserContext, of
         expect(page.locator("h1")).to_have_text("Not found")
 
 
-def test_a_form_with_a_stale_token_changes_nothing(context: BrowserContext, office: Office) -> None:
+def test_a_form_with_a_stale_token_changes_nothing(context: BrowserContext, office: Served) -> None:
     base_url = office.base_url
     page = context.new_page()
     log_in_with_the_keyboard(page, base_url, ACME)
@@ -153,7 +124,7 @@ def test_a_form_with_a_stale_token_changes_nothing(context: BrowserContext, offi
     assert _stored(office, "autumn")["locale"] == "fr"
 
 
-def test_pages_work_without_javascript_and_in_french(browser: Browser, office: Office) -> None:
+def test_pages_work_without_javascript_and_in_french(browser: Browser, office: Served) -> None:
     base_url = office.base_url
     context = browser.new_context(locale="fr-FR", java_script_enabled=False)
     context.set_default_timeout(20_000)

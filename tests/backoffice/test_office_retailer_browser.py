@@ -6,14 +6,12 @@ The server fixtures are test_office_browser.py's (a server of this module's own)
 from __future__ import annotations
 
 import csv
-import json
 import re
-import urllib.request
 from pathlib import Path
 
-from office_site import ADMIN, PASSWORD
+from office_site import ADMIN, PASSWORD, Served
 from playwright.sync_api import BrowserContext, expect
-from test_office_browser import Office, log_in_with_the_keyboard, office, server_started
+from test_office_browser import log_in_with_the_keyboard, office, server_started
 
 # The fixtures, used by name: imported so pytest finds them here (Chromium comes from conftest.py).
 __all__ = ["office", "server_started"]
@@ -34,15 +32,8 @@ OFFERS = (
 )
 
 
-def _admin_json(office: Office, path: str) -> dict[str, object]:
-    request = urllib.request.Request(office.base_url + path, headers={"Authorization": f"Bearer {office.token}"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        found: dict[str, object] = json.load(answer)
-    return found
-
-
 def test_an_invited_retailer_joins_fills_its_profile_and_uploads_its_feeds(
-    context: BrowserContext, office: Office, tmp_path: Path
+    context: BrowserContext, office: Served, tmp_path: Path
 ) -> None:
     base_url = office.base_url
     admin = context.new_page()
@@ -108,8 +99,8 @@ def test_an_invited_retailer_joins_fills_its_profile_and_uploads_its_feeds(
         ("stock.csv", "5", "retailer_id")]
 
     # Its one good row is its one offer now.
-    corner = _admin_json(office, "/admin/v1/retailers/corner/offers")["offers"]
-    assert [(o["store_id"], o["gtin"], o["price"]) for o in corner] == [  # type: ignore[attr-defined]
+    corner = office.admin_json("/admin/v1/retailers/corner/offers")["offers"]
+    assert [(o["store_id"], o["gtin"], o["price"]) for o in corner] == [
         ("c1", "03017620422003", "2.95")]
     # The history lists both runs, newest first, with their counts.
     page.get_by_role("link", name="Feeds of corner").click()
