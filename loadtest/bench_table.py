@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 
@@ -36,6 +38,7 @@ def table(rows: list[Row]) -> str:
             notes.append(f"- ({r.key}) NOT VALID: {'; '.join(problems)}")
         cached = f"{r.cached:.0%}" if r.cached is not None else "-"
         cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
+        vs_bare = "-" if math.isnan(r.vs_bare) else f"{r.vs_bare:.0%}"  # no bare route in that run
         lines.append(f"| ({r.key}) {r.scenario}{' **(!)**' if problems else ''} | {r.workers} | {r.rps:,.0f} | "
-                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.vs_bare:.0%} | {paced} | {cached} | {cpu} |")
+                     f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {vs_bare} | {paced} | {cached} | {cpu} |")
     return "\n".join(lines + ([""] + notes if notes else []))
