@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from backoffice.records import fetch_records
 from cache.directory import refresh_directory
 from cache.feed_errors import RowError
+from cache.index_generation import DIRECTORY, bump_generation
 from cache.keys import Keys
 from cache.row_rules import cart_template_error, validate_retailer
 from edge_api.clicks import UnsafeRedirect, basket_url
@@ -109,6 +110,8 @@ async def save_profile(
                       list(profile.delivery_countries))
             # Update, else insert: an unchanged profile burns no identity number (`retailers.num`).
             changed = await conn.fetchval(_UPDATE, *values) or await conn.fetchval(_INSERT, *values)
+            if changed:  # the directory's write generation moves with it (cache/index_generation.py)
+                await bump_generation(conn, keys, DIRECTORY)
         if changed:
             await refresh_directory(conn, redis, keys)
     return bool(changed)

@@ -14,6 +14,7 @@ import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 
+from cache.index_generation import DIRECTORY, catalog_generation
 from cache.keys import Keys
 
 
@@ -77,7 +78,13 @@ async def load_directory(redis: aioredis.Redis, keys: Keys) -> Directory:
 
 
 async def refresh_directory(conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys) -> None:
-    """Copy retailers and stores from PostgreSQL to Redis; readers see the old or the new copy, never a mix."""
+    """Copy retailers and stores from PostgreSQL to Redis; readers see the old or the new copy, never a mix.
+
+    The copy is credited with the catalog's directory generation read before it (cache/index_generation.py):
+    the copy holds at least every change counted up to there, so the index healer never mistakes it for current
+    when a change slipped in after.
+    """
+    generation = await catalog_generation(conn, keys, DIRECTORY)
     next_stores, next_retailers = keys.staging(keys.stores), keys.staging(keys.retailers)
     await redis.unlink(next_stores, next_retailers)
     retailer_rows = await conn.fetch(
@@ -115,6 +122,7 @@ async def refresh_directory(conn: asyncpg.Connection, redis: aioredis.Redis, key
         swap.unlink(live)
         swap.eval(_RENAME_IF_EXISTS, 2, staged, live)
     swap.eval(_BUMP_VERSION, 1, keys.directory_version)
+    swap.set(keys.directory_generation, generation)
     await swap.execute()
 
 

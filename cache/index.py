@@ -24,6 +24,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from cache.directory import refresh_directory
+from cache.index_generation import OFFERS, catalog_generation, index_behind
 from cache.index_live import IndexMarker, encode_marker, live_index
 from cache.index_types import OfferChange
 from cache.keys import UNCONFIRMED_BIT, Keys, delivery_value, store_member
@@ -222,14 +223,17 @@ async def build_index(
     """Rebuild every offer key from PostgreSQL under a new version, swap it in, drop older versions.
 
     Returns the new live version. `unless_live` (the self-healing path) builds nothing when a whole
-    index is live by the time the writer lock is ours: another worker or an SRE just built one.
-    `batch` rows are written per round trip: smaller batches hold the event loop for less at a time.
+    index is live and at PostgreSQL's write generation by the time the writer lock is ours: another
+    worker or an SRE just built one. `batch` rows are written per round trip: smaller batches hold
+    the event loop for less at a time.
     """
     async with index_writer_lock(conn):
         if unless_live:
             found = await live_index(redis, keys)
-            if found is not None:
+            if found is not None and await index_behind(conn, redis, keys) is None:
                 return found.version
+        # Every writer that bumps it holds this lock: the rows below are exactly this generation's.
+        generation = await catalog_generation(conn, keys, OFFERS)
         version = int(await redis.incr(keys.seq))
         gtins, store_offers, delivery_offers = await _write_version(conn, redis, keys, version, batch)
         await refresh_directory(conn, redis, keys)
@@ -239,6 +243,8 @@ async def build_index(
         # The marker before the pointer: a reader that sees the pointer finds the marker too.
         swap.set(keys.complete(version), encode_marker(marker))
         swap.set(keys.version, version)
+        # After the pointer (a pipeline runs in order): a swap cut short never credits the old version.
+        swap.set(keys.generation, generation)
         swap.publish(keys.channel, version)
         await swap.execute()
     if previous is not None:

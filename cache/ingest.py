@@ -7,7 +7,10 @@ batch the event loop parses the next: on two cores that overlap is most of the
 throughput. Each run is recorded in `feed_runs`, with its counts and first rejects.
 
 An offer older than the stored one is ignored, and a row equal to the stored one
-writes nothing anywhere, so loading the same feed twice leaves the same state.
+writes nothing anywhere, so loading the same feed twice leaves the same state. So a batch
+that committed while its index writes failed is not written again by a re-run: the run raises
+`IndexWritesLost`, and the write generation (cache/index_generation.py) lets the API's index
+healer find and rebuild the index.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from cache.feed_health import record_feed_health
 from cache.feed_kinds import KINDS
 from cache.feed_reader import FeedReader
 from cache.formats.base import FeedOptions
+from cache.index_generation import IndexWritesLost
 from cache.ingest_report import KEPT_REJECTS, IngestReport, Reject
 from cache.keys import Keys
 from cache.loaders.base import Loader
@@ -101,7 +105,14 @@ async def ingest_files(
     except BaseException as exc:
         report.fatal = report.fatal or f"stopped after {report.rows_read} rows: {type(exc).__name__}: {exc}"
         report.seconds = time.perf_counter() - started
-        await asyncio.shield(_record_run(conn, report, run_id, status="failed"))
+        # Committed, yet not in the index: a re-run would find those rows stored and write nothing, so say so
+        # (even should recording the run fail too).
+        lost = IndexWritesLost(loader.unindexed, exc) if loader.unindexed and isinstance(exc, Exception) else None
+        try:
+            await asyncio.shield(_record_run(conn, report, run_id, status="failed"))
+        finally:
+            if lost is not None:
+                raise lost from exc
         raise
     finally:
         if extra is not None:

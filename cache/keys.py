@@ -10,6 +10,8 @@ Layout (``P`` is the configured prefix, ``nc:`` by default; ``V`` an index versi
                             serves V only while this is present (cache/index_live.py)
 ``P index:rebuild``         lock (SET NX PX, a random token) held by the one worker rebuilding a
                             missing index (cache/index_healer.py)
+``P index:generation``      the write generation the offer keys hold: every change up to it is in
+                            (cache/index_generation.py; PostgreSQL says which one they should hold)
 ``P iV:{GTIN}:s``           GEO set of in-stock store offers of one GTIN; member
                             ``"<store num>:<price cents>:<currency>:<quantity>:<mode bits>"``
 ``P iV:{GTIN}:d``           hash of in-stock delivery offers of one GTIN; field retailer num,
@@ -22,6 +24,7 @@ Layout (``P`` is the configured prefix, ``nc:`` by default; ``V`` an index versi
                             slot so a refresh swaps them in one MULTI); started from the clock
                             in ms, not 1, so a Redis restarted empty never hands out a number
                             a worker already saw
+``P {dir}:generation``      the write generation of the catalog the directory was copied from
 ``P events``                stream of click and widget events (truncated IPs, no identifier)
 ``P rl:{bucket}``           rate-limit counters
 
@@ -84,6 +87,10 @@ class Keys:
     def rebuild_lock(self) -> str:
         return f"{self.prefix}index:rebuild"
 
+    @property
+    def generation(self) -> str:
+        return f"{self.prefix}index:generation"
+
     def store_offers(self, version: int, gtin: str) -> str:
         return f"{self.prefix}i{version}:{{{gtin}}}:s"
 
@@ -104,6 +111,10 @@ class Keys:
     @property
     def directory_version(self) -> str:
         return f"{self.prefix}{{dir}}:version"
+
+    @property
+    def directory_generation(self) -> str:
+        return f"{self.prefix}{{dir}}:generation"
 
     def staging(self, key: str) -> str:
         """Where a key is rebuilt before a RENAME swaps it in (same hash tag, same slot)."""

@@ -23,6 +23,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from cache.index import OfferWrites, index_writer_lock
+from cache.index_generation import GenerationBumps
 from cache.keys import UNCONFIRMED_BIT, Keys
 
 _SAME_OFFER = "{a}.retailer_id = {b}.retailer_id AND {a}.store_id = {b}.store_id AND {a}.gtin = {b}.gtin"
@@ -72,9 +73,12 @@ async def apply_unconfirmed(
 ) -> Verdicts:
     """Hide, flag or clear the offers whose verdict changed since the last check, in the notes and the index."""
     hidden = flagged = plain = 0
+    bumps = GenerationBumps()  # the index's write generation moves with these changes (cache/index_generation.py)
     async with index_writer_lock(conn):
         async with conn.transaction():
             rows = await conn.fetch(_VERDICTS, float(unconfirmed_after_s))
+            if rows:
+                await bumps.bump(conn, keys)
         writes = OfferWrites()
         for row in rows:
             offer = (row["cents"], row["currency"], row["quantity"], row["modes"])
@@ -90,4 +94,5 @@ async def apply_unconfirmed(
                 # The plain offer as `old`: either form of it goes (OfferWrites.store_offer), `new` comes.
                 writes.store_offer(row["gtin"], row["s_num"], row["lon"], row["lat"], offer, new)
         await writes.apply(redis, keys)
+        await bumps.record(redis, keys)
     return Verdicts(hidden, flagged, plain)

@@ -82,9 +82,10 @@ def make_lifespan(settings: Settings) -> StatefulLifespan[Starlette]:
                     if settings.redis_replica_urls else None)
         index = IndexReader(redis, keys, pipe, changes_client=topology.feed_client, replicas=replicas)
         await index.start()
-        # One worker rebuilds a missing index by itself (Redis restarted empty, a failover to a bare replica).
+        # One worker rebuilds a missing index by itself (Redis restarted empty, a failover to a bare replica),
+        # or one that lost writes (an ingest's Redis writes failed, a failover to a replica that missed them).
         healer = IndexHealer(topology, settings.database_url, keys, check_s=settings.index_check_s,
-                             grace_s=settings.index_grace_s)
+                             grace_s=settings.index_grace_s, pool=pool)
         if settings.index_check_s > 0:
             healer.start()
         state = EdgeState(

@@ -21,6 +21,9 @@ class Loader:
     kind = ""
     loaded = 0
     index_changes = 0
+    # Changes committed to PostgreSQL whose Redis writes have not succeeded yet: more than 0 when the run
+    # stops means the index misses them (cache/index_generation.py says how it finds out and heals).
+    unindexed = 0
     # Whether `add_connection` can take a second connection to flush on.
     parallel = False
     validate: Callable[[int, tuple[Any, ...]], tuple[Any, ...]]

@@ -17,6 +17,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from cache.index import OfferWrites, index_writer_lock
+from cache.index_generation import GenerationBumps
 from cache.keys import Keys
 from cache.loaders.base import Loader, create_staging
 from cache.row_rules import offer_validator
@@ -68,6 +69,8 @@ class OfferLoader(Loader):
     # offer of theirs has its old member removed in both forms. Read under the index writer lock, which
     # the quality check needs too to flag more, so it holds for the whole run.
     flagged_retailers: frozenset[str] = frozenset()
+    # The write generations this run's batches bumped, recorded in Redis once every index write is in.
+    bumps: GenerationBumps
 
     @classmethod
     async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, batch_rows: int) -> Loader:
@@ -81,6 +84,7 @@ class OfferLoader(Loader):
                 places[row[0], row[1]] = (row[2], repr(row[4]), repr(row[3]))
         loader.validate = offer_validator(loader.retailer_nums, stores)
         loader.products = set()
+        loader.bumps = GenerationBumps()
         loader.lanes = []
         await loader.add_connection(conn)
         return loader
@@ -149,8 +153,8 @@ class OfferLoader(Loader):
         applying: asyncio.Task[None] | None = None
         try:
             while (item := await lane.parts.get()) is not None:
-                writes = await self._upsert(lane, *item)
-                previous, applying = applying, asyncio.create_task(self._apply(applying, writes))
+                writes, changed = await self._upsert(lane, *item)
+                previous, applying = applying, asyncio.create_task(self._apply(applying, writes, changed))
                 if previous is not None:
                     await previous
             if applying is not None:
@@ -163,7 +167,7 @@ class OfferLoader(Loader):
 
     async def _upsert(
         self, lane: _Lane, records: list[tuple[Any, ...]], products: list[str]
-    ) -> OfferWrites:
+    ) -> tuple[OfferWrites, int]:
         conn = lane.conn
         async with conn.transaction():
             await conn.execute(_OFFER_BATCH_SETTINGS)
@@ -186,12 +190,16 @@ class OfferLoader(Loader):
                 # Someone wrote offers without the index writer lock: the old values read are not
                 # what was replaced. Roll the batch back rather than patch the index wrongly.
                 raise RuntimeError(f"offers changed during the ingest ({written} rows written, {expected} expected)")
+            if changed:
+                # Last in the transaction: the generation row stays locked against the other lane only until the commit.
+                await self.bumps.bump(conn, self.keys)
         self.loaded += written
         self.index_changes += changed
+        self.unindexed += changed
         if len(self.products) + len(products) > _KNOWN_PRODUCTS:
             self.products.clear()
         self.products.update(products)
-        return writes
+        return writes, changed
 
     async def _upsert_unique(self, conn: asyncpg.Connection) -> list[asyncpg.Record] | None:
         """The upsert without the dedupe, or None, having written nothing, if a key repeats in the batch.
@@ -243,10 +251,11 @@ class OfferLoader(Loader):
                 delivery_offer(record[3], nums[record[1]], record[4:8])
         return writes, len(rows) - 1, written, expected
 
-    async def _apply(self, previous: asyncio.Task[None] | None, writes: OfferWrites) -> None:
+    async def _apply(self, previous: asyncio.Task[None] | None, writes: OfferWrites, changed: int) -> None:
         if previous is not None:
             await previous
         await writes.apply(self.redis, self.keys)
+        self.unindexed -= changed
 
     async def finish(self) -> None:
         for lane in self.lanes:
@@ -254,6 +263,8 @@ class OfferLoader(Loader):
         for lane in self.lanes:
             assert lane.worker is not None
             await lane.worker
+        # Every batch's index writes succeeded: Redis now holds this run's changes (still under the writer lock).
+        await self.bumps.record(self.redis, self.keys)
 
 
 # Per batch transaction. Feeds are re-sent daily and a lost batch is re-loaded by re-running the ingest

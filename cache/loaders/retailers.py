@@ -8,6 +8,7 @@ import asyncpg
 import redis.asyncio as aioredis
 
 from cache.directory import refresh_directory
+from cache.index_generation import DIRECTORY, bump_generation
 from cache.keys import Keys
 from cache.loaders.base import Loader, create_staging
 from cache.row_rules import validate_retailer
@@ -29,11 +30,16 @@ class RetailerLoader(Loader):
     async def flush(self, records: list[tuple[Any, ...]]) -> None:
         async with self.conn.transaction():
             await self.conn.copy_records_to_table("nearcart_retailers_in", records=records)
-            self.loaded += await self.conn.fetchval(_RETAILER_UPSERT)
+            changed = await self.conn.fetchval(_RETAILER_UPSERT)
+            if changed:
+                await bump_generation(self.conn, self.keys, DIRECTORY)
+        self.loaded += changed
+        self.unindexed += changed
 
     async def finish(self) -> None:
         if self.loaded:
             await refresh_directory(self.conn, self.redis, self.keys)
+            self.unindexed = 0
 
 
 # Updates and inserts are separate so an unchanged retailer does not burn an identity number.

@@ -1,7 +1,13 @@
-"""Loads stores: one upsert per batch; then the directory is refreshed and moved stores' offers follow them."""
+"""Loads stores: one upsert per batch; then the directory is refreshed and moved stores' offers follow them.
+
+The run holds the index writer lock: a batch that moves stores bumps the index's write generation
+(cache/index_generation.py), which only a writer holding it may do.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -9,6 +15,7 @@ import redis.asyncio as aioredis
 
 from cache.directory import refresh_directory
 from cache.index import index_writer_lock, reposition_store_offers
+from cache.index_generation import DIRECTORY, GenerationBumps, bump_generation
 from cache.keys import Keys
 from cache.loaders.base import Loader, create_staging
 from cache.row_rules import store_validator
@@ -20,6 +27,7 @@ class StoreLoader(Loader):
     def __init__(self, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, batch_rows: int) -> None:
         super().__init__(conn, redis, keys, batch_rows)
         self.moved: list[int] = []  # numbers of stores whose coordinates changed
+        self.bumps = GenerationBumps()
 
     @classmethod
     async def open(cls, conn: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, batch_rows: int) -> Loader:
@@ -32,12 +40,23 @@ class StoreLoader(Loader):
         )
         return loader
 
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        async with index_writer_lock(self.conn):
+            yield
+
     async def flush(self, records: list[tuple[Any, ...]]) -> None:
         async with self.conn.transaction():
             await self.conn.copy_records_to_table("nearcart_stores_in", records=records)
             rows = await self.conn.fetch(_STORE_UPSERT)
+            moved = [row["num"] for row in rows if row["moved"]]
+            if rows:
+                await bump_generation(self.conn, self.keys, DIRECTORY)
+            if moved:
+                await self.bumps.bump(self.conn, self.keys)
         self.loaded += len(rows)
-        self.moved += [row["num"] for row in rows if row["moved"]]
+        self.unindexed += len(rows)
+        self.moved += moved
 
     async def finish(self) -> None:
         if not self.loaded:
@@ -47,6 +66,8 @@ class StoreLoader(Loader):
             async with index_writer_lock(self.conn):
                 await reposition_store_offers(self.conn, self.redis, self.keys, self.moved)
             self.index_changes += len(self.moved)
+        await self.bumps.record(self.redis, self.keys)
+        self.unindexed = 0
 
 
 _STORE_UPSERT = """

@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 
 from cache.db import DATABASE_UNAVAILABLE
 from cache.formats.base import FeedOptions
+from cache.index_generation import IndexWritesLost
 from cache.ingest import ingest_files
 from cache.ingest_report import Reject
 from cache.keys import Keys
@@ -38,8 +39,13 @@ async def run_ingest_command(
                 connect=lambda: asyncpg.connect(settings.database_url, timeout=settings.database_timeout_s * 5),
                 options=options,
             )
+    except IndexWritesLost as exc:
+        print(f"error: {kind} ingest stopped: {exc}", file=sys.stderr)
+        return 1
     except (*DATABASE_UNAVAILABLE, RedisError) as exc:
-        # A service failed, not the input: rows up to the last committed batch are loaded; a re-run is safe.
+        # A service failed, not the input: batches committed before it stay loaded, and a re-run loads the
+        # rest. It rewrites nothing it finds already stored: had the index missed some of those, this run
+        # would have ended in IndexWritesLost above, and the index healer rebuilds it.
         print(f"error: {kind} ingest stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
