@@ -6,6 +6,7 @@ first Redis write fails, as when the primary dies mid-ingest.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -137,7 +138,8 @@ async def test_no_rebuild_while_a_writer_holds_the_lock_and_one_once_it_let_go_u
             async with writer.transaction():
                 await GenerationBumps().bump(writer, keys)
             assert await index_behind(db, redis, keys) is not None
-            built, worker = await heal(settings, keys)
+            # A healer that waited for the lock would wait for as long as the writer works: here, for ever.
+            built, worker = await asyncio.wait_for(heal(settings, keys), 10)
             assert built is None and not worker.rebuilt
             assert await live_version(redis, keys) == version
         # The writer went away without recording its generation (it died): now it is a loss.
