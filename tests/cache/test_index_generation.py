@@ -13,7 +13,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
+from backoffice.retailer_profile import Profile, save_profile
 from cache.directory import load_directory
 from cache.embedded import free_port
 from cache.index import build_index, index_writer_lock, live_version
@@ -195,3 +197,25 @@ async def test_the_quality_checks_hide_and_show_move_the_generation_and_record_i
     assert await index_behind(db, redis, keys) is None
     assert await apply_unconfirmed(db, redis, keys, 3600) == (0, 0)
     assert await catalog_generation(db, keys, OFFERS) == before + 1
+
+
+async def test_a_profile_saved_while_redis_was_away_reaches_the_directory_by_itself(
+    db: asyncpg.Connection, redis: aioredis.Redis, unreachable: aioredis.Redis, keys: Keys, settings: Settings,
+    tmp_path: Path,
+) -> None:
+    await load_catalog(db, redis, keys, tmp_path)
+    await build_index(db, redis, keys, grace_s=0)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        profile = Profile("bigbox", "Big Box Online", "", "https://bigbox.example/b/{gtin}", ("FR",))
+        # The back office answers 503 (a RedisError), yet the profile is saved in PostgreSQL.
+        with pytest.raises(RedisError):
+            await save_profile(pool, unreachable, keys, profile, "admin@example.com")
+    finally:
+        await pool.close()
+    assert await db.fetchval("SELECT name FROM retailers WHERE retailer_id = 'bigbox'") == "Big Box Online"
+
+    _, worker = await heal(settings, keys)
+    assert len(worker.refreshed) == 1
+    names = {r.retailer_id: r.name for r in (await load_directory(redis, keys)).retailers.values()}
+    assert names["bigbox"] == "Big Box Online"
