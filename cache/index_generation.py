@@ -61,8 +61,9 @@ class IndexWritesLost(RedisError):
         self.changes = changes
         super().__init__(
             f"{changes} change(s) committed to PostgreSQL did not reach the Redis index"
-            f" ({type(cause).__name__}: {cause}). The API's index healer rebuilds the index once Redis answers;"
-            " without a running API, run `nearcart index build`. Re-running this ingest does not: it finds"
+            f" ({type(cause).__name__}: {str(cause).rstrip('.')})."
+            " The API's index healer rebuilds the index once Redis answers; without a running API, run"
+            " `nearcart index build`. Re-running this ingest does not: it finds"
             " those rows already stored and writes nothing."
         )
 

@@ -191,11 +191,11 @@ async def test_the_quality_checks_hide_and_show_move_the_generation_and_record_i
     await build_index(db, redis, keys, grace_s=0)
     before = await catalog_generation(db, keys, OFFERS)
     await db.execute("UPDATE retailers SET unconfirmed_offers = 'hide' WHERE retailer_id = 'bigbox'")
-    hidden, _ = await apply_unconfirmed(db, redis, keys, 3600)
-    assert hidden > 0
+    verdicts = await apply_unconfirmed(db, redis, keys, 3600)
+    assert verdicts.hidden > 0 and verdicts.flagged > 0
     assert await catalog_generation(db, keys, OFFERS) == before + 1
     assert await index_behind(db, redis, keys) is None
-    assert await apply_unconfirmed(db, redis, keys, 3600) == (0, 0)
+    assert await apply_unconfirmed(db, redis, keys, 3600) == (0, 0, 0)
     assert await catalog_generation(db, keys, OFFERS) == before + 1
 
 
