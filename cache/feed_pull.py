@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from cache.feed_download import DownloadError, download
 from cache.feed_health import record_feed_health
@@ -158,7 +159,15 @@ async def _pull_one(
                 return result
             # The feed is this retailer's: rows that name no retailer are its own, rows naming another are refused.
             options = FeedOptions(retailer=feed.retailer_id)
-            report = await ingest_files(conn, redis, keys, feed.kind, [dest], connect=connect, options=options)
+            try:
+                report = await ingest_files(conn, redis, keys, feed.kind, [dest], connect=connect, options=options)
+            except RedisError as exc:
+                # Redis failed, not the feed (IndexWritesLost among them: what was committed reaches the index
+                # through the healer). No ETag kept: the next pull fetches and ingests it again.
+                result.detail = f"Redis: {exc}"
+                dest.unlink(missing_ok=True)
+                await _record_without_ingest(conn, feed, result)
+                return result
             result.report = report
             result.status = "failed" if report.fatal else "rejected rows" if report.rows_rejected else "ingested"
             dest.unlink(missing_ok=True)

@@ -37,6 +37,9 @@ async def run_pull_command(settings: Settings) -> int:
             results = await pull_due(
                 conn, redis, Keys(settings.redis_prefix), limits, connect=lambda: _connect(settings), on_result=show
             )
+    except DATABASE_UNAVAILABLE as exc:
+        print(f"error: feeds pull stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     finally:
         await conn.close()
     print(f"{len(results)} feed(s) due")

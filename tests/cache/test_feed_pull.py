@@ -12,8 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from benchmarks.fake_retailer import FakeRetailer, Feed, endless, lying_length, stall
+from cache.embedded import free_port
 from cache.feed_pull import PullLimits, PullResult, pull_due, set_feed
 from cache.index import build_index
+from cache.index_generation import index_behind
 from cache.keys import Keys
 from edge_api.commands.feeds import run_pull_command
 from edge_api.settings import Settings
@@ -180,6 +182,31 @@ async def test_the_pull_command_exits_1_when_a_feed_failed_and_0_when_all_were_f
     assert await run_pull_command(loopback) == 1
     out = capsys.readouterr().out
     assert "bigbox offers: ingested" in out and "shopco offers: failed: HTTP 404" in out
+
+
+async def test_a_pull_whose_redis_fails_is_a_failed_run_fetched_again_next_time(
+    settings: Settings, db: asyncpg.Connection, redis: aioredis.Redis, keys: Keys, catalog: None,
+    shop: FakeRetailer, capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = shop.serve("/feeds/offers.csv", Feed(CHANGED.encode()))
+    await set_feed(db, "bigbox", "offers", url, 3600, allow_http_loopback=True)
+    success_before = (await _health(db))["last_success_at"]
+    nowhere = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}", socket_connect_timeout=0.2)
+    try:
+        [result] = await _pull(db, nowhere, keys)
+    finally:
+        await nowhere.aclose()
+    assert result.status == "failed" and result.detail.startswith("Redis: ")
+    assert await db.fetchval("SELECT etag FROM retailer_feeds") is None  # not kept: fetched again next time
+    health = await _health(db)
+    assert health["last_success_at"] == success_before < health["last_run_at"]  # a failed run: the feed ages on
+    # PostgreSQL took the rows before Redis failed: the index is behind, which the API's healer repairs.
+    assert await index_behind(db, redis, keys) is not None
+    await build_index(db, redis, keys, grace_s=0)  # what the healer runs
+    assert ("paris-9", 250, 12) in store_offers(await near_paris(redis, keys))
+    await _due_again(db)
+    [again] = await _pull(db, redis, keys)
+    assert again.status == "ingested" and await index_behind(db, redis, keys) is None
 
 
 async def test_a_pulled_feed_is_its_retailers_own_whatever_its_rows_say(
