@@ -41,7 +41,9 @@ def _stored(office: Served, campaign_id: str) -> dict[str, Any]:
 
 def log_in_with_the_keyboard(page: Page, base_url: str, email: str) -> None:
     page.goto(f"{base_url}/admin/login")
-    # The email field has focus on arrival; Tab reaches the password, Enter submits.
+    # The email field has focus on arrival (Chromium applies autofocus a frame after the load: wait for it, or the
+    # first keys typed go nowhere on a busy machine); Tab reaches the password, Enter submits.
+    expect(page.get_by_label("Email")).to_be_focused()
     page.keyboard.type(email)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
