@@ -153,8 +153,12 @@ def test_a_chunked_body_of_many_chunks_passes_and_a_trailer_over_the_limit_close
     # Chunk framing is not held by the parser: 2,000 chunks is far more framing than a head may have.
     received = _exchange(server, chunked([b"c" * 10] * 2000, b"X-Sum: 1\r\n\r\n"), b"}", 1)
     assert received.endswith(b'{"size":20000}')
-    # httptools keeps a trailer whole until it ends: one over the limit ends the connection instead.
-    received = _exchange(server, chunked([b"abc"], b"X-Trailer: " + b"t" * (4 * MAX_HEAD_BYTES)), b"never", 1)
+    # httptools keeps a trailer whole until it ends: one over the limit ends the connection instead, with no answer.
+    # The server hangs up while the rest is still arriving: the client sees the end, or a reset (unread bytes).
+    try:
+        received = _exchange(server, chunked([b"abc"], b"X-Trailer: " + b"t" * (4 * MAX_HEAD_BYTES)), b"never", 1)
+    except ConnectionResetError:
+        received = b""
     assert received == b""
 
 
