@@ -11,6 +11,12 @@ and 159 MB of worker memory before its 200). Here the parser is never given more
 a request line over `MAX_URL_BYTES` gets 414. Either way the connection then closes, and
 what the client still sends meanwhile is read and dropped, never kept. The same bound holds
 inside a chunked body, whose trailers httptools would otherwise keep whole, however long.
+
+uvicorn also waits forever for a head that trickles in a byte at a time (a "slow loris" holds a
+connection that way with a few bytes a minute), and for a first byte on a new connection. Here a
+head not whole within `head_timeout_s` of its first byte gets 408 and the connection closes, and a
+new connection that sends nothing is closed after uvicorn's keep-alive timeout, as an idle one is.
+A head that arrives in one read, the usual case, costs no timer.
 """
 
 from __future__ import annotations
@@ -89,8 +95,15 @@ class HeadRefused(Exception):
 class JoinedWritesProtocol(HttpToolsProtocol):
     """`HttpToolsProtocol` over `JoinedWrites`, with bounded request heads: pass as uvicorn's `http=`."""
 
+    # Seconds from a head's first byte to its end: ample for any client on a slow link (nginx: 60 s for
+    # client_header_timeout, but it is a proxy that buffers for us; clients reach us through one).
+    head_timeout_s = 10.0
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(JoinedWrites(transport, self.loop))  # type: ignore[arg-type]
+        self.head_timer: asyncio.TimerHandle | None = None
+        # A connection that never sends a byte is closed like an idle keep-alive one.
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
         # Bytes given to the parser since it last handed something on: of the head in progress, or
         # in a body, of chunk framing and trailers (httptools keeps a trailer whole until it ends).
         self.held_bytes = 0
@@ -124,6 +137,24 @@ class JoinedWritesProtocol(HttpToolsProtocol):
             msg = "Invalid HTTP request received."
             self.logger.warning(msg)
             self.send_400_response(msg)
+        else:
+            if self.held_bytes and not self.in_body and self.head_timer is None:
+                # Part of a head and not its end: it must be whole within head_timeout_s.
+                self.head_timer = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
+
+    def _head_too_slow(self) -> None:
+        self.head_timer = None
+        if not self.in_body and self.refusal is None and not self.transport.is_closing():
+            self._refuse(HeadRefused(408, f"Request head not received within {self.head_timeout_s:g} s."))
+
+    def _stop_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
 
     def _feed(self, data: memoryview) -> None:
         """Give the parser at most `MAX_HEAD_BYTES` it has not handed on yet, a piece at a time."""
@@ -174,6 +205,8 @@ class JoinedWritesProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.in_body = True
         self.held_bytes = 0
+        if self.head_timer is not None:
+            self._stop_head_timer()
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:

@@ -81,11 +81,14 @@ def _app() -> Starlette:
                              Route("/close", closing), Route("/size", size, methods=["POST"])])
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+class QuickHeadProtocol(JoinedWritesProtocol):
+    head_timeout_s = 0.5
+
+
+def _serve(protocol: type[JoinedWritesProtocol], keep_alive_s: int = 5) -> Iterator[str]:
     port = free_port()
-    config = uvicorn.Config(_app(), host="127.0.0.1", port=port, loop="uvloop", http=JoinedWritesProtocol,
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(_app(), host="127.0.0.1", port=port, loop="uvloop", http=protocol,
+                            log_level="warning", lifespan="off", timeout_keep_alive=keep_alive_s)
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -96,6 +99,66 @@ def server() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     instance.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    yield from _serve(JoinedWritesProtocol)
+
+
+@pytest.fixture(scope="module")
+def impatient_server() -> Iterator[str]:
+    """Heads must be whole within 0.5 s; idle connections close after 1 s."""
+    yield from _serve(QuickHeadProtocol, keep_alive_s=1)
+
+
+def _trickle(url: str, pieces: list[bytes], every_s: float, for_s: float) -> tuple[bytes, float]:
+    """Send `pieces` one every `every_s`, then read until the server hangs up (or `for_s` pass):
+    what came back, and when the server closed (seconds after connecting)."""
+    host, port = url.removeprefix("http://").split(":")
+    started = time.monotonic()
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=for_s) as sock:
+        sock.settimeout(every_s)
+        for piece in pieces:
+            try:
+                sock.sendall(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            try:
+                chunk = sock.recv(65536)
+                received += chunk
+                if not chunk:
+                    return received, time.monotonic() - started
+            except TimeoutError:
+                pass
+        sock.settimeout(max(0.1, for_s - (time.monotonic() - started)))
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except TimeoutError:
+            return received, float("inf")
+        except ConnectionResetError:
+            pass
+    return received, time.monotonic() - started
+
+
+def test_a_head_trickling_in_gets_408_and_the_connection_closes(impatient_server: str) -> None:
+    head = b"GET /small?n=1 HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"s" * 40 + b"\r\n\r\n"
+    received, closed_after = _trickle(impatient_server, [head[i:i + 1] for i in range(len(head))], 0.05, 3.0)
+    assert received.startswith(b"HTTP/1.1 408 Request Timeout") and b"0.5 s" in received
+    assert 0.45 <= closed_after < 3.0  # the timer runs on the loop's clock: allow its granularity
+
+
+def test_a_head_in_pieces_that_ends_in_time_is_answered(impatient_server: str) -> None:
+    head = b"GET /small?n=2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    received, _ = _trickle(impatient_server, [head[:10], head[10:30], head[30:]], 0.1, 3.0)
+    assert received.startswith(b"HTTP/1.1 200 OK") and received.endswith(b'{"n":"2"}')
+
+
+def test_a_connection_that_sends_nothing_is_closed_like_an_idle_one(impatient_server: str) -> None:
+    received, closed_after = _trickle(impatient_server, [], 0.1, 4.0)
+    assert received == b"" and 0.9 <= closed_after < 4.0
 
 
 def _exchange(url: str, raw: bytes, until: bytes, count: int) -> bytes:
